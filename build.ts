@@ -1,0 +1,125 @@
+// Build: esbuild bundles src/ into ONE Node script (dist/bin/msistorage.js) and writes:
+//   dist/bin/msistorage.cjs     the loader PowerShell starts: checks the Node version, then compiles the
+//                               bundle through vm.Script with a V8 code cache (start-up is paid per cmdlet call)
+//   dist/bin/msistorage.jscache the V8 code cache, warmed on the token path at build time
+//   dist/bin/emulator.cjs       the IMDS + ARM emulator, standalone (a product feature)
+//   dist/stack.cjs, dist/azurite-host.cjs   the local stack for tests, demo and benchmark (needs node_modules)
+// and stamps package.json's version into MsiStorage.psd1.
+import { spawn } from 'node:child_process';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { build } from 'esbuild';
+import { startEmulator } from './src/emulator/server.js';
+import { PROTOCOL_VERSION } from './src/protocol.js';
+
+const root = path.dirname(new URL(import.meta.url).pathname);
+const dist = path.join(root, 'dist');
+const bin = path.join(dist, 'bin');
+const pkg = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')) as { version: string };
+
+export const MIN_NODE_MAJOR = 20;
+
+const common = {
+  bundle: true,
+  platform: 'node' as const,
+  target: 'node20',
+  format: 'cjs' as const,
+  legalComments: 'none' as const,
+  logLevel: 'warning' as const,
+};
+
+function loaderSource(): string {
+  // Plain ES5 on purpose: it must run (and answer with a JSON error) even on a Node too old for the bundle.
+  return `'use strict';
+var major = Number(process.versions.node.split('.')[0]);
+if (!(major >= ${MIN_NODE_MAJOR})) {
+  process.stdout.write(JSON.stringify({ v: ${PROTOCOL_VERSION}, ok: false, error: { code: 'NodeTooOld', category: 'NotInstalled',
+    message: 'MsiStorage needs Node.js ${MIN_NODE_MAJOR} or later, but ' + process.execPath + ' is ' + process.version +
+      '. Install Node.js ${MIN_NODE_MAJOR}+ and put it on PATH, or set MSISTORAGE_NODE to its path.' } }) + '\\n');
+  process.exit(1);
+}
+var fs = require('fs'), path = require('path'), vm = require('vm');
+// undici parses HTTP with llhttp compiled to WebAssembly. V8's optimizing tier-up of that module runs on
+// background threads that process exit waits for: ~60 ms per call. Baseline (Liftoff) code is plenty here.
+require('v8').setFlagsFromString('--liftoff-only');
+var file = path.join(__dirname, 'msistorage.js');
+var cacheFile = path.join(__dirname, 'msistorage.jscache');
+var cached;
+try { cached = fs.readFileSync(cacheFile); } catch (e) { cached = undefined; }
+var script = new vm.Script(fs.readFileSync(file, 'utf8'), { filename: file, cachedData: cached });
+if (!cached || script.cachedDataRejected || process.env.MSISTORAGE_WRITE_CODE_CACHE === '1') {
+  // Refresh the cache when this Node cannot use it; best effort (the folder may be read-only).
+  process.on('exit', function () {
+    try {
+      var tmp = cacheFile + '.' + process.pid + '.tmp';
+      fs.writeFileSync(tmp, script.createCachedData());
+      fs.renameSync(tmp, cacheFile);
+    } catch (e) { /* read-only install: run without a cache */ }
+  });
+}
+script.runInThisContext()(exports, require, module, file, __dirname);
+`;
+}
+
+async function bundleCli(): Promise<void> {
+  const out = await build({
+    ...common,
+    entryPoints: [path.join(root, 'src/main.ts')],
+    write: false,
+    minify: true,
+    // Some ESM dependencies (@azure/storage-common) read import.meta.url; in this CommonJS bundle it is the bundle's URL.
+    define: { MSISTORAGE_VERSION: JSON.stringify(pkg.version), 'import.meta.url': '__msiImportMetaUrl' },
+    banner: { js: "var __msiImportMetaUrl = require('url').pathToFileURL(__filename).href;" },
+  });
+  const code = out.outputFiles[0].text;
+  if (/[^\w$.]import\(/.test(code)) throw new Error('the bundle still contains a dynamic import(); vm.Script cannot run it');
+  writeFileSync(path.join(bin, 'msistorage.js'), `(function (exports, require, module, __filename, __dirname) {${code}\n})`);
+  writeFileSync(path.join(bin, 'msistorage.cjs'), loaderSource());
+}
+
+/** Runs the loader once on the token path against an in-process emulator, so the code cache holds it. */
+async function warmCodeCache(): Promise<void> {
+  rmSync(path.join(bin, 'msistorage.jscache'), { force: true });
+  const emu = await startEmulator({ accounts: [] });
+  try {
+    const request = JSON.stringify({ v: PROTOCOL_VERSION, command: 'token', endpoint: `${emu.url}/metadata/identity/oauth2/token` });
+    // The emulator runs on this event loop, so the child must be asynchronous.
+    await new Promise<void>((resolve, reject) => {
+      const child = spawn(process.execPath, [path.join(bin, 'msistorage.cjs')], {
+        env: { ...process.env, MSISTORAGE_WRITE_CODE_CACHE: '1', MSISTORAGE_LOOPBACK_ONLY: '1' },
+        stdio: ['pipe', 'pipe', 'ignore'],
+      });
+      let out = '';
+      child.stdout.on('data', (c: Buffer) => (out += c.toString()));
+      child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`code-cache warm-up failed (${code}): ${out}`))));
+      child.stdin.end(`${request}\n`);
+    });
+  } finally {
+    await emu.close();
+  }
+}
+
+function stampManifest(): void {
+  const manifest = path.join(root, 'MsiStorage.psd1');
+  const text = readFileSync(manifest, 'utf8');
+  const stamped = text.replace(/ModuleVersion\s*=\s*'[^']*'/, `ModuleVersion = '${pkg.version}'`);
+  if (stamped !== text) writeFileSync(manifest, stamped);
+}
+
+async function main(): Promise<void> {
+  mkdirSync(bin, { recursive: true });
+  await Promise.all([
+    bundleCli(),
+    build({ ...common, entryPoints: [path.join(root, 'src/emulator/main.ts')], outfile: path.join(bin, 'emulator.cjs'), minify: true }),
+    build({ ...common, entryPoints: [path.join(root, 'src/stack/main.ts')], outfile: path.join(dist, 'stack.cjs') }),
+    build({ ...common, entryPoints: [path.join(root, 'src/stack/azurite-host.ts')], outfile: path.join(dist, 'azurite-host.cjs'), external: ['azurite'] }),
+  ]);
+  await warmCodeCache();
+  stampManifest();
+  console.log(`built MsiStorage ${pkg.version} into ${path.relative(root, dist)}/`);
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});

@@ -1,0 +1,219 @@
+# The one bridge to Node. Every cmdlet calls it once: it starts the bundled script, writes one JSON request
+# (UTF-8 bytes) to its stdin, relays stderr events (verbose, warning, progress) while it runs, reads the one
+# JSON reply from stdout, and returns the result or raises an ErrorRecord with a stable ErrorId.
+# Secrets travel only inside the request on stdin: never in arguments or environment variables.
+
+$script:ProtocolVersion = 1
+$script:MinNodeMajor = 20
+$script:NodeScript = $null
+# This file is ps-module/Private/Invoke-MsiNode.ps1; the package (or repository) root is two levels up.
+$script:PackageRoot = Split-Path -Parent (Split-Path -Parent $PSScriptRoot)
+$script:NodePathCache = @{ Key = $null; Path = $null }
+
+function Get-MsiNodeScript {
+    if ($script:NodeScript -and (Test-Path -LiteralPath $script:NodeScript -PathType Leaf)) { return $script:NodeScript }
+    # Installed package: <package>/bin; a clone of the repository: <repo>/dist/bin (after npm run build).
+    $candidates = @(
+        (Join-Path (Join-Path $script:PackageRoot 'bin') 'msistorage.cjs'),
+        (Join-Path (Join-Path (Join-Path $script:PackageRoot 'dist') 'bin') 'msistorage.cjs')
+    )
+    foreach ($candidate in $candidates) {
+        if (Test-Path -LiteralPath $candidate -PathType Leaf) {
+            $script:NodeScript = $candidate
+            return $candidate
+        }
+    }
+    return $null
+}
+
+function Get-MsiNodePath {
+    $key = "$env:MSISTORAGE_NODE|$env:PATH"
+    if ($script:NodePathCache.Key -eq $key -and $script:NodePathCache.Path) { return $script:NodePathCache.Path }
+    $path = $null
+    if ($env:MSISTORAGE_NODE) {
+        if (Test-Path -LiteralPath $env:MSISTORAGE_NODE -PathType Leaf) { $path = $env:MSISTORAGE_NODE }
+    }
+    else {
+        $cmd = Get-Command -Name 'node' -CommandType Application -ErrorAction SilentlyContinue | Select-Object -First 1
+        if ($cmd) { $path = $cmd.Path }
+    }
+    $script:NodePathCache = @{ Key = $key; Path = $path }
+    return $path
+}
+
+function New-MsiErrorRecord {
+    # Builds an ErrorRecord from an error reply: ErrorId '<Verb><Noun><Code>', the category Node chose,
+    # an exception type that fits it, and the details (HTTP status, Azure's code) in Exception.Data.
+    param(
+        [Parameter(Mandatory = $true)] $ErrorObject,
+        [Parameter(Mandatory = $true)] [System.Management.Automation.PSCmdlet] $Cmdlet,
+        $TargetObject
+    )
+    $category = [System.Management.Automation.ErrorCategory]::NotSpecified
+    if ($ErrorObject.category) {
+        try { $category = [System.Management.Automation.ErrorCategory]$ErrorObject.category } catch { $category = [System.Management.Automation.ErrorCategory]::NotSpecified }
+    }
+    $message = [string]$ErrorObject.message
+    switch ($category) {
+        'InvalidArgument' { $exception = New-Object System.ArgumentException -ArgumentList $message }
+        'ObjectNotFound' { $exception = New-Object System.Management.Automation.ItemNotFoundException -ArgumentList $message }
+        'PermissionDenied' { $exception = New-Object System.UnauthorizedAccessException -ArgumentList $message }
+        'AuthenticationError' { $exception = New-Object System.Security.Authentication.AuthenticationException -ArgumentList $message }
+        'OperationTimeout' { $exception = New-Object System.TimeoutException -ArgumentList $message }
+        'ResourceUnavailable' { $exception = New-Object System.Net.WebException -ArgumentList $message }
+        'ConnectionError' { $exception = New-Object System.Net.WebException -ArgumentList $message }
+        'OperationStopped' { $exception = New-Object System.OperationCanceledException -ArgumentList $message }
+        default { $exception = New-Object System.InvalidOperationException -ArgumentList $message }
+    }
+    foreach ($name in 'code', 'statusCode', 'parameter', 'target') {
+        if ($ErrorObject.PSObject.Properties[$name] -and $null -ne $ErrorObject.$name) { $exception.Data["MsiStorage.$name"] = $ErrorObject.$name }
+    }
+    if ($ErrorObject.PSObject.Properties['azure'] -and $ErrorObject.azure) {
+        if ($ErrorObject.azure.PSObject.Properties['code']) { $exception.Data['MsiStorage.azureCode'] = $ErrorObject.azure.code }
+        if ($ErrorObject.azure.PSObject.Properties['message']) { $exception.Data['MsiStorage.azureMessage'] = $ErrorObject.azure.message }
+    }
+    $noun = $Cmdlet.MyInvocation.MyCommand.Name -replace '-', ''
+    if (-not $TargetObject -and $ErrorObject.PSObject.Properties['target']) { $TargetObject = $ErrorObject.target }
+    $record = New-Object System.Management.Automation.ErrorRecord -ArgumentList $exception, ($noun + $ErrorObject.code), $category, $TargetObject
+    return $record
+}
+
+function Stop-MsiWithError {
+    # A precondition failed on the PowerShell side: raise it exactly like an error reply from Node.
+    param(
+        [Parameter(Mandatory = $true)] [System.Management.Automation.PSCmdlet] $Cmdlet,
+        [Parameter(Mandatory = $true)] [string] $Code,
+        [Parameter(Mandatory = $true)] [string] $Message,
+        [string] $Category = 'InvalidArgument',
+        [string] $Parameter
+    )
+    $errorObject = [pscustomobject]@{ code = $Code; message = $Message; category = $Category; parameter = $Parameter }
+    $Cmdlet.ThrowTerminatingError((New-MsiErrorRecord -ErrorObject $errorObject -Cmdlet $Cmdlet))
+}
+
+function Write-MsiEvent {
+    # Relays one stderr line from Node: JSON events become verbose, warning or progress records.
+    param([string] $Line, [System.Management.Automation.PSCmdlet] $Cmdlet, [System.Collections.Generic.List[string]] $Other)
+    if (-not $Line.StartsWith('{')) {
+        if ($Other.Count -lt 20) { $Other.Add($Line) }
+        return
+    }
+    try { $evt = ConvertFrom-Json -InputObject $Line } catch { if ($Other.Count -lt 20) { $Other.Add($Line) }; return }
+    switch ([string]$evt.event) {
+        'verbose' { $Cmdlet.WriteVerbose([string]$evt.message) }
+        'warning' { $Cmdlet.WriteWarning([string]$evt.message) }
+        'progress' { Write-MsiProgress -Event $evt -Cmdlet $Cmdlet }
+        default { $Cmdlet.WriteDebug("MsiStorage: unknown event '$($evt.event)'") }
+    }
+}
+
+function Write-MsiProgress {
+    param($Event, [System.Management.Automation.PSCmdlet] $Cmdlet)
+    $record = New-Object System.Management.Automation.ProgressRecord -ArgumentList ([int]$Event.id), ([string]$Event.activity), ('Working')
+    if ($Event.PSObject.Properties['status'] -and $Event.status) { $record.StatusDescription = [string]$Event.status }
+    if ($Event.PSObject.Properties['percent'] -and $null -ne $Event.percent) { $record.PercentComplete = [Math]::Min(100, [int]$Event.percent) }
+    if ($Event.PSObject.Properties['secondsRemaining'] -and $null -ne $Event.secondsRemaining) { $record.SecondsRemaining = [int]$Event.secondsRemaining }
+    if ($Event.PSObject.Properties['completed'] -and $Event.completed) { $record.RecordType = [System.Management.Automation.ProgressRecordType]::Completed }
+    $Cmdlet.WriteProgress($record)
+}
+
+function Invoke-MsiNode {
+    [CmdletBinding()]
+    param(
+        [Parameter(Mandatory = $true)] [string] $Command,
+        [hashtable] $Arguments = @{},
+        [Parameter(Mandatory = $true)] [System.Management.Automation.PSCmdlet] $Cmdlet,
+        # Per-item failure: write a non-terminating error and return nothing, instead of stopping.
+        [switch] $NonTerminating
+    )
+    $scriptPath = Get-MsiNodeScript
+    if (-not $scriptPath) {
+        Stop-MsiWithError -Cmdlet $Cmdlet -Code 'BundleNotFound' -Category 'NotInstalled' -Message "MsiStorage's Node script (bin/msistorage.cjs) is missing. In a clone of the repository run 'npm run build'; otherwise reinstall the module."
+    }
+    $node = Get-MsiNodePath
+    if (-not $node) {
+        if ($env:MSISTORAGE_NODE) { $where = "MSISTORAGE_NODE points to '$env:MSISTORAGE_NODE', which is not a file" } else { $where = "no 'node' was found on PATH" }
+        Stop-MsiWithError -Cmdlet $Cmdlet -Code 'NodeNotFound' -Category 'NotInstalled' -Message "MsiStorage needs Node.js $script:MinNodeMajor or later, and $where. Install Node.js $script:MinNodeMajor+ (https://nodejs.org) and put it on PATH, or set `$env:MSISTORAGE_NODE to the full path of node."
+    }
+
+    $request = @{ v = $script:ProtocolVersion; command = $Command }
+    foreach ($key in $Arguments.Keys) { $request[$key] = $Arguments[$key] }
+    $bytes = (New-Object System.Text.UTF8Encoding -ArgumentList $false).GetBytes((ConvertTo-Json -InputObject $request -Depth 10 -Compress) + "`n")
+    $request = $null
+    $Cmdlet.WriteDebug("MsiStorage: starting '$node' for command '$Command' with request keys: $(@($Arguments.Keys | Sort-Object) -join ', ').")
+
+    $psi = New-Object System.Diagnostics.ProcessStartInfo
+    $psi.FileName = $node
+    $psi.Arguments = '"' + $scriptPath + '"'
+    $psi.UseShellExecute = $false
+    $psi.CreateNoWindow = $true
+    $psi.RedirectStandardInput = $true
+    $psi.RedirectStandardOutput = $true
+    $psi.RedirectStandardError = $true
+    $utf8 = New-Object System.Text.UTF8Encoding -ArgumentList $false
+    $psi.StandardOutputEncoding = $utf8
+    $psi.StandardErrorEncoding = $utf8
+
+    $process = $null
+    $finished = $false
+    $exitCode = $null
+    $other = New-Object 'System.Collections.Generic.List[string]'
+    try {
+        try {
+            $process = [System.Diagnostics.Process]::Start($psi)
+        }
+        catch {
+            Stop-MsiWithError -Cmdlet $Cmdlet -Code 'NodeStartFailed' -Category 'NotInstalled' -Message "Node.js at '$node' could not be started: $($_.Exception.Message). Install Node.js $script:MinNodeMajor+ or set `$env:MSISTORAGE_NODE."
+        }
+        $stdin = $process.StandardInput.BaseStream
+        $stdin.Write($bytes, 0, $bytes.Length)
+        $stdin.Flush()
+        [Array]::Clear($bytes, 0, $bytes.Length)
+        $stdoutTask = $process.StandardOutput.ReadToEndAsync()
+        # Poll stderr so that Ctrl+C (StopProcessing) is noticed between waits, even in a silent transfer.
+        $lineTask = $process.StandardError.ReadLineAsync()
+        while ($true) {
+            if (-not $lineTask.Wait(200)) { continue }
+            $line = $lineTask.Result
+            if ($null -eq $line) { break }
+            Write-MsiEvent -Line $line -Cmdlet $Cmdlet -Other $other
+            $lineTask = $process.StandardError.ReadLineAsync()
+        }
+        $stdout = $stdoutTask.GetAwaiter().GetResult()
+        $process.WaitForExit()
+        $exitCode = $process.ExitCode
+        $finished = $true
+        try { $process.StandardInput.Close() } catch { Write-Debug 'stdin already closed' }
+    }
+    finally {
+        if ($process -and -not $finished) {
+            # Stopped (Ctrl+C, Stop-Pipeline, an exception): ask Node to cancel, so it removes its temporary
+            # files, then make sure it is gone.
+            try {
+                $cancel = $utf8.GetBytes("{`"cancel`":true}`n")
+                $process.StandardInput.BaseStream.Write($cancel, 0, $cancel.Length)
+                $process.StandardInput.Close()
+            }
+            catch { Write-Debug 'Node had already closed its stdin' }
+            try { if (-not $process.WaitForExit(5000)) { $process.Kill() } } catch { Write-Debug 'Node had already exited' }
+        }
+        if ($process) { $process.Dispose() }
+    }
+
+    $reply = $null
+    $text = $stdout.Trim()
+    if ($text) { try { $reply = ConvertFrom-Json -InputObject $text } catch { $reply = $null } }
+    if (-not $reply -or -not $reply.PSObject.Properties['ok']) {
+        $detail = ($other | Select-Object -First 5) -join ' | '
+        Stop-MsiWithError -Cmdlet $Cmdlet -Code 'NodeProtocolError' -Category 'ProtocolError' -Message "MsiStorage's Node script ended without a reply (exit code $exitCode). $detail Run with -Debug for details; if it persists, reinstall the module."
+    }
+    if ($reply.v -ne $script:ProtocolVersion) {
+        Stop-MsiWithError -Cmdlet $Cmdlet -Code 'ProtocolVersionMismatch' -Category 'ProtocolError' -Message "MsiStorage's Node script speaks protocol version $($reply.v), but this module speaks $script:ProtocolVersion. The module and its script come from different builds: reinstall the module, or run 'npm run build'."
+    }
+    if (-not $reply.ok) {
+        $record = New-MsiErrorRecord -ErrorObject $reply.error -Cmdlet $Cmdlet
+        if ($NonTerminating) { $Cmdlet.WriteError($record); return }
+        $Cmdlet.ThrowTerminatingError($record)
+    }
+    return $reply.result
+}

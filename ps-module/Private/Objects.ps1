@@ -1,0 +1,83 @@
+# Output shaping: replies become typed objects (PSTypeNames MsiStorage.*), secrets as SecureString.
+
+$script:UnixEpoch = New-Object System.DateTimeOffset -ArgumentList 1970, 1, 1, 0, 0, 0, ([TimeSpan]::Zero)
+
+function ConvertTo-MsiDate {
+    param($Value)
+    if ($null -eq $Value -or $Value -eq '') { return $null }
+    return [System.DateTimeOffset]::Parse([string]$Value, [System.Globalization.CultureInfo]::InvariantCulture)
+}
+
+function ConvertTo-MsiAccessToken {
+    param([Parameter(Mandatory = $true)] $Result)
+    $token = [pscustomobject]@{
+        PSTypeName = 'MsiStorage.AccessToken'
+        Token      = ConvertTo-MsiSecureString -PlainText $Result.accessToken
+        ExpiresOn  = $script:UnixEpoch.AddSeconds([double]$Result.expiresOn)
+        Resource   = [string]$Result.resource
+        TokenType  = [string]$Result.tokenType
+        Source     = [string]$Result.source
+        Endpoint   = [string]$Result.endpoint
+        ClientId   = $null
+    }
+    if ($Result.PSObject.Properties['clientId']) { $token.ClientId = [string]$Result.clientId }
+    return $token
+}
+
+function ConvertTo-MsiStorageKey {
+    param([Parameter(Mandatory = $true)] $Result)
+    $key = [pscustomobject]@{
+        PSTypeName         = 'MsiStorage.StorageKey'
+        StorageAccountName = [string]$Result.storageAccountName
+        KeyName            = [string]$Result.keyName
+        Value              = ConvertTo-MsiSecureString -PlainText $Result.value
+        Permissions        = [string]$Result.permissions
+        CreationTime       = $null
+    }
+    if ($Result.PSObject.Properties['creationTime']) { $key.CreationTime = ConvertTo-MsiDate $Result.creationTime }
+    return $key
+}
+
+function ConvertTo-MsiBlob {
+    param([Parameter(Mandatory = $true)] $Result, $Context)
+    $blob = [pscustomobject]@{
+        PSTypeName   = 'MsiStorage.Blob'
+        Name         = [string]$Result.name
+        Container    = [string]$Result.container
+        BlobType     = [string]$Result.blobType
+        Length       = [long]$Result.length
+        ContentType  = $null
+        LastModified = $null
+        ETag         = $null
+        ContentMD5   = $null
+        Context      = $Context
+    }
+    if ($Result.PSObject.Properties['contentType']) { $blob.ContentType = [string]$Result.contentType }
+    if ($Result.PSObject.Properties['lastModified']) { $blob.LastModified = ConvertTo-MsiDate $Result.lastModified }
+    if ($Result.PSObject.Properties['etag']) { $blob.ETag = [string]$Result.etag }
+    if ($Result.PSObject.Properties['contentMD5']) { $blob.ContentMD5 = [string]$Result.contentMD5 }
+    if ($Result.PSObject.Properties['destination']) {
+        Add-Member -InputObject $blob -NotePropertyName 'Destination' -NotePropertyValue ([string]$Result.destination)
+    }
+    return $blob
+}
+
+function ConvertTo-MsiContextArgument {
+    # The context as the request carries it (the key in plain text, for stdin only).
+    param([Parameter(Mandatory = $true)] $Context, [Parameter(Mandatory = $true)] [System.Management.Automation.PSCmdlet] $Cmdlet)
+    if (-not ($Context.PSObject.TypeNames -contains 'MsiStorage.StorageContext')) {
+        Stop-MsiWithError -Cmdlet $Cmdlet -Code 'InvalidContext' -Parameter 'Context' -Message '-Context is not an MsiStorage context. Make one with New-MsiStorageContext.'
+    }
+    return @{
+        storageAccountName = $Context.StorageAccountName
+        blobEndpoint       = $Context.BlobEndpoint
+        storageAccountKey  = ConvertFrom-MsiSecureString -SecureString $Context.StorageAccountKey
+    }
+}
+
+function Resolve-MsiPath {
+    # A PowerShell path (relative to the current location, ~, PSDrives) as an absolute file-system path.
+    # The file need not exist: Node checks it and says what is wrong.
+    param([Parameter(Mandatory = $true)] [string] $Path, [Parameter(Mandatory = $true)] [System.Management.Automation.PSCmdlet] $Cmdlet)
+    return $Cmdlet.SessionState.Path.GetUnresolvedProviderPathFromPSPath($Path)
+}

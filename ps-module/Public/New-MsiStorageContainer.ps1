@@ -1,0 +1,55 @@
+function New-MsiStorageContainer {
+    <#
+    .SYNOPSIS
+    Creates a blob container in the storage account of a context.
+
+    .DESCRIPTION
+    The tutorial's "Create a blob container" step, without the portal. Fails with a ResourceExists error
+    (ErrorId New-MsiStorageContainerContainerAlreadyExists) if the container exists.
+
+    .PARAMETER Name
+    The container's name: 3-63 lowercase letters, digits and single hyphens.
+
+    .PARAMETER Context
+    The storage context from New-MsiStorageContext.
+
+    .EXAMPLE
+    $ctx = New-MsiStorageContext -StorageAccountName $acct -StorageAccountKey (Get-MsiStorageKey -SubscriptionId $sub -ResourceGroupName $rg -StorageAccountName $acct)
+    New-MsiStorageContainer -Name mycontainer -Context $ctx
+    Send-MsiBlob -File test.txt -Container mycontainer -Blob testblob -Context $ctx
+
+    The tutorial's flow: key, context, container, upload.
+
+    .EXAMPLE
+    New-MsiStorageContainer -Name backups -Context $ctx -WhatIf
+
+    Shows what would be created, without creating it.
+
+    .INPUTS
+    None.
+
+    .OUTPUTS
+    MsiStorage.Container.
+    #>
+    [CmdletBinding(SupportsShouldProcess = $true)]
+    [OutputType('MsiStorage.Container')]
+    param(
+        [Parameter(Mandatory = $true, Position = 0)]
+        [Alias('Container')]
+        [ValidateNotNullOrEmpty()]
+        [string] $Name,
+
+        [Parameter(Mandatory = $true)]
+        [object] $Context
+    )
+    $ctx = ConvertTo-MsiContextArgument -Context $Context -Cmdlet $PSCmdlet
+    if (-not $PSCmdlet.ShouldProcess("$($Context.BlobEndpoint)$Name", 'Create container')) { return }
+    $result = Invoke-MsiNode -Command 'newContainer' -Arguments @{ context = $ctx; container = $Name } -Cmdlet $PSCmdlet
+    [pscustomobject]@{
+        PSTypeName   = 'MsiStorage.Container'
+        Name         = [string]$result.name
+        LastModified = ConvertTo-MsiDate $result.lastModified
+        ETag         = [string]$result.etag
+        Context      = $Context
+    }
+}

@@ -1,0 +1,35 @@
+// `npm test`: brings pwsh and Pester when missing, builds, type-checks, then runs vitest and Pester.
+// Every child runs with the safe environment (loopback only). Exits non-zero if anything failed.
+import { spawnSync } from 'node:child_process';
+import * as path from 'node:path';
+import { ensurePester, ensurePwsh, root, safeEnv } from './tools.ts';
+
+const bin = (name: string) => path.join(root, 'node_modules', '.bin', process.platform === 'win32' ? `${name}.cmd` : name);
+const results: { step: string; ok: boolean; seconds: number }[] = [];
+
+function step(name: string, cmd: string, args: string[]): boolean {
+  console.log(`\n[msistorage] ── ${name} ──`);
+  const started = Date.now();
+  const r = spawnSync(cmd, args, { cwd: root, stdio: 'inherit', env: safeEnv() });
+  const ok = r.status === 0;
+  results.push({ step: name, ok, seconds: (Date.now() - started) / 1000 });
+  return ok;
+}
+
+const started = Date.now();
+const pwsh = ensurePwsh();
+const pester = ensurePester();
+const only = process.argv.slice(2);
+const want = (s: string) => only.length === 0 || only.includes(s);
+
+if (!step('build', bin('tsx'), ['build.ts'])) process.exit(1);
+if (want('typecheck')) step('typecheck', bin('tsc'), ['--noEmit', '-p', '.']);
+if (want('vitest')) step('vitest', bin('vitest'), ['run']);
+if (want('pester')) {
+  step('pester', pwsh, ['-NoProfile', '-NonInteractive', '-File', path.join(root, 'tests', 'pester', 'Invoke-Tests.ps1'), '-PesterPath', pester, '-ResultPath', path.join(root, 'tests', '.out', 'pester.xml')]);
+}
+
+console.log('\n[msistorage] summary');
+for (const r of results) console.log(`  ${r.ok ? 'ok  ' : 'FAIL'} ${r.step.padEnd(10)} ${r.seconds.toFixed(1)} s`);
+console.log(`  total      ${((Date.now() - started) / 1000).toFixed(1)} s`);
+process.exit(results.every((r) => r.ok) ? 0 : 1);

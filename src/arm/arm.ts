@@ -1,0 +1,183 @@
+// Azure Resource Manager: pure request builders and parsers for the storage calls, the ARM error mapping,
+// and one send helper with ARM's retry rules (429 and 5xx, Retry-After, back-off, inside the deadline).
+import { MsiError, invalidArgument } from '../errors.js';
+import { type HttpRequest, type HttpResponse, tryParseJson } from '../http.js';
+import { registerSecret } from '../redact.js';
+import { type Deadline, type Outcome, type RetryPolicy, sendWithRetries } from '../retry.js';
+import { parseEndpoint } from '../identity/sources.js';
+
+export const ARM_DEFAULT_ENDPOINT = 'https://management.azure.com/';
+/** Microsoft.Storage api-version: stable since 2023 and accepted in every public and sovereign cloud. */
+export const STORAGE_API_VERSION = '2023-05-01';
+
+export interface AccountRef {
+  subscriptionId: string;
+  resourceGroupName: string;
+  storageAccountName: string;
+}
+
+export interface StorageKey {
+  keyName: string;
+  value: string;
+  permissions: string;
+  creationTime?: string;
+}
+
+const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const RESOURCE_GROUP = /^[-\w._()]{1,90}$/u;
+const ACCOUNT = /^[a-z0-9]{3,24}$/;
+
+export function validateSubscriptionId(v: string): void {
+  if (!GUID.test(v)) {
+    throw invalidArgument('SubscriptionId', `-SubscriptionId '${v}' is not a subscription id. Give the GUID of the subscription, such as 00000000-0000-0000-0000-000000000000 (Get-AzSubscription or the portal shows it).`, 'InvalidSubscriptionId');
+  }
+}
+
+export function validateResourceGroupName(v: string): void {
+  if (!RESOURCE_GROUP.test(v) || v.endsWith('.')) {
+    throw invalidArgument('ResourceGroupName', `-ResourceGroupName '${v}' is not a valid resource group name: use 1-90 letters, digits, '-', '_', '.', '(' or ')', not ending in '.'.`, 'InvalidResourceGroupName');
+  }
+}
+
+export function validateStorageAccountName(v: string): void {
+  if (!ACCOUNT.test(v)) {
+    throw invalidArgument('StorageAccountName', `-StorageAccountName '${v}' is not a valid storage account name: use 3-24 lowercase letters and digits.`, 'InvalidStorageAccountName');
+  }
+}
+
+export function armBase(armEndpoint: string | undefined): URL {
+  const url = parseEndpoint(armEndpoint ?? ARM_DEFAULT_ENDPOINT, 'ArmEndpoint');
+  if (!url.pathname.endsWith('/')) url.pathname += '/';
+  return url;
+}
+
+export function accountPath(ref: AccountRef): string {
+  return (
+    `subscriptions/${encodeURIComponent(ref.subscriptionId)}/resourceGroups/${encodeURIComponent(ref.resourceGroupName)}` +
+    `/providers/Microsoft.Storage/storageAccounts/${encodeURIComponent(ref.storageAccountName)}`
+  );
+}
+
+export function buildListKeysRequest(armEndpoint: string | undefined, ref: AccountRef, token: string): HttpRequest {
+  const url = new URL(`${accountPath(ref)}/listKeys`, armBase(armEndpoint));
+  url.searchParams.set('api-version', STORAGE_API_VERSION);
+  return { method: 'POST', url: url.href, headers: { Authorization: `Bearer ${token}`, 'Content-Length': '0' } };
+}
+
+export function parseListKeysResponse(res: HttpResponse): StorageKey[] {
+  const body = tryParseJson(res.body) as { keys?: unknown } | undefined;
+  const keys = body?.keys;
+  if (!Array.isArray(keys)) {
+    throw new MsiError('InvalidArmResponse', `Azure Resource Manager answered listKeys with HTTP ${res.status} but no keys array.`, 'InvalidData', { statusCode: res.status });
+  }
+  return keys.flatMap((k: Record<string, unknown>) => {
+    if (!k || typeof k.keyName !== 'string' || typeof k.value !== 'string') return [];
+    registerSecret(k.value);
+    const key: StorageKey = { keyName: k.keyName, value: k.value, permissions: typeof k.permissions === 'string' ? k.permissions.toUpperCase() : 'FULL' };
+    if (typeof k.creationTime === 'string') key.creationTime = k.creationTime;
+    return [key];
+  });
+}
+
+export function armRetryPolicy(): RetryPolicy {
+  return {
+    name: 'Azure Resource Manager',
+    baseDelayMs: 1000,
+    maxDelayMs: 16_000,
+    connectTimeoutMs: 10_000,
+    tryTimeoutMs: 30_000,
+    proxy: 'env',
+    retryable(outcome: Outcome, attempt: number): boolean {
+      if (attempt > 4) return false;
+      if (outcome.error) return outcome.error.kind === 'reset' || outcome.error.kind === 'responseTimeout' || outcome.error.kind === 'connectTimeout';
+      const s = outcome.response.status;
+      return s === 408 || s === 429 || (s >= 500 && s <= 599 && s !== 501 && s !== 505);
+    },
+  };
+}
+
+interface ArmErrorBody {
+  error?: { code?: string; message?: string };
+}
+
+/** Maps an ARM error response to an MsiError that tells the admin what to do. */
+export function armError(res: HttpResponse, ref: Partial<AccountRef>, action: string): MsiError {
+  const body = tryParseJson(res.body) as ArmErrorBody | undefined;
+  const code = body?.error?.code;
+  const message = body?.error?.message;
+  const azure = { code, message };
+  const opts = { statusCode: res.status, azure };
+  const said = message ? ` Azure said: ${message}` : '';
+  switch (code) {
+    case 'SubscriptionNotFound':
+      return new MsiError('SubscriptionNotFound', `The subscription '${ref.subscriptionId}' was not found, or this identity cannot see it. Check -SubscriptionId.${said}`, 'ObjectNotFound', {
+        ...opts,
+        parameter: 'SubscriptionId',
+      });
+    case 'ResourceGroupNotFound':
+      return new MsiError(
+        'ResourceGroupNotFound',
+        `The resource group '${ref.resourceGroupName}' was not found in subscription '${ref.subscriptionId}'. Check -ResourceGroupName.${said}`,
+        'ObjectNotFound',
+        { ...opts, parameter: 'ResourceGroupName' },
+      );
+    case 'ResourceNotFound':
+      return new MsiError(
+        'StorageAccountNotFound',
+        `The storage account '${ref.storageAccountName}' was not found in resource group '${ref.resourceGroupName}'. Check -StorageAccountName and -ResourceGroupName.${said}`,
+        'ObjectNotFound',
+        { ...opts, parameter: 'StorageAccountName' },
+      );
+    case 'AuthorizationFailed':
+      return new MsiError(
+        'AuthorizationFailed',
+        `This managed identity may not perform '${action}' on the storage account.${said} Grant it the role "Storage Account Key Operator Service Role" (or any role with Microsoft.Storage/storageAccounts/listKeys/action) on the account.`,
+        'PermissionDenied',
+        opts,
+      );
+    case 'InvalidAuthenticationTokenAudience':
+      return new MsiError('InvalidTokenAudience', `The token was issued for another resource, not Azure Resource Manager.${said} Get one with Get-MsiToken -Resource https://management.azure.com/.`, 'AuthenticationError', {
+        ...opts,
+        parameter: 'Token',
+      });
+    case 'ExpiredAuthenticationToken':
+      return new MsiError('TokenExpired', `The token has expired.${said} Get a new one with Get-MsiToken.`, 'AuthenticationError', { ...opts, parameter: 'Token' });
+    default:
+      break;
+  }
+  const s = res.status;
+  if (s === 401) {
+    return new MsiError('ArmAuthenticationFailed', `Azure Resource Manager did not accept the token (HTTP 401).${said} Get a new token with Get-MsiToken and try again.`, 'AuthenticationError', {
+      ...opts,
+      parameter: 'Token',
+    });
+  }
+  if (s === 403) return new MsiError('AuthorizationFailed', `Azure Resource Manager refused '${action}' (HTTP 403).${said}`, 'PermissionDenied', opts);
+  if (s === 404) return new MsiError('ArmResourceNotFound', `Azure Resource Manager found nothing at this path (HTTP 404).${said} Check -ArmEndpoint and the names.`, 'ObjectNotFound', opts);
+  if (s === 429 || s >= 500) {
+    return new MsiError('ArmUnavailable', `Azure Resource Manager kept failing with HTTP ${s} after retries.${said} Try again later, or give more time with -TimeoutSec.`, 'ResourceUnavailable', opts);
+  }
+  return new MsiError('ArmRequestFailed', `Azure Resource Manager answered HTTP ${s} to '${action}'.${said}`, 'InvalidOperation', opts);
+}
+
+/** Sends an ARM request with ARM's retry rules; returns the 2xx response or throws the mapped error. */
+export async function armSend(
+  build: () => HttpRequest,
+  ref: Partial<AccountRef>,
+  action: string,
+  deadline: Deadline,
+  signal?: AbortSignal,
+): Promise<HttpResponse> {
+  const outcome = await sendWithRetries(build, armRetryPolicy(), deadline, signal);
+  if (outcome.error) {
+    const timeout = outcome.error.kind === 'responseTimeout' || outcome.error.kind === 'connectTimeout';
+    throw new MsiError(
+      timeout ? 'ArmTimeout' : 'ArmUnreachable',
+      `Azure Resource Manager at ${outcome.error.url} could not be reached: ${outcome.error.message}. Check -ArmEndpoint, the network, and HTTPS_PROXY/NO_PROXY.`,
+      timeout ? 'OperationTimeout' : 'ResourceUnavailable',
+      { target: outcome.error.url },
+    );
+  }
+  if (outcome.response.status < 200 || outcome.response.status > 299) throw armError(outcome.response, ref, action);
+  return outcome.response;
+}

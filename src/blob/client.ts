@@ -1,0 +1,120 @@
+// The data plane: @azure/storage-blob clients built from a storage context, name rules, error mapping.
+// @azure/storage-blob is loaded only here, and only by the commands that move data.
+import type { ContainerClient, StoragePipelineOptions } from '@azure/storage-blob';
+import { MsiError, invalidArgument } from '../errors.js';
+import { assertEndpointAllowed } from '../http.js';
+import { parseEndpoint } from '../identity/sources.js';
+import type { StorageContextJson } from '../protocol.js';
+import { registerSecret } from '../redact.js';
+
+export function blobEndpointFor(account: string, blobEndpoint?: string): string {
+  const url = parseEndpoint(blobEndpoint ?? `https://${account}.blob.core.windows.net/`, 'BlobEndpoint');
+  if (url.search || url.hash) throw invalidArgument('BlobEndpoint', `-BlobEndpoint must not carry a query or fragment; give only the service URL, such as https://${account}.blob.core.windows.net/.`, 'InvalidEndpoint');
+  if (!url.pathname.endsWith('/')) url.pathname += '/';
+  return url.href;
+}
+
+export function validateAccountKey(key: string): void {
+  const trimmed = key.trim();
+  if (!trimmed) throw invalidArgument('StorageAccountKey', '-StorageAccountKey is empty. Pass the key object from Get-MsiStorageKey, or the key as a SecureString.', 'InvalidStorageAccountKey');
+  if (!/^[A-Za-z0-9+/]+={0,2}$/.test(trimmed) || trimmed.length % 4 !== 0) {
+    throw invalidArgument('StorageAccountKey', '-StorageAccountKey is not a base64 storage account key. Pass the key object from Get-MsiStorageKey.', 'InvalidStorageAccountKey');
+  }
+}
+
+const CONTAINER = /^(?=.{3,63}$)[a-z0-9](?:[a-z0-9]|-(?!-))*[a-z0-9]$/;
+export function validateContainerName(name: string): void {
+  if (name === '$root' || name === '$web' || name === '$logs') return;
+  if (!CONTAINER.test(name)) {
+    throw invalidArgument(
+      'Container',
+      `-Container '${name}' breaks Azure's container naming rules: use 3-63 lowercase letters, digits and single hyphens, starting and ending with a letter or digit.`,
+      'InvalidContainerName',
+    );
+  }
+}
+
+export function validateBlobName(name: string, parameter = 'Blob'): void {
+  if (name.length === 0) throw invalidArgument(parameter, `-${parameter} is empty. Give the blob's name.`, 'InvalidBlobName');
+  if (name.length > 1024) throw invalidArgument(parameter, `-${parameter} is ${name.length} characters long; blob names may have at most 1024. Use a shorter name.`, 'InvalidBlobName');
+  if (/[\u0000-\u001f\u007f]/.test(name)) throw invalidArgument(parameter, `-${parameter} contains control characters, which blob names may not. Remove them.`, 'InvalidBlobName');
+  if (name.endsWith('.') || name.endsWith('/')) throw invalidArgument(parameter, `-${parameter} '${name}' ends with '${name.slice(-1)}', which Azure does not allow. Remove it.`, 'InvalidBlobName');
+}
+
+export function pipelineOptions(): StoragePipelineOptions {
+  return {
+    retryOptions: { maxTries: 4, tryTimeoutInMs: 10 * 60_000, retryDelayInMs: 500, maxRetryDelayInMs: 10_000 },
+    userAgentOptions: { userAgentPrefix: 'MsiStorage' },
+  };
+}
+
+export async function containerClient(ctx: StorageContextJson, container: string): Promise<ContainerClient> {
+  validateContainerName(container);
+  validateAccountKey(ctx.storageAccountKey);
+  registerSecret(ctx.storageAccountKey);
+  const endpoint = blobEndpointFor(ctx.storageAccountName, ctx.blobEndpoint);
+  assertEndpointAllowed(new URL(endpoint), 'BlobEndpoint');
+  const { BlobServiceClient, StorageSharedKeyCredential } = await import('@azure/storage-blob');
+  const credential = new StorageSharedKeyCredential(ctx.storageAccountName, ctx.storageAccountKey);
+  return new BlobServiceClient(endpoint, credential, pipelineOptions()).getContainerClient(container);
+}
+
+interface RestErrorLike {
+  name?: string;
+  statusCode?: number;
+  code?: string;
+  message?: string;
+  details?: { errorCode?: string; message?: string };
+}
+
+/** Maps an @azure/storage-blob failure to an MsiError with a fix. */
+export function storageError(err: unknown, where: { container: string; blob?: string }): MsiError {
+  if (err instanceof MsiError) return err;
+  const e = err as RestErrorLike;
+  if (e?.name === 'AbortError') return new MsiError('OperationStopped', 'The transfer was stopped.', 'OperationStopped');
+  const code = e?.details?.errorCode ?? e?.code;
+  const serverMessage = (e?.details?.message ?? e?.message ?? '').split('\n')[0];
+  const status = e?.statusCode;
+  const opts = { statusCode: status, azure: code || serverMessage ? { code, message: serverMessage } : undefined };
+  const said = serverMessage ? ` The service said: ${serverMessage}` : '';
+  const blob = where.blob ? `'${where.blob}' in container '${where.container}'` : `container '${where.container}'`;
+  switch (code) {
+    case 'ContainerNotFound':
+      return new MsiError('ContainerNotFound', `The container '${where.container}' does not exist. Create it with New-MsiStorageContainer, or check -Container.`, 'ObjectNotFound', {
+        ...opts,
+        parameter: 'Container',
+      });
+    case 'BlobNotFound':
+      return new MsiError('BlobNotFound', `The blob ${blob} does not exist. Check -Blob (names are case-sensitive).`, 'ObjectNotFound', { ...opts, parameter: 'Blob' });
+    case 'BlobAlreadyExists':
+      return new MsiError('BlobAlreadyExists', `The blob ${blob} already exists. Pass -Force to overwrite it.`, 'ResourceExists', { ...opts, parameter: 'Force' });
+    case 'ContainerAlreadyExists':
+      return new MsiError('ContainerAlreadyExists', `The container '${where.container}' already exists.`, 'ResourceExists', { ...opts, parameter: 'Container' });
+    case 'AuthenticationFailed':
+    case 'AuthorizationFailure':
+      return new MsiError('StorageAuthenticationFailed', `Azure Storage did not accept the credentials of this context.${said} Get a fresh key with Get-MsiStorageKey and make a new context.`, 'AuthenticationError', opts);
+    case 'KeyBasedAuthenticationNotPermitted':
+      return new MsiError(
+        'KeyBasedAuthenticationNotPermitted',
+        'This storage account does not permit shared-key authorization (keys and key-signed SAS). Use New-MsiStorageContext -UseManagedIdentity, and grant the identity Storage Blob Data Contributor.',
+        'PermissionDenied',
+        opts,
+      );
+    case 'AuthorizationPermissionMismatch':
+    case 'AuthorizationProtocolMismatch':
+    case 'AuthorizationResourceTypeMismatch':
+    case 'AuthorizationServiceMismatch':
+      return new MsiError('StoragePermissionDenied', `Azure Storage refused the operation on ${blob}.${said}`, 'PermissionDenied', opts);
+    case 'ConditionNotMet':
+      return new MsiError('BlobChanged', `The blob ${blob} changed during the operation.${said} Try again.`, 'InvalidOperation', opts);
+    default:
+      break;
+  }
+  if (status === undefined || code === 'REQUEST_SEND_ERROR' || code === 'ECONNREFUSED' || code === 'ECONNRESET' || code === 'ENOTFOUND') {
+    return new MsiError('StorageUnreachable', `Azure Storage could not be reached for ${blob}: ${serverMessage || 'no response'}. Check -BlobEndpoint of the context and the network.`, 'ResourceUnavailable', opts);
+  }
+  if (status === 403) return new MsiError('StoragePermissionDenied', `Azure Storage refused the operation on ${blob} (HTTP 403).${said}`, 'PermissionDenied', opts);
+  if (status === 404) return new MsiError('StorageNotFound', `Azure Storage found nothing for ${blob} (HTTP 404).${said}`, 'ObjectNotFound', opts);
+  if (status >= 500) return new MsiError('StorageUnavailable', `Azure Storage kept failing with HTTP ${status} for ${blob}.${said} Try again later.`, 'ResourceUnavailable', opts);
+  return new MsiError('StorageRequestFailed', `Azure Storage answered HTTP ${status} for ${blob}.${said}`, 'InvalidOperation', opts);
+}

@@ -1,0 +1,114 @@
+// Local file checks and the temp-file-then-commit dance that keeps destinations whole.
+import { randomBytes } from 'node:crypto';
+import { constants, promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import { MsiError, invalidArgument } from '../errors.js';
+
+/** Opens the source file for reading, or says exactly why it cannot be used. */
+export async function openSource(file: string, parameter = 'File'): Promise<{ handle: fs.FileHandle; size: number }> {
+  if (!path.isAbsolute(file)) throw invalidArgument(parameter, `-${parameter} '${file}' must be an absolute path (the module resolves it for you).`, 'InvalidPath');
+  let stat;
+  try {
+    stat = await fs.stat(file);
+  } catch (err) {
+    throw fileError(err, file, parameter);
+  }
+  if (stat.isDirectory()) {
+    throw invalidArgument(parameter, `-${parameter} '${file}' is a directory. Give a file, or pipe the folder's files: Get-ChildItem -File -Recurse '${file}' | Send-MsiBlob ...`, 'FileIsDirectory');
+  }
+  if (!stat.isFile()) throw invalidArgument(parameter, `-${parameter} '${file}' is not a regular file.`, 'NotAFile');
+  try {
+    const handle = await fs.open(file, 'r');
+    return { handle, size: stat.size };
+  } catch (err) {
+    throw fileError(err, file, parameter);
+  }
+}
+
+export function fileError(err: unknown, file: string, parameter: string): MsiError {
+  const code = (err as { code?: string }).code;
+  if (code === 'ENOENT' || code === 'ENOTDIR') return new MsiError('FileNotFound', `-${parameter} '${file}' does not exist. Check the path.`, 'ObjectNotFound', { parameter, target: file });
+  if (code === 'EACCES' || code === 'EPERM') return new MsiError('FileNotReadable', `-${parameter} '${file}' cannot be read: permission denied. Check the file's permissions.`, 'PermissionDenied', { parameter, target: file });
+  if (code === 'EISDIR') return invalidArgument(parameter, `-${parameter} '${file}' is a directory. Give a file.`, 'FileIsDirectory');
+  return new MsiError('FileReadFailed', `-${parameter} '${file}' could not be read: ${(err as Error).message}`, 'ReadError', { parameter, target: file });
+}
+
+export interface Destination {
+  /** The final path. */
+  file: string;
+  /** The temporary file next to it, renamed into place only when complete and verified. */
+  temp: string;
+}
+
+/**
+ * Resolves where a blob goes. An existing folder receives the file under the blob's name (subfolders for
+ * '/' in the name are created inside it, and the name may not climb out of it). A file path must have an
+ * existing parent folder. An existing file is refused unless force is set.
+ */
+export async function resolveDestination(destination: string, blobName: string, force: boolean): Promise<Destination> {
+  if (!path.isAbsolute(destination)) throw invalidArgument('Destination', `-Destination '${destination}' must be an absolute path (the module resolves it for you).`, 'InvalidPath');
+  let file = destination;
+  const stat = await fs.stat(destination).catch(() => undefined);
+  if (stat?.isDirectory()) {
+    const parts = blobName.split('/').filter((p) => p.length > 0);
+    file = path.resolve(destination, ...parts);
+    const rel = path.relative(destination, file);
+    if (!rel || rel.startsWith('..') || path.isAbsolute(rel) || parts.some((p) => p === '..' || p === '.')) {
+      throw invalidArgument('Blob', `The blob name '${blobName}' would leave the destination folder; give -Destination as a file path instead.`, 'UnsafeBlobPath');
+    }
+    await fs.mkdir(path.dirname(file), { recursive: true });
+  } else {
+    const parent = path.dirname(destination);
+    const parentStat = await fs.stat(parent).catch(() => undefined);
+    if (!parentStat?.isDirectory()) {
+      throw new MsiError(
+        'DestinationFolderNotFound',
+        `The folder of -Destination '${destination}' does not exist. Create it first (New-Item -ItemType Directory '${parent}'), or give an existing folder as -Destination.`,
+        'ObjectNotFound',
+        { parameter: 'Destination', target: parent },
+      );
+    }
+  }
+  const existing = await fs.lstat(file).catch(() => undefined);
+  if (existing?.isDirectory()) {
+    throw invalidArgument('Destination', `-Destination '${file}' is a directory that the blob cannot replace. Give another file path.`, 'DestinationIsDirectory');
+  }
+  if (existing && !force) {
+    throw new MsiError('DestinationExists', `The file '${file}' already exists and was left untouched. Pass -Force to overwrite it.`, 'ResourceExists', { parameter: 'Force', target: file });
+  }
+  const temp = path.join(path.dirname(file), `.${path.basename(file)}.${randomBytes(6).toString('hex')}.msistorage-partial`);
+  return { file, temp };
+}
+
+/** Moves the finished temp file into place: atomically replacing (force) or never replacing (no force). */
+export async function commitDestination(dest: Destination, force: boolean): Promise<void> {
+  const h = await fs.open(dest.temp, 'r+');
+  try {
+    await h.sync();
+  } finally {
+    await h.close();
+  }
+  if (force) {
+    await fs.rename(dest.temp, dest.file);
+    return;
+  }
+  try {
+    // link() fails if the destination appeared meanwhile: no check-then-write race.
+    await fs.link(dest.temp, dest.file);
+  } catch (err) {
+    const code = (err as { code?: string }).code;
+    if (code === 'EEXIST') {
+      throw new MsiError('DestinationExists', `The file '${dest.file}' appeared during the download and was left untouched. Pass -Force to overwrite it.`, 'ResourceExists', {
+        parameter: 'Force',
+        target: dest.file,
+      });
+    }
+    // File systems without hard links: an exclusive copy is still never an overwrite.
+    await fs.copyFile(dest.temp, dest.file, constants.COPYFILE_EXCL);
+  }
+  await fs.unlink(dest.temp);
+}
+
+export async function removeQuietly(file: string): Promise<void> {
+  await fs.unlink(file).catch(() => undefined);
+}

@@ -1,0 +1,184 @@
+// Getting a token: pick the source, send with the IMDS retry policy inside one deadline, parse the reply.
+import { MsiError } from '../errors.js';
+import { type HttpResponse, NetworkError, tryParseJson } from '../http.js';
+import { verbose } from '../log.js';
+import type { IdentityJson, TokenResult } from '../protocol.js';
+import { registerSecret } from '../redact.js';
+import { Deadline, type Outcome, type RetryPolicy, sendWithRetries } from '../retry.js';
+import { type IdentitySource, normalizeResource, selectSource } from './sources.js';
+
+export const DEFAULT_TOKEN_TIMEOUT_SEC = 90;
+const GONE_RETRY_WINDOW_MS = 70_000;
+const MAX_RETRIES = 5;
+
+/**
+ * Microsoft's IMDS guidance: retry 404, 408, 410, 429 and 5xx with exponential back-off; 410 means IMDS is
+ * being updated and is back within 70 s; never retry another 4xx. A refused or timed-out connect is not
+ * retried: it means there is no identity endpoint here, and the caller should hear so at once.
+ */
+export function imdsRetryPolicy(): RetryPolicy {
+  return {
+    name: 'Identity endpoint',
+    baseDelayMs: 1000,
+    maxDelayMs: 10_000,
+    connectTimeoutMs: 1500,
+    tryTimeoutMs: 20_000,
+    proxy: 'direct',
+    retryable(outcome: Outcome, attempt: number, elapsedMs: number): boolean {
+      if (outcome.error) return outcome.error.kind === 'reset' || outcome.error.kind === 'responseTimeout' ? attempt <= MAX_RETRIES : false;
+      const s = outcome.response.status;
+      if (s === 410) return elapsedMs < GONE_RETRY_WINDOW_MS;
+      if (s === 404 || s === 408 || s === 429 || (s >= 500 && s <= 599)) return attempt <= MAX_RETRIES;
+      return false;
+    },
+  };
+}
+
+const CHOOSE_SOURCE_HELP =
+  'Managed identities answer only on Azure (a VM or scale set with an identity, App Service, Functions, Arc, Cloud Shell). ' +
+  'To use another source, set AZURE_POD_IDENTITY_AUTHORITY_HOST (another IMDS host, such as the MsiStorage emulator), ' +
+  'IDENTITY_ENDPOINT with IDENTITY_HEADER (App Service) or with IMDS_ENDPOINT (Azure Arc), or MSI_ENDPOINT (Cloud Shell); or pass -Endpoint.';
+
+function unavailable(source: IdentitySource, err: NetworkError): MsiError {
+  return new MsiError(
+    'ManagedIdentityUnavailable',
+    `No managed-identity endpoint is reachable from this machine: ${err.message} at ${source.endpoint}. ${CHOOSE_SOURCE_HELP}`,
+    'ResourceUnavailable',
+    { target: source.endpoint },
+  );
+}
+
+interface IdentityErrorBody {
+  error?: string | { code?: string; message?: string };
+  error_description?: string;
+  message?: string;
+}
+
+/** Turns a non-2xx identity response into an MsiError that says what to do. */
+export function identityError(source: IdentitySource, res: HttpResponse, resource: string, timedOut = false): MsiError {
+  const body = tryParseJson(res.body) as IdentityErrorBody | undefined;
+  const code = typeof body?.error === 'string' ? body.error : body?.error?.code;
+  const description = body?.error_description ?? (typeof body?.error === 'object' ? body.error.message : undefined) ?? body?.message;
+  const azure = { code, message: description };
+  const server = description ? ` The endpoint said: ${code ? `${code}: ` : ''}${description}` : '';
+  const s = res.status;
+  const opts = { statusCode: s, azure, target: source.endpoint };
+  if (s === 400 && /identity not found/i.test(description ?? '')) {
+    return new MsiError(
+      'IdentityNotFound',
+      `The identity endpoint found no managed identity to use.${server} Enable a system-assigned identity on this resource, or assign a user-assigned identity and select it with -ClientId, -ObjectId or -IdentityResourceId.`,
+      'ObjectNotFound',
+      opts,
+    );
+  }
+  if (s === 400 && /multiple user assigned identities/i.test(description ?? '')) {
+    return new MsiError(
+      'MultipleIdentities',
+      `This resource has several user-assigned identities, so the endpoint cannot choose one.${server} Pass -ClientId, -ObjectId or -IdentityResourceId to say which.`,
+      'InvalidArgument',
+      opts,
+    );
+  }
+  if (s === 400 && /metadata/i.test(description ?? '')) {
+    return new MsiError('MetadataHeaderRejected', `The identity endpoint rejected the request's Metadata header.${server} A proxy may be rewriting requests; identity endpoints must be reached directly.`, 'ProtocolError', opts);
+  }
+  if (s === 400 && (code === 'invalid_resource' || /AADSTS50001|resource/i.test(description ?? ''))) {
+    return new MsiError('InvalidResource', `The identity endpoint does not know the resource '${resource}'.${server} Check -Resource (for Azure Resource Manager it is https://management.azure.com/).`, 'InvalidArgument', {
+      ...opts,
+      parameter: 'Resource',
+    });
+  }
+  if (s === 401 || s === 403) {
+    return new MsiError('IdentityRequestUnauthorized', `The identity endpoint refused the request (HTTP ${s}).${server}`, 'AuthenticationError', opts);
+  }
+  if (s === 404 || s === 408 || s === 410 || s === 429 || s >= 500) {
+    return new MsiError(
+      'IdentityEndpointUnavailable',
+      `The identity endpoint kept failing with HTTP ${s}${timedOut ? ' until the deadline passed' : ' after retries'}.${server} Try again later; a longer -TimeoutSec gives it more time.`,
+      'ResourceUnavailable',
+      opts,
+    );
+  }
+  return new MsiError('TokenRequestFailed', `The identity endpoint answered HTTP ${s}.${server}`, 'InvalidOperation', opts);
+}
+
+function asNumber(v: unknown): number | undefined {
+  if (typeof v === 'number' && Number.isFinite(v)) return v;
+  if (typeof v === 'string' && /^\s*\d+(\.\d+)?\s*$/.test(v)) return Number(v);
+  return undefined;
+}
+
+/** expires_on as epoch seconds (number or string) or a date string; else now + expires_in. */
+export function parseExpiresOn(expiresOn: unknown, expiresIn: unknown, nowSec: number): number | undefined {
+  const epoch = asNumber(expiresOn);
+  if (epoch !== undefined) return Math.floor(epoch);
+  if (typeof expiresOn === 'string' && expiresOn.trim()) {
+    const ms = Date.parse(expiresOn);
+    if (!Number.isNaN(ms)) return Math.floor(ms / 1000);
+  }
+  const inSec = asNumber(expiresIn);
+  return inSec === undefined ? undefined : Math.floor(nowSec + inSec);
+}
+
+/** Parses a 200 token response into a TokenResult; anything that is not a usable token is an error. */
+export function parseTokenResponse(source: IdentitySource, res: HttpResponse, resource: string, nowSec = Date.now() / 1000): TokenResult {
+  const body = tryParseJson(res.body) as Record<string, unknown> | undefined;
+  if (!body || typeof body !== 'object' || Array.isArray(body)) {
+    const looksHtml = /^\s*</.test(res.body);
+    throw new MsiError(
+      'InvalidTokenResponse',
+      `The identity endpoint at ${source.endpoint} answered HTTP ${res.status} with ${looksHtml ? 'an HTML page' : 'a body that is not JSON'} instead of a token. ` +
+        'Something other than the identity service answered, often a proxy; MsiStorage never sends identity requests through HTTP_PROXY, so check for a transparent proxy or a wrong -Endpoint.',
+      'InvalidData',
+      { statusCode: res.status, target: source.endpoint },
+    );
+  }
+  const token = body.access_token;
+  if (typeof token !== 'string' || token.length === 0) {
+    throw new MsiError('InvalidTokenResponse', `The identity endpoint at ${source.endpoint} answered HTTP ${res.status} without an access_token.`, 'InvalidData', {
+      statusCode: res.status,
+      target: source.endpoint,
+    });
+  }
+  registerSecret(token);
+  const expiresOn = parseExpiresOn(body.expires_on, body.expires_in, nowSec);
+  if (expiresOn === undefined) {
+    throw new MsiError('InvalidTokenResponse', `The identity endpoint at ${source.endpoint} gave a token without a usable expires_on or expires_in.`, 'InvalidData', {
+      statusCode: res.status,
+      target: source.endpoint,
+    });
+  }
+  const result: TokenResult = {
+    accessToken: token,
+    expiresOn,
+    resource: typeof body.resource === 'string' && body.resource ? body.resource : resource,
+    tokenType: typeof body.token_type === 'string' && body.token_type ? body.token_type : 'Bearer',
+    source: source.name,
+    endpoint: source.endpoint,
+  };
+  if (typeof body.client_id === 'string' && body.client_id) result.clientId = body.client_id;
+  return result;
+}
+
+export async function getToken(identity: IdentityJson, signal?: AbortSignal): Promise<TokenResult> {
+  const resource = normalizeResource(identity.resource);
+  const source = selectSource(identity.endpoint);
+  const deadline = new Deadline(identity.timeoutSec ?? DEFAULT_TOKEN_TIMEOUT_SEC);
+  verbose(`Identity source: ${source.name} at ${source.endpoint}; resource ${resource}.`);
+  const outcome = await sendWithRetries(() => source.build({ resource }), imdsRetryPolicy(), deadline, signal);
+  if (outcome.error) {
+    const kind = outcome.error.kind;
+    if (kind === 'refused' || kind === 'connectTimeout' || kind === 'dns') throw unavailable(source, outcome.error);
+    throw new MsiError(
+      kind === 'responseTimeout' ? 'IdentityEndpointTimeout' : 'IdentityEndpointUnavailable',
+      `The identity endpoint at ${source.endpoint} failed: ${outcome.error.message}${outcome.timedOut ? ', and -TimeoutSec ran out' : ''}. Try again; if it persists, check the endpoint.`,
+      kind === 'responseTimeout' ? 'OperationTimeout' : 'ResourceUnavailable',
+      { target: source.endpoint },
+    );
+  }
+  const res = outcome.response;
+  if (res.status < 200 || res.status > 299) throw identityError(source, res, resource, outcome.timedOut);
+  const token = parseTokenResponse(source, res, resource);
+  verbose(`Got a token (${token.tokenType}) for ${token.resource} from ${source.name}, valid until ${new Date(token.expiresOn * 1000).toISOString()}.`);
+  return token;
+}

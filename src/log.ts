@@ -1,0 +1,33 @@
+// Events on stderr, one JSON object per line. stdout carries the protocol reply only.
+// The PowerShell bridge turns 'verbose' into Write-Verbose, 'warning' into Write-Warning and 'progress' into
+// Write-Progress. Every message is redacted before it leaves the process.
+import { redact } from './redact.js';
+
+export type ProgressEvent = {
+  event: 'progress';
+  /** Stable id of the activity, so that PowerShell can keep one progress bar per transfer. */
+  id: number;
+  activity: string;
+  status?: string;
+  bytesDone?: number;
+  bytesTotal?: number;
+  filesDone?: number;
+  filesTotal?: number;
+  completed?: boolean;
+};
+
+function emit(event: object): void {
+  process.stderr.write(`${JSON.stringify(event)}\n`);
+}
+
+export function verbose(message: string): void {
+  emit({ event: 'verbose', message: redact(message) });
+}
+
+export function warning(message: string): void {
+  emit({ event: 'warning', message: redact(message) });
+}
+
+export function progress(event: Omit<ProgressEvent, 'event'>): void {
+  emit({ event: 'progress', ...event, activity: redact(event.activity), status: event.status && redact(event.status) });
+}

@@ -1,0 +1,227 @@
+// The wire protocol between the PowerShell bridge (ps-module/Private/Invoke-MsiNode.ps1) and the Node script.
+//
+//   stdin : one request, a JSON object on one line: { "v": PROTOCOL_VERSION, "command": "...", ...fields }.
+//           Later lines may carry { "cancel": true }, which stops the command and removes its temporary files.
+//   stdout: exactly one reply, a JSON object on one line: { "v", "ok": true, "result" } or { "v", "ok": false, "error" }.
+//   stderr: events, one JSON object per line: { "event": "verbose" | "warning" | "progress", ... }.
+//
+// Every request field is declared below; unknown keys, wrong types and a different version are rejected.
+// The PowerShell side checks the reply's version too (see $script:ProtocolVersion in the bridge).
+import { MsiError, type ErrorJson } from './errors.js';
+
+export const PROTOCOL_VERSION = 1;
+/** Requests are small (names, paths, at most a key or token); anything bigger is a mistake or an attack. */
+export const MAX_REQUEST_BYTES = 256 * 1024;
+
+// ---- a tiny declarative schema, with the TypeScript types inferred from it ----
+type Spec =
+  | { t: 'string'; optional?: boolean }
+  | { t: 'number'; optional?: boolean }
+  | { t: 'boolean'; optional?: boolean }
+  | { t: 'enum'; values: readonly string[]; optional?: boolean }
+  | { t: 'object'; fields: Fields; optional?: boolean }
+  | { t: 'record'; optional?: boolean };
+type Fields = Record<string, Spec>;
+
+type Infer<S> = S extends { t: 'string' }
+  ? string
+  : S extends { t: 'number' }
+    ? number
+    : S extends { t: 'boolean' }
+      ? boolean
+      : S extends { t: 'enum'; values: readonly (infer V)[] }
+        ? V
+        : S extends { t: 'object'; fields: infer F }
+          ? InferFields<F>
+          : S extends { t: 'record' }
+            ? Record<string, string>
+            : never;
+type InferFields<F> = { [K in keyof F as F[K] extends { optional: true } ? never : K]: Infer<F[K]> } & {
+  [K in keyof F as F[K] extends { optional: true } ? K : never]?: Infer<F[K]>;
+};
+
+const str = { t: 'string' } as const;
+const optStr = { t: 'string', optional: true } as const;
+const optNum = { t: 'number', optional: true } as const;
+const optBool = { t: 'boolean', optional: true } as const;
+const optRecord = { t: 'record', optional: true } as const;
+const obj = <F extends Fields>(fields: F) => ({ t: 'object', fields }) as const;
+const optObj = <F extends Fields>(fields: F) => ({ t: 'object', fields, optional: true }) as const;
+
+/** How to get a managed-identity token: shared by every command that may need one. */
+const identityFields = {
+  endpoint: optStr,
+  resource: optStr,
+  timeoutSec: optNum,
+} as const;
+
+/** A storage context, as New-MsiStorageContext made it. The key crosses only here, on stdin. */
+const contextSpec = obj({
+  storageAccountName: str,
+  blobEndpoint: str,
+  storageAccountKey: str,
+});
+
+export const requestSpecs = {
+  version: {},
+  token: { ...identityFields },
+  keys: {
+    subscriptionId: str,
+    resourceGroupName: str,
+    storageAccountName: str,
+    keyName: { t: 'enum', values: ['key1', 'key2'], optional: true },
+    armEndpoint: optStr,
+    token: optStr,
+    identity: optObj(identityFields),
+  },
+  context: { storageAccountName: str, storageAccountKey: str, blobEndpoint: optStr },
+  newContainer: { context: contextSpec, container: str },
+  upload: {
+    context: contextSpec,
+    file: str,
+    container: str,
+    blob: optStr,
+    force: optBool,
+    contentType: optStr,
+    metadata: optRecord,
+  },
+  download: { context: contextSpec, container: str, blob: str, destination: str, force: optBool },
+} as const satisfies Record<string, Fields>;
+
+export type Command = keyof typeof requestSpecs;
+export type RequestOf<C extends Command> = { v: number; command: C } & InferFields<(typeof requestSpecs)[C]>;
+export type AnyRequest = { [C in Command]: RequestOf<C> }[Command];
+export type StorageContextJson = Infer<typeof contextSpec>;
+export type IdentityJson = InferFields<typeof identityFields>;
+
+// ---- replies ----
+export interface TokenResult {
+  accessToken: string;
+  /** epoch seconds */
+  expiresOn: number;
+  resource: string;
+  tokenType: string;
+  source: string;
+  endpoint: string;
+  clientId?: string;
+}
+
+export interface KeysResult {
+  storageAccountName: string;
+  keyName: string;
+  value: string;
+  permissions: string;
+  creationTime?: string;
+  /** The token Node fetched itself when the request carried none, so that PowerShell can cache it. */
+  token?: TokenResult;
+}
+
+export interface ContextResult {
+  storageAccountName: string;
+  blobEndpoint: string;
+}
+
+export interface BlobResult {
+  name: string;
+  container: string;
+  blobType: string;
+  length: number;
+  contentType?: string;
+  lastModified?: string;
+  etag?: string;
+  contentMD5?: string;
+  destination?: string;
+}
+
+export interface ContainerResult {
+  name: string;
+  lastModified?: string;
+  etag?: string;
+}
+
+export type Reply<R = unknown> = { v: number; ok: true; result: R } | { v: number; ok: false; error: ErrorJson };
+
+export function okReply<R>(result: R): Reply<R> {
+  return { v: PROTOCOL_VERSION, ok: true, result };
+}
+export function errorReply(error: ErrorJson): Reply<never> {
+  return { v: PROTOCOL_VERSION, ok: false, error };
+}
+
+// ---- validation ----
+function protocolError(code: string, message: string): MsiError {
+  return new MsiError(code, message, 'ProtocolError');
+}
+
+function describe(spec: Spec): string {
+  return spec.t === 'enum' ? `one of ${spec.values.join(', ')}` : spec.t === 'record' ? 'an object of strings' : `a ${spec.t}`;
+}
+
+function checkFields(value: Record<string, unknown>, fields: Fields, path: string): void {
+  for (const key of Object.keys(value)) {
+    if (!Object.prototype.hasOwnProperty.call(fields, key)) {
+      throw protocolError('UnknownRequestKey', `The request has an unknown key '${path}${key}'. Allowed keys: ${Object.keys(fields).join(', ') || '(none)'}.`);
+    }
+  }
+  for (const [key, spec] of Object.entries(fields)) {
+    const v = value[key];
+    if (v === undefined || v === null) {
+      if (!spec.optional) throw protocolError('MissingRequestKey', `The request lacks the required key '${path}${key}'.`);
+      delete value[key];
+      continue;
+    }
+    const bad = () => protocolError('InvalidRequestValue', `The request key '${path}${key}' must be ${describe(spec)}.`);
+    switch (spec.t) {
+      case 'string':
+        if (typeof v !== 'string') throw bad();
+        break;
+      case 'number':
+        if (typeof v !== 'number' || !Number.isFinite(v)) throw bad();
+        break;
+      case 'boolean':
+        if (typeof v !== 'boolean') throw bad();
+        break;
+      case 'enum':
+        if (typeof v !== 'string' || !spec.values.includes(v)) throw bad();
+        break;
+      case 'record':
+        if (typeof v !== 'object' || Array.isArray(v) || Object.values(v as object).some((x) => typeof x !== 'string')) throw bad();
+        break;
+      case 'object':
+        if (typeof v !== 'object' || Array.isArray(v)) throw bad();
+        checkFields(v as Record<string, unknown>, spec.fields, `${path}${key}.`);
+        break;
+    }
+  }
+}
+
+/** Parses and validates one request line. Throws MsiError (category ProtocolError) on anything malformed. */
+export function parseRequest(line: string): AnyRequest {
+  if (Buffer.byteLength(line, 'utf8') > MAX_REQUEST_BYTES) {
+    throw protocolError('RequestTooLarge', `The request is larger than the limit of ${MAX_REQUEST_BYTES} bytes.`);
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(line);
+  } catch {
+    throw protocolError('MalformedRequest', 'The request is not valid JSON. Send one JSON object on one line.');
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+    throw protocolError('MalformedRequest', 'The request must be a JSON object.');
+  }
+  const req = parsed as Record<string, unknown>;
+  if (req.v !== PROTOCOL_VERSION) {
+    throw protocolError(
+      'ProtocolVersionMismatch',
+      `The request speaks protocol version ${JSON.stringify(req.v)}, but this script speaks version ${PROTOCOL_VERSION}. ` +
+        'The PowerShell module and its Node script come from different builds: reinstall the module, or run "npm run build".',
+    );
+  }
+  const command = req.command;
+  if (typeof command !== 'string' || !Object.prototype.hasOwnProperty.call(requestSpecs, command)) {
+    throw protocolError('UnknownCommand', `Unknown command ${JSON.stringify(command)}. Known commands: ${Object.keys(requestSpecs).join(', ')}.`);
+  }
+  const { v: _v, command: _c, ...rest } = req;
+  checkFields(rest, requestSpecs[command as Command] as Fields, '');
+  return { v: PROTOCOL_VERSION, command, ...rest } as AnyRequest;
+}

@@ -1,0 +1,95 @@
+// Starts the local stack (Azurite in memory + the IMDS/ARM emulator) as a child process, for vitest.
+import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { createInterface } from 'node:readline';
+
+export const root = path.resolve(__dirname, '..', '..');
+export const bundle = path.join(root, 'dist', 'bin', 'msistorage.cjs');
+
+export interface StackInfo {
+  imdsHost: string;
+  legacyTokenEndpoint: string;
+  armEndpoint: string;
+  blobEndpoint: string;
+  azuriteUrl: string;
+  storageAccountName: string;
+  subscriptionId: string;
+  resourceGroupName: string;
+  tenantId: string;
+  identity: { clientId: string; objectId: string; resourceId: string };
+}
+
+export interface Stack extends StackInfo {
+  process: ChildProcessWithoutNullStreams;
+  command(cmd: string): Promise<Record<string, unknown>>;
+  stop(): Promise<void>;
+}
+
+export async function startStack(args: string[] = []): Promise<Stack> {
+  const child = spawn(process.execPath, [path.join(root, 'dist', 'stack.cjs'), ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+  const lines = createInterface({ input: child.stdout });
+  const waiting: ((line: string) => void)[] = [];
+  lines.on('line', (line) => waiting.shift()?.(line));
+  let stderr = '';
+  child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+  const next = () =>
+    new Promise<string>((resolve, reject) => {
+      waiting.push(resolve);
+      child.once('exit', (code) => reject(new Error(`stack exited (${code}): ${stderr}`)));
+    });
+  const info = JSON.parse(await next()) as StackInfo;
+  return {
+    ...info,
+    process: child,
+    command: async (cmd: string) => {
+      const reply = next();
+      child.stdin.write(`${cmd}\n`);
+      return JSON.parse(await reply) as Record<string, unknown>;
+    },
+    stop: () =>
+      new Promise<void>((resolve) => {
+        if (child.exitCode !== null) return resolve();
+        child.once('exit', () => resolve());
+        child.stdin.end();
+      }),
+  };
+}
+
+export interface BundleRun {
+  code: number | null;
+  reply: { v: number; ok: boolean; result?: any; error?: any };
+  stdout: string;
+  stderr: string;
+  events: Record<string, any>[];
+}
+
+/** Runs the bundle as PowerShell does: one request line on stdin, one reply line on stdout. */
+export function runBundle(request: object | string, env: Record<string, string | undefined> = {}, node = process.execPath): Promise<BundleRun> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(node, [bundle], { env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    child.on('error', reject);
+    child.on('exit', (code) => {
+      const events = stderr
+        .split('\n')
+        .filter((l) => l.startsWith('{'))
+        .map((l) => JSON.parse(l) as Record<string, any>);
+      let reply;
+      try {
+        reply = JSON.parse(stdout);
+      } catch {
+        return reject(new Error(`no JSON reply (exit ${code}): stdout=${stdout} stderr=${stderr}`));
+      }
+      resolve({ code, reply, stdout, stderr, events });
+    });
+    child.stdin.end(typeof request === 'string' ? request : `${JSON.stringify({ v: 1, ...request })}\n`);
+  });
+}
+
+export function fixture<T = any>(name: string): T {
+  return JSON.parse(readFileSync(path.join(root, 'tests', 'fixtures', name), 'utf8')) as T;
+}

@@ -1,0 +1,88 @@
+// The emulator against Microsoft's documented wire formats (the same fixtures the parsers are tested on).
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type Stack, fixture, startStack } from '../helpers/stack.js';
+
+let stack: Stack;
+beforeAll(async () => {
+  stack = await startStack();
+});
+afterAll(async () => {
+  await stack?.stop();
+});
+
+const tokenUrl = (resource = 'https://management.azure.com/') =>
+  `${stack.imdsHost}/metadata/identity/oauth2/token?api-version=2018-02-01&resource=${encodeURIComponent(resource)}`;
+
+function keysOf(o: object): string[] {
+  return Object.keys(o).filter((k) => !k.startsWith('_')).sort();
+}
+
+describe('emulated IMDS', () => {
+  it('answers with every documented field, all strings', async () => {
+    const res = await fetch(tokenUrl(), { headers: { Metadata: 'true' } });
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as Record<string, unknown>;
+    for (const k of keysOf(fixture('wire/imds-token-200.json').body).filter((k) => k !== 'refresh_token')) {
+      expect(typeof body[k], k).toBe('string');
+    }
+    expect(Number(body.expires_on) - Number(body.not_before)).toBe(Number(body.expires_in));
+  });
+
+  it('refuses a request without Metadata: true with 400 bad_request_102', async () => {
+    const res = await fetch(tokenUrl());
+    expect(res.status).toBe(400);
+    expect(await res.json()).toEqual(fixture('wire/imds-missing-metadata-400.json').body);
+  });
+
+  it('serves the legacy VM extension path', async () => {
+    const res = await fetch(`${stack.imdsHost}/oauth2/token?resource=https://management.azure.com/`, { headers: { Metadata: 'true' } });
+    expect(res.status).toBe(200);
+  });
+});
+
+describe('emulated ARM', () => {
+  const listKeys = (sub = stack.subscriptionId, rg = stack.resourceGroupName, acct = stack.storageAccountName) =>
+    `${stack.armEndpoint}subscriptions/${sub}/resourceGroups/${rg}/providers/Microsoft.Storage/storageAccounts/${acct}/listKeys?api-version=2023-05-01`;
+  const token = async (resource?: string) => ((await (await fetch(tokenUrl(resource), { headers: { Metadata: 'true' } })).json()) as { access_token: string }).access_token;
+
+  it('answers 401 AuthenticationFailed with a Bearer challenge without a token', async () => {
+    const res = await fetch(listKeys(), { method: 'POST' });
+    expect(res.status).toBe(401);
+    const f = fixture('wire/arm-authentication-failed-401.json');
+    expect(await res.json()).toEqual(f.body);
+    expect(res.headers.get('www-authenticate')).toBe(f.headers['www-authenticate']);
+  });
+
+  it('answers 401 InvalidAuthenticationTokenAudience for a storage token', async () => {
+    const res = await fetch(listKeys(), { method: 'POST', headers: { Authorization: `Bearer ${await token('https://storage.azure.com/')}` } });
+    expect(res.status).toBe(401);
+    const body = (await res.json()) as { error: { code: string; message: string } };
+    expect(body.error.code).toBe('InvalidAuthenticationTokenAudience');
+    expect(body.error.message).toContain("'https://storage.azure.com/'");
+  });
+
+  it('lists keys in the documented shape', async () => {
+    const res = await fetch(listKeys(), { method: 'POST', headers: { Authorization: `Bearer ${await token()}` } });
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as { keys: Record<string, string>[] };
+    const expected = fixture('wire/arm-listkeys-200.json').body.keys[0];
+    expect(body.keys.map((k) => k.keyName)).toEqual(['key1', 'key2']);
+    expect(keysOf(body.keys[0])).toEqual(keysOf(expected));
+    expect(Buffer.from(body.keys[0].value, 'base64')).toHaveLength(64);
+  });
+
+  it.each([
+    ['subscription', () => listKeys('00000000-0000-0000-0000-000000000000'), 'arm-subscription-not-found-404'],
+    ['resource group', () => listKeys(undefined, 'nope'), 'arm-resource-group-not-found-404'],
+    ['account', () => listKeys(undefined, undefined, 'nosuchacct'), 'arm-resource-not-found-404'],
+  ])('answers 404 for an unknown %s like ARM does', async (_what, url, name) => {
+    const res = await fetch(url(), { method: 'POST', headers: { Authorization: `Bearer ${await token()}` } });
+    expect(res.status).toBe(404);
+    const body = (await res.json()) as { error: { code: string; message: string } };
+    const f = fixture(`wire/${name}.json`).body.error;
+    expect(body.error.code).toBe(f.code);
+    // Same sentence, different names.
+    const pattern = f.message.replace(/[.*+?^${}()|[\]\\]/g, '\\$&').replace(/'[^']*'/g, "'[^']*'");
+    expect(body.error.message).toMatch(new RegExp(`^${pattern}$`));
+  });
+});

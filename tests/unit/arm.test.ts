@@ -1,0 +1,85 @@
+import { describe, expect, it } from 'vitest';
+import { armError, armRetryPolicy, buildListKeysRequest, parseListKeysResponse, validateStorageAccountName, validateSubscriptionId } from '../../src/arm/arm.js';
+import { MsiError } from '../../src/errors.js';
+import { fixture } from '../helpers/stack.js';
+
+const wire = (name: string) => {
+  const f = fixture<{ status: number; body: unknown; headers?: Record<string, string> }>(`wire/${name}.json`);
+  return { status: f.status, headers: f.headers ?? {}, body: JSON.stringify(f.body) };
+};
+const ref = { subscriptionId: '47000f32-1714-4b72-b022-aa1b21cfa03f', resourceGroupName: 'rg', storageAccountName: 'acct' };
+
+describe('listKeys request', () => {
+  it('is the documented POST with a bearer token and a stable api-version', () => {
+    const req = buildListKeysRequest(undefined, ref, 'TOKEN');
+    expect(req.method).toBe('POST');
+    expect(req.url).toBe(
+      'https://management.azure.com/subscriptions/47000f32-1714-4b72-b022-aa1b21cfa03f/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/acct/listKeys?api-version=2023-05-01',
+    );
+    expect(req.headers.Authorization).toBe('Bearer TOKEN');
+  });
+
+  it('honours -ArmEndpoint with or without a trailing slash, and a path prefix', () => {
+    expect(buildListKeysRequest('http://127.0.0.1:5000', ref, 't').url.startsWith('http://127.0.0.1:5000/subscriptions/')).toBe(true);
+    expect(buildListKeysRequest('http://127.0.0.1:5000/arm/', ref, 't').url.startsWith('http://127.0.0.1:5000/arm/subscriptions/')).toBe(true);
+  });
+
+  it('encodes resource group names with special characters', () => {
+    expect(buildListKeysRequest(undefined, { ...ref, resourceGroupName: 'my(rg).1' }, 't').url).toContain('/resourceGroups/my(rg).1/');
+  });
+});
+
+describe('listKeys response', () => {
+  it('parses both keys from the documented body', () => {
+    const keys = parseListKeysResponse(wire('arm-listkeys-200'));
+    expect(keys.map((k) => k.keyName)).toEqual(['key1', 'key2']);
+    expect(keys[0].permissions).toBe('FULL');
+    expect(keys[0].creationTime).toBe('2021-03-18T04:42:22.4322836Z');
+  });
+  it('refuses a body without keys', () => {
+    expect(() => parseListKeysResponse({ status: 200, headers: {}, body: '{}' })).toThrow(MsiError);
+  });
+});
+
+describe('ARM error mapping', () => {
+  it.each([
+    ['arm-resource-group-not-found-404', 'ResourceGroupNotFound', 'ObjectNotFound', 'ResourceGroupName'],
+    ['arm-subscription-not-found-404', 'SubscriptionNotFound', 'ObjectNotFound', 'SubscriptionId'],
+    ['arm-resource-not-found-404', 'StorageAccountNotFound', 'ObjectNotFound', 'StorageAccountName'],
+    ['arm-authentication-failed-401', 'ArmAuthenticationFailed', 'AuthenticationError', 'Token'],
+    ['arm-wrong-audience-401', 'InvalidTokenAudience', 'AuthenticationError', 'Token'],
+    ['arm-authorization-failed-403', 'AuthorizationFailed', 'PermissionDenied', undefined],
+  ])('%s becomes %s', (name, code, category, parameter) => {
+    const e = armError(wire(name), ref, 'Microsoft.Storage/storageAccounts/listKeys/action');
+    expect(e.code).toBe(code);
+    expect(e.category).toBe(category);
+    expect(e.parameter).toBe(parameter);
+    expect(e.azure?.code).toBe(fixture<{ body: { error: { code: string } } }>(`wire/${name}.json`).body.error.code);
+  });
+
+  it('names the resource group that was not found', () => {
+    expect(armError(wire('arm-resource-group-not-found-404'), ref, 'x').message).toContain("'rg'");
+  });
+
+  it('names the role to grant on 403', () => {
+    expect(armError(wire('arm-authorization-failed-403'), ref, 'x').message).toContain('Storage Account Key Operator Service Role');
+  });
+
+  it('retries 429 and 5xx but not 4xx', () => {
+    const p = armRetryPolicy();
+    const r = (status: number) => ({ response: { status, headers: {}, body: '' } });
+    expect(p.retryable(r(429), 1, 0)).toBe(true);
+    expect(p.retryable(r(503), 1, 0)).toBe(true);
+    expect(p.retryable(r(404), 1, 0)).toBe(false);
+    expect(p.retryable(r(409), 1, 0)).toBe(false);
+  });
+});
+
+describe('identifier validation', () => {
+  it.each(['not-a-guid', '47000f32-1714-4b72-b022-aa1b21cfa03', ''])('rejects subscription id %j', (s) => {
+    expect(() => validateSubscriptionId(s)).toThrow(/-SubscriptionId/);
+  });
+  it.each(['ab', 'a'.repeat(25), 'UpperCase', 'with-dash', 'spa ce'])('rejects account name %j', (s) => {
+    expect(() => validateStorageAccountName(s)).toThrow(/-StorageAccountName/);
+  });
+});

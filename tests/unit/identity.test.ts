@@ -1,0 +1,129 @@
+import { describe, expect, it } from 'vitest';
+import { MsiError } from '../../src/errors.js';
+import { imdsHost, normalizeResource, selectSource } from '../../src/identity/sources.js';
+import { identityError, imdsRetryPolicy, parseExpiresOn, parseTokenResponse } from '../../src/identity/token.js';
+import { fixture } from '../helpers/stack.js';
+
+const wire = (name: string) => {
+  const f = fixture<{ status: number; body: unknown; headers?: Record<string, string> }>(`wire/${name}.json`);
+  return { status: f.status, headers: f.headers ?? {}, body: JSON.stringify(f.body) };
+};
+
+describe('identity request builders', () => {
+  it('builds the documented IMDS request', () => {
+    const src = selectSource(undefined, {});
+    const req = src.build({ resource: 'https://management.azure.com/' });
+    expect(src.name).toBe('IMDS');
+    expect(req.method).toBe('GET');
+    expect(req.headers).toEqual({ Metadata: 'true' });
+    const url = new URL(req.url);
+    expect(url.origin + url.pathname).toBe('http://169.254.169.254/metadata/identity/oauth2/token');
+    expect(url.searchParams.get('api-version')).toBe('2018-02-01');
+    expect(url.searchParams.get('resource')).toBe('https://management.azure.com/');
+  });
+
+  it('replaces the IMDS host with AZURE_POD_IDENTITY_AUTHORITY_HOST', () => {
+    expect(imdsHost({ AZURE_POD_IDENTITY_AUTHORITY_HOST: 'http://127.0.0.1:8080/' })).toBe('http://127.0.0.1:8080');
+    expect(imdsHost({ AZURE_POD_IDENTITY_AUTHORITY_HOST: '127.0.0.1:8080' })).toBe('http://127.0.0.1:8080');
+    const req = selectSource(undefined, { AZURE_POD_IDENTITY_AUTHORITY_HOST: 'http://127.0.0.1:8080' }).build({ resource: 'r' });
+    expect(req.url.startsWith('http://127.0.0.1:8080/metadata/identity/oauth2/token?')).toBe(true);
+  });
+
+  it('sends the tutorial legacy endpoint the resource but no api-version', () => {
+    const src = selectSource('http://localhost:50342/oauth2/token', {});
+    expect(src.name).toBe('VMExtension');
+    const url = new URL(src.build({ resource: 'https://management.azure.com/' }).url);
+    expect(url.searchParams.get('resource')).toBe('https://management.azure.com/');
+    expect(url.searchParams.has('api-version')).toBe(false);
+  });
+
+  it('treats an -Endpoint with the IMDS path as IMDS and keeps its query', () => {
+    const src = selectSource('http://127.0.0.1:1/metadata/identity/oauth2/token?api-version=2019-08-01', {});
+    expect(src.name).toBe('IMDS');
+    expect(new URL(src.build({ resource: 'r' }).url).searchParams.get('api-version')).toBe('2019-08-01');
+  });
+
+  it.each(['not a url', 'ftp://x/y', 'file:///etc/passwd', 'http://user:pw@127.0.0.1/'])('rejects the endpoint %s naming -Endpoint', (e) => {
+    try {
+      selectSource(e, {});
+      expect.unreachable();
+    } catch (err) {
+      expect((err as MsiError).code).toBe('InvalidEndpoint');
+      expect((err as MsiError).parameter).toBe('Endpoint');
+    }
+  });
+
+  it('turns a /.default scope into its resource', () => {
+    expect(normalizeResource('https://storage.azure.com/.default')).toBe('https://storage.azure.com/');
+    expect(normalizeResource(undefined)).toBe('https://management.azure.com/');
+  });
+});
+
+describe('token response parsing', () => {
+  const src = selectSource(undefined, {});
+
+  it('parses the documented IMDS response with string-typed numbers', () => {
+    const t = parseTokenResponse(src, wire('imds-token-200'), 'https://management.azure.com/');
+    expect(t.expiresOn).toBe(1506484173);
+    expect(t.tokenType).toBe('Bearer');
+    expect(t.resource).toBe('https://management.azure.com/');
+    expect(t.source).toBe('IMDS');
+  });
+
+  it('parses the App Service response (no expires_in) and keeps client_id', () => {
+    const t = parseTokenResponse(src, wire('appservice-token-200'), 'https://vault.azure.net');
+    expect(t.expiresOn).toBe(1586984735);
+    expect(t.clientId).toBe('5E29463D-71DA-4FE0-8E69-999B57DB23B0');
+  });
+
+  it('reads expires_on as a number, a numeric string or a date, else expires_in', () => {
+    expect(parseExpiresOn(1700000000, undefined, 0)).toBe(1700000000);
+    expect(parseExpiresOn('1700000000', undefined, 0)).toBe(1700000000);
+    expect(parseExpiresOn('11/15/2017 12:00:00 AM +00:00', undefined, 0)).toBe(Date.UTC(2017, 10, 15) / 1000);
+    expect(parseExpiresOn(undefined, '3599', 1000)).toBe(4599);
+    expect(parseExpiresOn('garbage', 'garbage', 0)).toBeUndefined();
+  });
+
+  it('refuses an HTML page from a captive proxy', () => {
+    try {
+      parseTokenResponse(src, { status: 200, headers: {}, body: '<html><body>Please log in</body></html>' }, 'r');
+      expect.unreachable();
+    } catch (err) {
+      expect((err as MsiError).code).toBe('InvalidTokenResponse');
+      expect((err as MsiError).message).toMatch(/HTML page/);
+    }
+  });
+
+  it('refuses a 200 without access_token', () => {
+    expect(() => parseTokenResponse(src, { status: 200, headers: {}, body: '{"expires_in":"10"}' }, 'r')).toThrow(/without an access_token/);
+  });
+
+  it.each([
+    ['imds-identity-not-found-400', 'IdentityNotFound', 'ObjectNotFound', /-ClientId, -ObjectId or -IdentityResourceId/],
+    ['imds-multiple-identities-400', 'MultipleIdentities', 'InvalidArgument', /Pass -ClientId, -ObjectId or -IdentityResourceId/],
+    ['imds-missing-metadata-400', 'MetadataHeaderRejected', 'ProtocolError', /proxy/],
+  ])('maps %s to %s', (name, expectedCode, category, message) => {
+    const e = identityError(src, wire(name), 'https://management.azure.com/');
+    expect(e.code).toBe(expectedCode);
+    expect(e.category).toBe(category);
+    expect(e.message).toMatch(message);
+    expect(e.statusCode).toBe(400);
+  });
+});
+
+describe('IMDS retry policy', () => {
+  const p = imdsRetryPolicy();
+  const res = (status: number) => ({ response: { status, headers: {}, body: '' } });
+  it.each([404, 408, 410, 429, 500, 503, 599])('retries HTTP %i', (s) => expect(p.retryable(res(s), 1, 0)).toBe(true));
+  it.each([400, 401, 403, 405, 409, 422])('never retries HTTP %i', (s) => expect(p.retryable(res(s), 1, 0)).toBe(false));
+  it('keeps retrying 410 for 70 seconds, then stops', () => {
+    expect(p.retryable(res(410), 30, 69_000)).toBe(true);
+    expect(p.retryable(res(410), 31, 70_001)).toBe(false);
+  });
+  it('stops other retries after five', () => expect(p.retryable(res(500), 6, 1000)).toBe(false));
+  it('does not retry a refused or timed-out connect (no endpoint here)', () => {
+    for (const kind of ['refused', 'connectTimeout', 'dns'] as const) {
+      expect(p.retryable({ error: Object.assign(new Error(kind), { kind, url: 'x', name: 'NetworkError' }) } as never, 1, 0)).toBe(false);
+    }
+  });
+});

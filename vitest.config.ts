@@ -1,0 +1,16 @@
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    include: ['tests/unit/**/*.test.ts', 'tests/integration/**/*.test.ts'],
+    testTimeout: 60_000,
+    hookTimeout: 60_000,
+    // Never reach a real identity endpoint or Azure, whatever a test forgets: loopback only, and the IMDS
+    // host on a closed loopback port unless a test points it at its emulator.
+    env: {
+      MSISTORAGE_LOOPBACK_ONLY: '1',
+      AZURE_POD_IDENTITY_AUTHORITY_HOST: 'http://127.0.0.1:9',
+      NO_PROXY: '127.0.0.1,localhost,::1',
+    },
+  },
+});
