@@ -20,6 +20,7 @@ export type Category =
   | 'LimitsExceeded'
   | 'ReadError'
   | 'WriteError'
+  | 'SecurityError'
   | 'NotSpecified';
 
 /** The error body Azure services send: ARM `{"error":{"code","message"}}`, IMDS `{"error","error_description"}`. */

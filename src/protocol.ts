@@ -53,6 +53,9 @@ const identityFields = {
   endpoint: optStr,
   resource: optStr,
   timeoutSec: optNum,
+  clientId: optStr,
+  objectId: optStr,
+  identityResourceId: optStr,
 } as const;
 
 /** A storage context, as New-MsiStorageContext made it. The key crosses only here, on stdin. */

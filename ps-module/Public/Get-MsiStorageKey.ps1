@@ -10,7 +10,8 @@ function Get-MsiStorageKey {
     Microsoft.Storage/storageAccounts/listKeys/action on the account, such as "Storage Account Key Operator
     Service Role".
 
-    Without -Token, the command gets an Azure Resource Manager token from the managed identity itself.
+    Without -Token, the command uses the session's cached Azure Resource Manager token, or gets one from
+    the managed identity (and caches it).
 
     .PARAMETER StorageAccountName
     The storage account's name (3-24 lowercase letters and digits).
@@ -89,6 +90,19 @@ function Get-MsiStorageKey {
         }
         $arguments.token = $plain
     }
+    else {
+        # The session cache first; otherwise Node gets a token and returns it, and it is cached for next time.
+        $cacheKey = Get-MsiTokenCacheKey -Resource 'https://management.azure.com/'
+        $cached = Get-MsiCachedToken -Key $cacheKey
+        if ($cached) {
+            Write-Verbose "Using the session's cached Azure Resource Manager token (expires $($cached.ExpiresOn.ToString('u')))."
+            $arguments.token = ConvertFrom-MsiSecureString -SecureString $cached.Token
+        }
+    }
     $result = Invoke-MsiNode -Command 'keys' -Arguments $arguments -Cmdlet $PSCmdlet
+    if ($result.PSObject.Properties['token'] -and $result.token) {
+        Set-MsiCachedToken -Key $cacheKey -Token (ConvertTo-MsiAccessToken -Result $result.token)
+        $result.PSObject.Properties.Remove('token')
+    }
     ConvertTo-MsiStorageKey -Result $result
 }

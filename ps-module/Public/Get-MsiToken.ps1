@@ -18,16 +18,35 @@ function Get-MsiToken {
 
     .PARAMETER Resource
     The resource (audience) to get a token for. Defaults to Azure Resource Manager,
-    'https://management.azure.com/'. Use 'https://storage.azure.com/' for the blob data plane. A scope such as
-    'https://storage.azure.com/.default' is accepted too.
+    'https://management.azure.com/'. Use 'https://storage.azure.com/' for the blob data plane. The resource
+    may be given with or without its trailing slash, or as a scope ending in '/.default'.
 
     .PARAMETER Endpoint
-    The full URL of the token endpoint, when it is not the default IMDS one. For example the legacy
-    VM extension, http://localhost:50342/oauth2/token, or the local emulator's URL.
+    The full URL of the token endpoint, overriding the source detected from the environment. For example
+    the tutorial's legacy VM extension, http://localhost:50342/oauth2/token, or the local emulator.
+
+    .PARAMETER ClientId
+    The client (application) id of a user-assigned identity to use instead of the system-assigned one.
+
+    .PARAMETER ObjectId
+    The object (principal) id of a user-assigned identity to use instead of the system-assigned one.
+
+    .PARAMETER IdentityResourceId
+    The Azure resource id of a user-assigned identity to use instead of the system-assigned one
+    (/subscriptions/.../providers/Microsoft.ManagedIdentity/userAssignedIdentities/<name>).
 
     .PARAMETER TimeoutSec
-    One deadline for the whole call, retries included (default 90 seconds; IMDS can be briefly unavailable
-    while its host is updated). A machine with no identity endpoint fails within a few seconds regardless.
+    One deadline for the whole call, retries included (default 90 seconds, so that IMDS's documented
+    410 "updating" window of 70 seconds is covered). A machine with no identity endpoint fails within about
+    two seconds regardless: connecting is bounded separately.
+
+    .PARAMETER Force
+    Get a new token even if the session cache holds a valid one.
+
+    .PARAMETER AsPlainText
+    Return the token as a plain string, for interop with Invoke-RestMethod -Headers @{ Authorization = "Bearer $t" }.
+    It is not the default because a plain string stays readable in memory, in transcripts and in
+    $Error; the default SecureString object keeps the token out of view until a cmdlet needs it.
 
     .EXAMPLE
     $token = Get-MsiToken
@@ -43,6 +62,17 @@ function Get-MsiToken {
     Gets an ARM token from the tutorial's legacy MSI VM extension endpoint.
 
     .EXAMPLE
+    Get-MsiToken -Resource https://storage.azure.com/ -ClientId 5e29463d-71da-4fe0-8e69-999b57db23b0
+
+    Gets a storage token for a user-assigned identity.
+
+    .EXAMPLE
+    $t = Get-MsiToken -AsPlainText
+    Invoke-RestMethod -Uri "https://management.azure.com/subscriptions?api-version=2022-12-01" -Headers @{ Authorization = "Bearer $t" }
+
+    Uses the token with Invoke-RestMethod.
+
+    .EXAMPLE
     $env:AZURE_POD_IDENTITY_AUTHORITY_HOST = 'http://127.0.0.1:50123'
     Get-MsiToken -Resource https://storage.azure.com/
 
@@ -52,13 +82,21 @@ function Get-MsiToken {
     None.
 
     .OUTPUTS
-    MsiStorage.AccessToken. Token (SecureString), ExpiresOn (DateTimeOffset), Resource, TokenType, Source.
+    MsiStorage.AccessToken: Token (SecureString), ExpiresOn (DateTimeOffset), Resource, TokenType, Source
+    (IMDS, AppService, AzureArc, CloudShell or VMExtension). System.String with -AsPlainText.
+
+    .NOTES
+    Sources are detected as MSAL does: App Service (IDENTITY_ENDPOINT and IDENTITY_HEADER), Azure Arc
+    (IDENTITY_ENDPOINT and IMDS_ENDPOINT), Cloud Shell (MSI_ENDPOINT), else IMDS. Tokens are cached in the
+    session's memory, per source, endpoint, resource and identity, until 5 minutes before they expire; a
+    cached call starts no process. Retries follow Microsoft's IMDS guidance (404, 408, 410, 429, 5xx and
+    timeouts; Retry-After honoured; 410 retried for up to 70 seconds).
 
     .LINK
     Get-MsiStorageKey
     #>
-    [CmdletBinding()]
-    [OutputType('MsiStorage.AccessToken')]
+    [CmdletBinding(DefaultParameterSetName = 'SystemAssigned')]
+    [OutputType('MsiStorage.AccessToken', [string])]
     param(
         [Parameter(Position = 0)]
         [ValidateNotNullOrEmpty()]
@@ -66,12 +104,45 @@ function Get-MsiToken {
 
         [uri] $Endpoint,
 
+        [Parameter(Mandatory = $true, ParameterSetName = 'ClientId')]
+        [ValidateNotNullOrEmpty()]
+        [string] $ClientId,
+
+        [Parameter(Mandatory = $true, ParameterSetName = 'ObjectId')]
+        [ValidateNotNullOrEmpty()]
+        [string] $ObjectId,
+
+        [Parameter(Mandatory = $true, ParameterSetName = 'IdentityResourceId')]
+        [ValidateNotNullOrEmpty()]
+        [string] $IdentityResourceId,
+
         [ValidateRange(1, 3600)]
-        [int] $TimeoutSec
+        [int] $TimeoutSec,
+
+        [switch] $Force,
+
+        [switch] $AsPlainText
     )
-    $arguments = @{ resource = $Resource }
-    if ($Endpoint) { $arguments.endpoint = $Endpoint.OriginalString }
-    if ($PSBoundParameters.ContainsKey('TimeoutSec')) { $arguments.timeoutSec = $TimeoutSec }
-    $result = Invoke-MsiNode -Command 'token' -Arguments $arguments -Cmdlet $PSCmdlet
-    ConvertTo-MsiAccessToken -Result $result
+    $identity = @{}
+    if ($ClientId) { $identity.clientId = $ClientId }
+    if ($ObjectId) { $identity.objectId = $ObjectId }
+    if ($IdentityResourceId) { $identity.identityResourceId = $IdentityResourceId }
+    $endpointText = $null
+    if ($Endpoint) { $endpointText = $Endpoint.OriginalString }
+    $cacheKey = Get-MsiTokenCacheKey -Resource $Resource -Endpoint $endpointText -Identity $identity
+
+    $token = $null
+    if (-not $Force) { $token = Get-MsiCachedToken -Key $cacheKey }
+    if ($token) {
+        Write-Verbose "Using the session's cached token for $($token.Resource) from $($token.Source) (expires $($token.ExpiresOn.ToString('u'))); -Force gets a new one."
+    }
+    else {
+        $arguments = @{ resource = $Resource } + $identity
+        if ($endpointText) { $arguments.endpoint = $endpointText }
+        if ($PSBoundParameters.ContainsKey('TimeoutSec')) { $arguments.timeoutSec = $TimeoutSec }
+        $token = ConvertTo-MsiAccessToken -Result (Invoke-MsiNode -Command 'token' -Arguments $arguments -Cmdlet $PSCmdlet)
+        Set-MsiCachedToken -Key $cacheKey -Token $token
+    }
+    if ($AsPlainText) { return ConvertFrom-MsiSecureString -SecureString $token.Token }
+    $token
 }

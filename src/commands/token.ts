@@ -2,5 +2,6 @@ import { getToken } from '../identity/token.js';
 import type { RequestOf, TokenResult } from '../protocol.js';
 
 export async function run(req: RequestOf<'token'>, signal: AbortSignal): Promise<TokenResult> {
-  return getToken({ endpoint: req.endpoint, resource: req.resource, timeoutSec: req.timeoutSec }, signal);
+  const { v: _v, command: _c, ...identity } = req;
+  return getToken(identity, signal);
 }

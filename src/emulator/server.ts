@@ -1,24 +1,32 @@
-// A faithful local emulator of the Azure VM identity endpoint (IMDS and the legacy MSI VM extension) and of
-// the Azure Resource Manager storage calls MsiStorage makes. It follows Microsoft's documented wire formats:
-// string-typed expires_in/expires_on, 400 without `Metadata: true`, ARM error bodies {"error":{"code","message"}},
-// 401 without a valid ARM token, 404 SubscriptionNotFound/ResourceGroupNotFound/ResourceNotFound.
+// A faithful local emulator of the Azure VM identity endpoint (IMDS, the legacy MSI VM extension, and the
+// App Service, Azure Arc and Cloud Shell sources) and of the Azure Resource Manager storage calls MsiStorage
+// makes. It follows Microsoft's documented wire formats: string-typed expires_in/expires_on, 400 without
+// `Metadata: true`, ARM error bodies {"error":{"code","message"}}, 401 without a valid ARM token, 404
+// SubscriptionNotFound/ResourceGroupNotFound/ResourceNotFound.
 //
 // It is a product feature: point your own scripts at it (AZURE_POD_IDENTITY_AUTHORITY_HOST, -ArmEndpoint)
 // to test them offline. It serves plain HTTP on loopback only.
+//
+// Control endpoint (for tests, and for rehearsing failures):
+//   GET    /__emulator/info                    identities, the App Service IDENTITY_HEADER, endpoints
+//   POST   /__emulator/identities              {"systemAssigned":bool,"userAssigned":n}
+//   POST   /__emulator/faults                  {"target":"imds|appservice|arc|cloudshell|identity|metadata|arm|all","faults":[...]}
+//   DELETE /__emulator/faults                  clears queued faults
+//   GET    /__emulator/requests                requests served so far (method, path, target, status, time)
+//   DELETE /__emulator/requests                clears that log
+//   POST   /__emulator/arc                     {"keyDir","realm","keyExtension","keySize"}
+//   POST   /__emulator/token-lifetime          {"seconds":n}
 import { randomUUID } from 'node:crypto';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { type Claims, TokenSigner, peekClaims } from './jwt.js';
+import { type ArmDeps, type EmulatorAccount, arm } from './arm.js';
+import { type Fault, FaultQueue, type FaultTarget } from './faults.js';
+import { type Ctx, send } from './http.js';
+import { type ArcOptions, IdentityState, type ManagedIdentity, identityRoutes } from './identity.js';
+import { TokenSigner } from './jwt.js';
 
-export interface EmulatorAccount {
-  name: string;
-  /** key1 and key2, as the storage service (Azurite) knows them. */
-  keys: [string, string];
-  /** The account's blob endpoint, e.g. http://127.0.0.1:10000/<name>/ for Azurite. */
-  blobEndpoint: string;
-  /** Defaults to the emulator's resource group. */
-  resourceGroupName?: string;
-}
+export type { EmulatorAccount };
+export { ARM_AUDIENCES } from './arm.js';
 
 export interface EmulatorOptions {
   host?: string;
@@ -37,218 +45,135 @@ export interface Emulator {
   subscriptionId: string;
   resourceGroupName: string;
   tenantId: string;
-  identity: { clientId: string; objectId: string; resourceId: string };
+  identity: ManagedIdentity;
+  state: IdentityState;
+  faults: FaultQueue;
   close(): Promise<void>;
 }
 
-export const ARM_AUDIENCES = ['https://management.core.windows.net/', 'https://management.core.windows.net', 'https://management.azure.com/', 'https://management.azure.com'];
-
-interface Ctx {
-  req: http.IncomingMessage;
-  res: http.ServerResponse;
-  url: URL;
-  body: string;
-}
-
-function send(res: http.ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
-  const text = typeof body === 'string' ? body : JSON.stringify(body);
-  res.writeHead(status, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': String(Buffer.byteLength(text)), ...headers });
-  res.end(text);
-}
-
-/** IMDS-style error: {"error","error_description"}. */
-function imdsError(res: http.ServerResponse, status: number, error: string, description: string): void {
-  send(res, status, { error, error_description: description }, { Server: 'IMDS/150.870.65.1544' });
-}
-
-/** ARM-style error: {"error":{"code","message"}}. */
-function armError(res: http.ServerResponse, status: number, code: string, message: string, headers: Record<string, string> = {}): void {
-  send(res, status, { error: { code, message } }, { 'x-ms-request-id': randomUUID(), 'x-ms-correlation-request-id': randomUUID(), ...headers });
+interface LoggedRequest {
+  time: number;
+  method: string;
+  path: string;
+  target: string;
+  status?: number;
 }
 
 export async function startEmulator(options: EmulatorOptions): Promise<Emulator> {
+  const host = options.host ?? '127.0.0.1';
   const tenantId = options.tenantId ?? randomUUID();
   const subscriptionId = (options.subscriptionId ?? randomUUID()).toLowerCase();
   const resourceGroupName = options.resourceGroupName ?? 'msistorage-rg';
-  const lifetime = options.tokenLifetimeSec ?? 86_399;
-  const vmName = 'msistorage-vm';
-  const identity = {
-    clientId: randomUUID(),
-    objectId: randomUUID(),
-    resourceId: `/subscriptions/${subscriptionId}/resourceGroups/${resourceGroupName}/providers/Microsoft.Compute/virtualMachines/${vmName}`,
-  };
+  let lifetime = options.tokenLifetimeSec ?? 86_399;
   const signer = new TokenSigner();
+  const state = new IdentityState(subscriptionId, resourceGroupName);
+  const faults = new FaultQueue();
+  const log: LoggedRequest[] = [];
   const accounts = options.accounts.map((a) => ({ ...a, name: a.name.toLowerCase(), resourceGroupName: a.resourceGroupName ?? resourceGroupName }));
-  const resourceGroups = new Set([resourceGroupName.toLowerCase(), ...accounts.map((a) => a.resourceGroupName.toLowerCase())]);
+  const armDeps: ArmDeps = {
+    signer,
+    subscriptionId,
+    resourceGroups: new Set([resourceGroupName.toLowerCase(), ...accounts.map((a) => a.resourceGroupName.toLowerCase())]),
+    accounts,
+  };
+  const identity = identityRoutes({ state, signer, tenantId, lifetimeSec: () => lifetime });
+  let url = '';
 
-  // ---- identity: IMDS and the legacy VM extension ----
-  function issueToken(ctx: Ctx, resource: string): void {
-    const now = Math.floor(Date.now() / 1000);
-    const claims: Claims = {
-      aud: resource,
-      iss: `https://sts.windows.net/${tenantId}/`,
-      iat: now,
-      nbf: now,
-      exp: now + lifetime,
-      aio: 'msistorage-emulator',
-      appid: identity.clientId,
-      appidacr: '2',
-      idp: `https://sts.windows.net/${tenantId}/`,
-      idtyp: 'app',
-      oid: identity.objectId,
-      sub: identity.objectId,
-      tid: tenantId,
-      uti: randomUUID(),
-      ver: '1.0',
-      xms_mirid: identity.resourceId,
-    };
-    send(ctx.res, 200, {
-      access_token: signer.sign(claims),
-      client_id: identity.clientId,
-      expires_in: String(lifetime),
-      expires_on: String(now + lifetime),
-      ext_expires_in: String(lifetime),
-      not_before: String(now),
-      resource,
-      token_type: 'Bearer',
-    });
-  }
-
-  function tokenEndpoint(ctx: Ctx, legacy: boolean): void {
-    const { req, res, url } = ctx;
-    if (req.method !== 'GET') return imdsError(res, 405, 'invalid_request', 'Only GET requests are supported.');
-    if (req.headers['x-forwarded-for']) return imdsError(res, 400, 'invalid_request', 'Requests with an X-Forwarded-For header are rejected.');
-    if (req.headers.metadata !== 'true') return imdsError(res, 400, 'bad_request_102', 'Required metadata header not specified');
-    if (!legacy && !url.searchParams.get('api-version')) return imdsError(res, 400, 'invalid_request', "Required query variable 'api-version' is missing");
-    const resource = url.searchParams.get('resource');
-    if (!resource) return imdsError(res, 400, 'invalid_request', "Required query variable 'resource' is missing");
-    if (!/^[a-z][a-z0-9+.-]*:\/\/\S+$/i.test(resource) && !/^[0-9a-f-]{36}$/i.test(resource)) {
-      return imdsError(res, 400, 'invalid_resource', `AADSTS50001: The application named ${resource} was not found in the tenant named ${tenantId}.`);
-    }
-    return issueToken(ctx, resource);
-  }
-
-  // ---- ARM ----
-  /** Checks the bearer token the way ARM does; returns the claims, or has already answered 401. */
-  function armAuth(ctx: Ctx): Claims | undefined {
-    const header = ctx.req.headers.authorization;
-    const challenge = (description: string) => ({
-      'WWW-Authenticate': `Bearer authorization_uri="https://login.windows.net/", error="invalid_token", error_description="${description}"`,
-    });
-    if (!header) {
-      armError(ctx.res, 401, 'AuthenticationFailed', "Authentication failed. The 'Authorization' header is missing.", challenge("The authentication failed because of missing 'Authorization' header."));
-      return undefined;
-    }
-    const m = /^Bearer\s+(\S+)$/i.exec(header);
-    if (!m) {
-      armError(ctx.res, 401, 'AuthenticationFailedInvalidHeader', "Authentication failed. The 'Authorization' header is provided in an invalid format.", challenge('The authentication failed because of invalid header format.'));
-      return undefined;
-    }
-    const claims = signer.verify(m[1]);
-    if (!claims) {
-      armError(ctx.res, 401, 'InvalidAuthenticationToken', 'The access token is invalid.', challenge('The access token is invalid.'));
-      return undefined;
-    }
-    if (!ARM_AUDIENCES.includes(String(claims.aud))) {
-      armError(
-        ctx.res,
-        401,
-        'InvalidAuthenticationTokenAudience',
-        `The access token has been obtained for wrong audience or resource '${claims.aud}'. It should exactly match with one of the allowed audiences ${ARM_AUDIENCES.map((a) => `'${a}'`).join(',')}.`,
-        challenge('The access token has been obtained for wrong audience or resource.'),
-      );
-      return undefined;
-    }
-    if (Number(claims.exp) * 1000 < Date.now()) {
-      const fmt = (d: Date) => d.toLocaleString('en-US', { timeZone: 'UTC' }).replace(',', '');
-      armError(
-        ctx.res,
-        401,
-        'ExpiredAuthenticationToken',
-        `The access token expiry UTC time '${fmt(new Date(Number(claims.exp) * 1000))}' is earlier than current UTC time '${fmt(new Date())}'.`,
-        challenge('The access token expiry UTC time is earlier than current UTC time.'),
-      );
-      return undefined;
-    }
-    return claims;
-  }
-
-  function findAccount(ctx: Ctx, sub: string, rg: string, name: string) {
-    if (!/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(sub)) {
-      armError(ctx.res, 400, 'InvalidSubscriptionId', `The provided subscription identifier '${sub}' is malformed or invalid.`);
-      return undefined;
-    }
-    if (sub.toLowerCase() !== subscriptionId) {
-      armError(ctx.res, 404, 'SubscriptionNotFound', `The subscription '${sub}' could not be found.`);
-      return undefined;
-    }
-    if (!resourceGroups.has(rg.toLowerCase())) {
-      armError(ctx.res, 404, 'ResourceGroupNotFound', `Resource group '${rg}' could not be found.`);
-      return undefined;
-    }
-    const account = accounts.find((a) => a.name === name.toLowerCase() && a.resourceGroupName.toLowerCase() === rg.toLowerCase());
-    if (!account) {
-      armError(ctx.res, 404, 'ResourceNotFound', `The Resource 'Microsoft.Storage/storageAccounts/${name}' under resource group '${rg}' was not found. For more details please go to https://aka.ms/ARMResourceNotFoundFix`);
-      return undefined;
-    }
-    return account;
-  }
-
-  const ACCOUNT_ACTION = /^\/subscriptions\/([^/]+)\/resourcegroups\/([^/]+)\/providers\/microsoft\.storage\/storageaccounts\/([^/]+)(?:\/([^/]+))?\/?$/i;
-
-  function arm(ctx: Ctx): void {
-    const { req, res, url } = ctx;
-    const path = decodeURIComponent(url.pathname);
-    if (!url.searchParams.get('api-version')) {
-      return armError(res, 400, 'MissingApiVersionParameter', 'The api-version query parameter (?api-version=) is required for all requests.');
-    }
-    if (!armAuth(ctx)) return;
-    const m = ACCOUNT_ACTION.exec(path);
-    if (!m) return armError(res, 404, 'NotFound', `The emulator does not serve '${req.method} ${url.pathname}'.`);
-    const [, sub, rg, name, action] = m;
-    const account = findAccount(ctx, sub, rg, name);
-    if (!account) return;
-    if (action?.toLowerCase() === 'listkeys' && req.method === 'POST') {
-      const created = new Date(Date.now() - 86_400_000).toISOString();
+  function control(ctx: Ctx): void {
+    const { req, res } = ctx;
+    const p = ctx.url.pathname.toLowerCase();
+    const body = ctx.body ? (JSON.parse(ctx.body) as Record<string, unknown>) : {};
+    if (p === '/__emulator/health') return send(res, 200, { ok: true });
+    if (p === '/__emulator/info') {
       return send(res, 200, {
-        keys: account.keys.map((value, i) => ({ creationTime: created, keyName: `key${i + 1}`, value, permissions: 'FULL' })),
+        url,
+        tenantId,
+        subscriptionId,
+        resourceGroupName,
+        systemAssigned: state.system ?? null,
+        userAssigned: state.user,
+        appServiceHeader: state.appServiceHeader,
+        endpoints: {
+          imds: `${url}/metadata/identity/oauth2/token`,
+          vmExtension: `${url}/oauth2/token`,
+          appService: `${url}/msi/token`,
+          arc: `${url}/arc/metadata/identity/oauth2/token`,
+          arcImds: `${url}/arc`,
+          cloudShell: `${url}/cloudshell/oauth2/token`,
+          arm: `${url}/`,
+        },
+        pendingFaults: faults.pending(),
       });
     }
-    return armError(res, 405, 'HttpMethodNotAllowed', `The emulator does not serve '${req.method}' on '${action ?? 'the account'}'.`);
+    if (p === '/__emulator/identities' && req.method === 'POST') {
+      state.configure(body.systemAssigned !== false, Number(body.userAssigned ?? 0));
+      return send(res, 200, { systemAssigned: state.system ?? null, userAssigned: state.user });
+    }
+    if (p === '/__emulator/faults') {
+      if (req.method === 'DELETE') faults.clear();
+      else faults.add(String(body.target ?? 'all') as FaultTarget, (body.faults ?? []) as Fault[]);
+      return send(res, 200, { pending: faults.pending() });
+    }
+    if (p === '/__emulator/requests') {
+      if (req.method === 'DELETE') log.length = 0;
+      return send(res, 200, log.filter((r) => !r.path.startsWith('/__emulator')));
+    }
+    if (p === '/__emulator/arc' && req.method === 'POST') {
+      state.arc = body as ArcOptions;
+      return send(res, 200, state.arc);
+    }
+    if (p === '/__emulator/token-lifetime' && req.method === 'POST') {
+      lifetime = Number(body.seconds);
+      return send(res, 200, { seconds: lifetime });
+    }
+    return send(res, 404, { error: { code: 'NotFound', message: `No control route ${req.method} ${ctx.url.pathname}` } });
   }
 
-  function route(ctx: Ctx): void {
-    const p = ctx.url.pathname.toLowerCase();
-    if (p === '/metadata/identity/oauth2/token') return tokenEndpoint(ctx, false);
-    if (p === '/oauth2/token') return tokenEndpoint(ctx, true);
-    if (p.startsWith('/subscriptions/')) return arm(ctx);
-    if (p === '/__emulator/health') return send(ctx.res, 200, { ok: true });
-    return send(ctx.res, 404, { error: { code: 'NotFound', message: `No route for ${ctx.url.pathname}` } });
+  async function route(ctx: Ctx, entry: LoggedRequest): Promise<void> {
+    const p = ctx.url.pathname.toLowerCase().replace(/\/+$/, '') || '/';
+    if (p.startsWith('/__emulator')) return control(ctx);
+    const id = identity[p];
+    const target: FaultTarget | undefined = id ? id.target : p.startsWith('/subscriptions/') ? 'arm' : undefined;
+    if (!target) return send(ctx.res, 404, { error: { code: 'NotFound', message: `No route for ${ctx.url.pathname}` } });
+    entry.target = target;
+    const faulted = faults.apply(target, ctx);
+    if (faulted === true) return;
+    if (faulted) await faulted;
+    if (id) return id.handle(ctx);
+    return arm(ctx, armDeps);
   }
 
   const server = http.createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
-      try {
-        route({ req, res, url: new URL(req.url ?? '/', 'http://emulator'), body: Buffer.concat(chunks).toString('utf8') });
-      } catch (err) {
-        send(res, 500, { error: { code: 'InternalServerError', message: String((err as Error).message) } });
-      }
+      const ctx: Ctx = { req, res, url: new URL(req.url ?? '/', 'http://emulator'), body: Buffer.concat(chunks).toString('utf8') };
+      const entry: LoggedRequest = { time: Date.now(), method: req.method ?? '', path: ctx.url.pathname, target: 'control' };
+      log.push(entry);
+      if (log.length > 10_000) log.shift();
+      res.on('finish', () => (entry.status = res.statusCode));
+      route(ctx, entry).catch((err: Error) => {
+        if (!res.headersSent) send(res, 500, { error: { code: 'InternalServerError', message: err.message } });
+      });
     });
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => resolve());
+    server.listen(options.port ?? 0, host, () => resolve());
   });
   const port = (server.address() as AddressInfo).port;
+  url = `http://${host}:${port}`;
   return {
-    url: `http://${options.host ?? '127.0.0.1'}:${port}`,
+    url,
     port,
     subscriptionId,
     resourceGroupName,
     tenantId,
-    identity,
+    get identity() {
+      return state.system ?? state.make('Microsoft.Compute/virtualMachines/msistorage-vm');
+    },
+    state,
+    faults,
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();
@@ -256,5 +181,3 @@ export async function startEmulator(options: EmulatorOptions): Promise<Emulator>
       }),
   };
 }
-
-export { peekClaims };

@@ -1,34 +1,44 @@
-// Managed-identity sources. Each one is a small strategy: whether it applies here, and a pure builder of
-// its token request. Sending, retrying and parsing live in token.ts.
-import { invalidArgument } from '../errors.js';
+// Managed-identity sources. Each one is a small strategy: whether it applies here (isAvailable, from the
+// environment), and a pure builder of its token request. Sending, retrying and parsing live in token.ts.
+//
+// Detection order (MSAL's, for the sources MsiStorage supports); -Endpoint always overrides:
+//   App Service / Functions   IDENTITY_ENDPOINT + IDENTITY_HEADER     api-version 2019-08-01, X-IDENTITY-HEADER
+//   Azure Arc                 IDENTITY_ENDPOINT + IMDS_ENDPOINT       api-version 2019-11-01, key-file challenge
+//   Cloud Shell               MSI_ENDPOINT                            POST, form body
+//   VM / VMSS IMDS            (default)                               api-version 2018-02-01, Metadata: true
+import { MsiError, invalidArgument } from '../errors.js';
 import type { HttpRequest } from '../http.js';
+import { registerSecret } from '../redact.js';
 
 export const IMDS_DEFAULT_HOST = 'http://169.254.169.254';
 export const IMDS_TOKEN_PATH = '/metadata/identity/oauth2/token';
 export const IMDS_API_VERSION = '2018-02-01';
+export const APP_SERVICE_API_VERSION = '2019-08-01';
+export const ARC_API_VERSION = '2019-11-01';
 export const ARM_RESOURCE = 'https://management.azure.com/';
+
+export type SourceName = 'IMDS' | 'VMExtension' | 'AppService' | 'AzureArc' | 'CloudShell';
+
+/** A user-assigned identity, by one of its ids; none means the system-assigned identity. */
+export interface IdentitySelector {
+  clientId?: string;
+  objectId?: string;
+  identityResourceId?: string;
+}
 
 export interface TokenSpec {
   resource: string;
+  identity: IdentitySelector;
 }
 
 export interface IdentitySource {
-  /** Reported as the token's Source. */
-  name: 'IMDS' | 'VMExtension';
+  name: SourceName;
   /** The URL requests go to (without query), for messages and the cache key. */
   endpoint: string;
   build(spec: TokenSpec): HttpRequest;
 }
 
 type Env = Record<string, string | undefined>;
-
-/** The IMDS base URL: AZURE_POD_IDENTITY_AUTHORITY_HOST replaces the host for every IMDS request. */
-export function imdsHost(env: Env = process.env): string {
-  const override = env.AZURE_POD_IDENTITY_AUTHORITY_HOST?.trim();
-  if (!override) return IMDS_DEFAULT_HOST;
-  const url = parseEndpoint(override.includes('://') ? override : `http://${override}`, 'AZURE_POD_IDENTITY_AUTHORITY_HOST');
-  return url.origin + url.pathname.replace(/\/+$/, '');
-}
 
 export function parseEndpoint(value: string, parameter: string): URL {
   let url: URL;
@@ -46,48 +56,152 @@ export function parseEndpoint(value: string, parameter: string): URL {
   return url;
 }
 
+/** The IMDS base URL: AZURE_POD_IDENTITY_AUTHORITY_HOST replaces the host for every IMDS request. */
+export function imdsHost(env: Env = process.env): string {
+  const override = env.AZURE_POD_IDENTITY_AUTHORITY_HOST?.trim();
+  if (!override) return IMDS_DEFAULT_HOST;
+  const url = parseEndpoint(override.includes('://') ? override : `http://${override}`, 'AZURE_POD_IDENTITY_AUTHORITY_HOST');
+  return url.origin + url.pathname.replace(/\/+$/, '');
+}
+
 function withQuery(base: URL, query: Record<string, string | undefined>): string {
   const url = new URL(base.href);
   for (const [k, v] of Object.entries(query)) if (v !== undefined && !url.searchParams.has(k)) url.searchParams.set(k, v);
   return url.href;
 }
 
-/** VM / VMSS Instance Metadata Service. */
-export function imdsSource(base: URL): IdentitySource {
+function unsupportedUserAssigned(source: SourceName, spec: TokenSpec): void {
+  const { clientId, objectId, identityResourceId } = spec.identity;
+  if (clientId || objectId || identityResourceId) {
+    throw invalidArgument(
+      clientId ? 'ClientId' : objectId ? 'ObjectId' : 'IdentityResourceId',
+      `${source} offers only its system-assigned identity, so -ClientId, -ObjectId and -IdentityResourceId cannot be used with it. Leave them out.`,
+      'UserAssignedNotSupported',
+    );
+  }
+}
+
+/** VM / VMSS Instance Metadata Service (also the retired MSI VM extension, which spoke the same protocol). */
+export function imdsSource(base: URL, name: 'IMDS' | 'VMExtension' = 'IMDS'): IdentitySource {
   return {
-    name: 'IMDS',
+    name,
     endpoint: base.origin + base.pathname,
     build: (spec) => ({
       method: 'GET',
-      url: withQuery(base, { 'api-version': IMDS_API_VERSION, resource: spec.resource }),
+      url: withQuery(base, {
+        'api-version': name === 'IMDS' ? IMDS_API_VERSION : undefined,
+        resource: spec.resource,
+        client_id: spec.identity.clientId,
+        object_id: spec.identity.objectId,
+        msi_res_id: spec.identity.identityResourceId,
+      }),
       headers: { Metadata: 'true' },
     }),
   };
 }
 
-/** The tutorial's (retired) MSI VM extension: http://localhost:50342/oauth2/token, resource in the query. */
-export function vmExtensionSource(base: URL): IdentitySource {
+/** App Service, Functions and Container Apps: IDENTITY_ENDPOINT + IDENTITY_HEADER. */
+export function appServiceSource(endpoint: URL, header: string): IdentitySource {
+  registerSecret(header);
   return {
-    name: 'VMExtension',
-    endpoint: base.origin + base.pathname,
+    name: 'AppService',
+    endpoint: endpoint.origin + endpoint.pathname,
     build: (spec) => ({
       method: 'GET',
-      url: withQuery(base, { resource: spec.resource }),
-      headers: { Metadata: 'true' },
+      url: withQuery(endpoint, {
+        'api-version': APP_SERVICE_API_VERSION,
+        resource: spec.resource,
+        client_id: spec.identity.clientId,
+        principal_id: spec.identity.objectId,
+        mi_res_id: spec.identity.identityResourceId,
+      }),
+      headers: { 'X-IDENTITY-HEADER': header },
     }),
   };
 }
 
-/** Picks the source: -Endpoint when given (IMDS path or the legacy extension), else IMDS. */
+/** Azure Arc-enabled servers: IDENTITY_ENDPOINT + IMDS_ENDPOINT; the first answer is a key-file challenge. */
+export function arcSource(endpoint: URL): IdentitySource {
+  // The agent listens on loopback; MSAL uses 127.0.0.1 rather than "localhost".
+  const base = new URL(endpoint.href);
+  if (base.hostname === 'localhost') base.hostname = '127.0.0.1';
+  return {
+    name: 'AzureArc',
+    endpoint: base.origin + base.pathname,
+    build: (spec) => {
+      unsupportedUserAssigned('AzureArc', spec);
+      return { method: 'GET', url: withQuery(base, { 'api-version': ARC_API_VERSION, resource: spec.resource }), headers: { Metadata: 'true' } };
+    },
+  };
+}
+
+/** Azure Cloud Shell: MSI_ENDPOINT, a POST with a form body. */
+export function cloudShellSource(endpoint: URL): IdentitySource {
+  return {
+    name: 'CloudShell',
+    endpoint: endpoint.origin + endpoint.pathname,
+    build: (spec) => {
+      unsupportedUserAssigned('CloudShell', spec);
+      return {
+        method: 'POST',
+        url: endpoint.href,
+        headers: { Metadata: 'true', 'Content-Type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ resource: spec.resource }).toString(),
+      };
+    },
+  };
+}
+
+interface Strategy {
+  name: SourceName;
+  isAvailable(env: Env): boolean;
+  create(env: Env): IdentitySource;
+}
+
+const envUrl = (env: Env, name: string) => parseEndpoint(env[name]!.trim(), name);
+
+/** The sources, in detection order. IMDS is always available: it is the default. */
+export const STRATEGIES: Strategy[] = [
+  { name: 'AppService', isAvailable: (env) => !!env.IDENTITY_ENDPOINT && !!env.IDENTITY_HEADER, create: (env) => appServiceSource(envUrl(env, 'IDENTITY_ENDPOINT'), env.IDENTITY_HEADER!) },
+  { name: 'AzureArc', isAvailable: (env) => !!env.IDENTITY_ENDPOINT && !!env.IMDS_ENDPOINT, create: (env) => arcSource(envUrl(env, 'IDENTITY_ENDPOINT')) },
+  { name: 'CloudShell', isAvailable: (env) => !!env.MSI_ENDPOINT, create: (env) => cloudShellSource(envUrl(env, 'MSI_ENDPOINT')) },
+  { name: 'IMDS', isAvailable: () => true, create: (env) => imdsSource(new URL(imdsHost(env) + IMDS_TOKEN_PATH)) },
+];
+
+/** Picks the source: -Endpoint when given (IMDS path, else the legacy extension), else by the environment. */
 export function selectSource(endpoint: string | undefined, env: Env = process.env): IdentitySource {
   if (endpoint) {
     const url = parseEndpoint(endpoint, 'Endpoint');
-    return url.pathname.toLowerCase().startsWith('/metadata/') ? imdsSource(url) : vmExtensionSource(url);
+    return url.pathname.toLowerCase().startsWith('/metadata/') ? imdsSource(url) : imdsSource(url, 'VMExtension');
   }
-  return imdsSource(new URL(imdsHost(env) + IMDS_TOKEN_PATH));
+  const strategy = STRATEGIES.find((s) => s.isAvailable(env))!;
+  return strategy.create(env);
 }
 
-/** A scope such as 'https://storage.azure.com/.default' names the resource 'https://storage.azure.com/'. */
+/** Exactly one selector at most (the cmdlet's parameter sets ensure it; the request may not). */
+export function checkSelector(identity: IdentitySelector): void {
+  const given = (['clientId', 'objectId', 'identityResourceId'] as const).filter((k) => identity[k]);
+  if (given.length > 1) {
+    throw new MsiError('ConflictingIdentitySelectors', `Give only one of -ClientId, -ObjectId and -IdentityResourceId (got ${given.length}).`, 'InvalidArgument', { parameter: 'ClientId' });
+  }
+  const guid = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+  for (const [key, parameter] of [['clientId', 'ClientId'], ['objectId', 'ObjectId']] as const) {
+    const v = identity[key];
+    if (v !== undefined && !guid.test(v)) {
+      throw invalidArgument(parameter, `-${parameter} '${v}' is not a GUID. Give the user-assigned identity's ${key === 'clientId' ? 'client (application)' : 'object (principal)'} id, as the portal or Get-AzUserAssignedIdentity shows it.`, 'InvalidIdentitySelector');
+    }
+  }
+  const rid = identity.identityResourceId;
+  if (rid !== undefined && !/^\/subscriptions\/[^/]+\/resourcegroups\/[^/]+\/providers\/microsoft\.managedidentity\/userassignedidentities\/[^/]+$/i.test(rid)) {
+    throw invalidArgument(
+      'IdentityResourceId',
+      `-IdentityResourceId '${rid}' is not a user-assigned identity's resource id: give /subscriptions/<sub>/resourceGroups/<rg>/providers/Microsoft.ManagedIdentity/userAssignedIdentities/<name>.`,
+      'InvalidIdentitySelector',
+    );
+  }
+}
+
+/** 'https://storage.azure.com/.default' (a scope) names the resource 'https://storage.azure.com/'. */
 export function normalizeResource(resource: string | undefined): string {
   const r = (resource ?? ARM_RESOURCE).trim();
   if (!r) throw invalidArgument('Resource', '-Resource is empty. Give the resource URI, such as https://management.azure.com/.', 'InvalidResource');

@@ -5,7 +5,8 @@ import { verbose } from '../log.js';
 import type { IdentityJson, TokenResult } from '../protocol.js';
 import { registerSecret } from '../redact.js';
 import { Deadline, type Outcome, type RetryPolicy, sendWithRetries } from '../retry.js';
-import { type IdentitySource, normalizeResource, selectSource } from './sources.js';
+import { answerArcChallenge } from './arc.js';
+import { type IdentitySelector, type IdentitySource, checkSelector, normalizeResource, selectSource } from './sources.js';
 
 export const DEFAULT_TOKEN_TIMEOUT_SEC = 90;
 const GONE_RETRY_WINDOW_MS = 70_000;
@@ -21,7 +22,7 @@ export function imdsRetryPolicy(): RetryPolicy {
     name: 'Identity endpoint',
     baseDelayMs: 1000,
     maxDelayMs: 10_000,
-    connectTimeoutMs: 1500,
+    connectTimeoutMs: 1000,
     tryTimeoutMs: 20_000,
     proxy: 'direct',
     retryable(outcome: Outcome, attempt: number, elapsedMs: number): boolean {
@@ -160,22 +161,33 @@ export function parseTokenResponse(source: IdentitySource, res: HttpResponse, re
   return result;
 }
 
-export async function getToken(identity: IdentityJson, signal?: AbortSignal): Promise<TokenResult> {
-  const resource = normalizeResource(identity.resource);
-  const source = selectSource(identity.endpoint);
-  const deadline = new Deadline(identity.timeoutSec ?? DEFAULT_TOKEN_TIMEOUT_SEC);
-  verbose(`Identity source: ${source.name} at ${source.endpoint}; resource ${resource}.`);
-  const outcome = await sendWithRetries(() => source.build({ resource }), imdsRetryPolicy(), deadline, signal);
-  if (outcome.error) {
-    const kind = outcome.error.kind;
-    if (kind === 'refused' || kind === 'connectTimeout' || kind === 'dns') throw unavailable(source, outcome.error);
-    throw new MsiError(
-      kind === 'responseTimeout' ? 'IdentityEndpointTimeout' : 'IdentityEndpointUnavailable',
-      `The identity endpoint at ${source.endpoint} failed: ${outcome.error.message}${outcome.timedOut ? ', and -TimeoutSec ran out' : ''}. Try again; if it persists, check the endpoint.`,
-      kind === 'responseTimeout' ? 'OperationTimeout' : 'ResourceUnavailable',
-      { target: source.endpoint },
-    );
+function networkFailure(source: IdentitySource, outcome: { error: NetworkError; timedOut: boolean }): MsiError {
+  const kind = outcome.error.kind;
+  if (kind === 'refused' || kind === 'connectTimeout' || kind === 'dns') return unavailable(source, outcome.error);
+  return new MsiError(
+    kind === 'responseTimeout' ? 'IdentityEndpointTimeout' : 'IdentityEndpointUnavailable',
+    `The identity endpoint at ${source.endpoint} failed: ${outcome.error.message}${outcome.timedOut ? ', and -TimeoutSec ran out' : ''}. Try again; if it persists, check the endpoint.`,
+    kind === 'responseTimeout' ? 'OperationTimeout' : 'ResourceUnavailable',
+    { target: source.endpoint },
+  );
+}
+
+export async function getToken(options: IdentityJson, signal?: AbortSignal): Promise<TokenResult> {
+  const resource = normalizeResource(options.resource);
+  const identity: IdentitySelector = { clientId: options.clientId, objectId: options.objectId, identityResourceId: options.identityResourceId };
+  checkSelector(identity);
+  const source = selectSource(options.endpoint);
+  const deadline = new Deadline(options.timeoutSec ?? DEFAULT_TOKEN_TIMEOUT_SEC);
+  const selector = identity.clientId ? `client id ${identity.clientId}` : identity.objectId ? `object id ${identity.objectId}` : identity.identityResourceId ? `resource id ${identity.identityResourceId}` : 'the system-assigned identity';
+  verbose(`Identity source: ${source.name} at ${source.endpoint}; resource ${resource}; ${selector}.`);
+  const request = source.build({ resource, identity });
+  let outcome = await sendWithRetries(() => request, imdsRetryPolicy(), deadline, signal);
+  if (outcome.response?.status === 401 && source.name === 'AzureArc') {
+    verbose('Azure Arc answered with its key-file challenge; reading the key and asking again.');
+    const authorization = await answerArcChallenge(outcome.response);
+    outcome = await sendWithRetries(() => ({ ...request, headers: { ...request.headers, Authorization: authorization } }), imdsRetryPolicy(), deadline, signal);
   }
+  if (outcome.error) throw networkFailure(source, outcome);
   const res = outcome.response;
   if (res.status < 200 || res.status > 299) throw identityError(source, res, resource, outcome.timedOut);
   const token = parseTokenResponse(source, res, resource);

@@ -12,7 +12,7 @@ const wire = (name: string) => {
 describe('identity request builders', () => {
   it('builds the documented IMDS request', () => {
     const src = selectSource(undefined, {});
-    const req = src.build({ resource: 'https://management.azure.com/' });
+    const req = src.build({ resource: 'https://management.azure.com/', identity: {} });
     expect(src.name).toBe('IMDS');
     expect(req.method).toBe('GET');
     expect(req.headers).toEqual({ Metadata: 'true' });
@@ -25,14 +25,14 @@ describe('identity request builders', () => {
   it('replaces the IMDS host with AZURE_POD_IDENTITY_AUTHORITY_HOST', () => {
     expect(imdsHost({ AZURE_POD_IDENTITY_AUTHORITY_HOST: 'http://127.0.0.1:8080/' })).toBe('http://127.0.0.1:8080');
     expect(imdsHost({ AZURE_POD_IDENTITY_AUTHORITY_HOST: '127.0.0.1:8080' })).toBe('http://127.0.0.1:8080');
-    const req = selectSource(undefined, { AZURE_POD_IDENTITY_AUTHORITY_HOST: 'http://127.0.0.1:8080' }).build({ resource: 'r' });
+    const req = selectSource(undefined, { AZURE_POD_IDENTITY_AUTHORITY_HOST: 'http://127.0.0.1:8080' }).build({ resource: 'r', identity: {} });
     expect(req.url.startsWith('http://127.0.0.1:8080/metadata/identity/oauth2/token?')).toBe(true);
   });
 
   it('sends the tutorial legacy endpoint the resource but no api-version', () => {
     const src = selectSource('http://localhost:50342/oauth2/token', {});
     expect(src.name).toBe('VMExtension');
-    const url = new URL(src.build({ resource: 'https://management.azure.com/' }).url);
+    const url = new URL(src.build({ resource: 'https://management.azure.com/', identity: {} }).url);
     expect(url.searchParams.get('resource')).toBe('https://management.azure.com/');
     expect(url.searchParams.has('api-version')).toBe(false);
   });
@@ -40,7 +40,7 @@ describe('identity request builders', () => {
   it('treats an -Endpoint with the IMDS path as IMDS and keeps its query', () => {
     const src = selectSource('http://127.0.0.1:1/metadata/identity/oauth2/token?api-version=2019-08-01', {});
     expect(src.name).toBe('IMDS');
-    expect(new URL(src.build({ resource: 'r' }).url).searchParams.get('api-version')).toBe('2019-08-01');
+    expect(new URL(src.build({ resource: 'r', identity: {} }).url).searchParams.get('api-version')).toBe('2019-08-01');
   });
 
   it.each(['not a url', 'ftp://x/y', 'file:///etc/passwd', 'http://user:pw@127.0.0.1/'])('rejects the endpoint %s naming -Endpoint', (e) => {

@@ -1,0 +1,36 @@
+# The session token cache: tokens in this PowerShell session's memory only, never on disk. An entry is
+# reused until 5 minutes before it expires. The key is everything that decides which source answers, for
+# which resource and which identity (the source and its endpoint follow from the environment and -Endpoint).
+
+$script:MsiTokenCache = @{}
+$script:MsiTokenRefreshMargin = [TimeSpan]::FromMinutes(5)
+
+function Get-MsiTokenCacheKey {
+    param([string] $Resource, [string] $Endpoint, [hashtable] $Identity = @{})
+    $selector = @('clientId', 'objectId', 'identityResourceId') | ForEach-Object { "$_=$($Identity[$_])" }
+    $sourceInputs = @(
+        "endpoint=$Endpoint"
+        "IDENTITY_ENDPOINT=$env:IDENTITY_ENDPOINT"
+        "IDENTITY_HEADER=$([bool]$env:IDENTITY_HEADER)"
+        "IMDS_ENDPOINT=$env:IMDS_ENDPOINT"
+        "MSI_ENDPOINT=$env:MSI_ENDPOINT"
+        "AZURE_POD_IDENTITY_AUTHORITY_HOST=$env:AZURE_POD_IDENTITY_AUTHORITY_HOST"
+    )
+    return (@($sourceInputs) + @("resource=$Resource") + @($selector)) -join '|'
+}
+
+function Get-MsiCachedToken {
+    param([Parameter(Mandatory = $true)] [string] $Key)
+    $entry = $script:MsiTokenCache[$Key]
+    if (-not $entry) { return $null }
+    if ($entry.ExpiresOn -le [DateTimeOffset]::UtcNow.Add($script:MsiTokenRefreshMargin)) {
+        $script:MsiTokenCache.Remove($Key)
+        return $null
+    }
+    return $entry
+}
+
+function Set-MsiCachedToken {
+    param([Parameter(Mandatory = $true)] [string] $Key, [Parameter(Mandatory = $true)] $Token)
+    $script:MsiTokenCache[$Key] = $Token
+}
