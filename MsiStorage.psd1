@@ -14,6 +14,7 @@
         'Get-MsiStorageKey'
         'New-MsiStorageContext'
         'New-MsiStorageContainer'
+        'New-MsiStorageSas'
         'Send-MsiBlob'
         'Receive-MsiBlob'
     )

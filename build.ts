@@ -26,6 +26,9 @@ const common = {
   format: 'cjs' as const,
   legalComments: 'none' as const,
   logLevel: 'warning' as const,
+  // Some ESM dependencies (@azure/storage-common) read import.meta.url; in a CommonJS bundle it is the bundle's URL.
+  define: { 'import.meta.url': '__msiImportMetaUrl' },
+  banner: { js: "var __msiImportMetaUrl = require('url').pathToFileURL(__filename).href;" },
 };
 
 function loaderSource(): string {
@@ -67,9 +70,7 @@ async function bundleCli(): Promise<void> {
     entryPoints: [path.join(root, 'src/main.ts')],
     write: false,
     minify: true,
-    // Some ESM dependencies (@azure/storage-common) read import.meta.url; in this CommonJS bundle it is the bundle's URL.
-    define: { MSISTORAGE_VERSION: JSON.stringify(pkg.version), 'import.meta.url': '__msiImportMetaUrl' },
-    banner: { js: "var __msiImportMetaUrl = require('url').pathToFileURL(__filename).href;" },
+    define: { ...common.define, MSISTORAGE_VERSION: JSON.stringify(pkg.version) },
   });
   const code = out.outputFiles[0].text;
   if (/[^\w$.]import\(/.test(code)) throw new Error('the bundle still contains a dynamic import(); vm.Script cannot run it');

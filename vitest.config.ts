@@ -10,6 +10,7 @@ export default defineConfig({
     env: {
       MSISTORAGE_LOOPBACK_ONLY: '1',
       AZURE_POD_IDENTITY_AUTHORITY_HOST: 'http://127.0.0.1:9',
+      MSISTORAGE_ARM_ENDPOINT: 'http://127.0.0.1:9/',
       NO_PROXY: '127.0.0.1,localhost,::1',
     },
   },

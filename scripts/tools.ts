@@ -55,11 +55,12 @@ export function ensurePester(): string {
  */
 export function safeEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...process.env };
-  for (const k of ['IDENTITY_ENDPOINT', 'IDENTITY_HEADER', 'IDENTITY_SERVER_THUMBPRINT', 'IMDS_ENDPOINT', 'MSI_ENDPOINT', 'MSI_SECRET', 'HTTP_PROXY', 'HTTPS_PROXY', 'http_proxy', 'https_proxy', 'ALL_PROXY', 'all_proxy']) {
+  for (const k of ['IDENTITY_ENDPOINT', 'IDENTITY_HEADER', 'IDENTITY_SERVER_THUMBPRINT', 'IMDS_ENDPOINT', 'MSI_ENDPOINT', 'MSI_SECRET', 'MSISTORAGE_ARM_ENDPOINT', 'HTTP_PROXY', 'HTTPS_PROXY', 'http_proxy', 'https_proxy', 'ALL_PROXY', 'all_proxy']) {
     delete env[k];
   }
   env.MSISTORAGE_LOOPBACK_ONLY = '1';
   env.AZURE_POD_IDENTITY_AUTHORITY_HOST = 'http://127.0.0.1:9';
+  env.MSISTORAGE_ARM_ENDPOINT = 'http://127.0.0.1:9/';
   env.NO_PROXY = '127.0.0.1,localhost,::1';
   return { ...env, ...extra };
 }

@@ -12,6 +12,7 @@ const handlers: Record<Command, () => Promise<Handler>> = {
   token: async () => (await import('./commands/token.js')).run,
   keys: async () => (await import('./commands/keys.js')).run,
   context: async () => (await import('./commands/context.js')).run,
+  sas: async () => (await import('./commands/sas.js')).run,
   newContainer: async () => (await import('./commands/newContainer.js')).run,
   upload: async () => (await import('./commands/upload.js')).run,
   download: async () => (await import('./commands/download.js')).run,
@@ -67,10 +68,10 @@ function writeReply(reply: Reply): Promise<void> {
 }
 
 function registerRequestSecrets(req: AnyRequest): void {
-  const r = req as Record<string, unknown> & { context?: { storageAccountKey?: string } };
-  registerSecret(typeof r.token === 'string' ? r.token : undefined);
-  registerSecret(typeof r.storageAccountKey === 'string' ? r.storageAccountKey : undefined);
-  registerSecret(r.context?.storageAccountKey);
+  const r = req as Record<string, unknown> & { context?: Record<string, string | undefined> };
+  for (const v of [r.token, r.storageAccountKey, r.sasToken, r.storageToken, r.context?.storageAccountKey, r.context?.sasToken, r.context?.bearerToken]) {
+    registerSecret(typeof v === 'string' ? v : undefined);
+  }
 }
 
 /** Last resort: whatever escapes still ends as one well-formed error reply, never a stack trace. */

@@ -58,26 +58,46 @@ const identityFields = {
   identityResourceId: optStr,
 } as const;
 
-/** A storage context, as New-MsiStorageContext made it. The key crosses only here, on stdin. */
+/** A storage context, as New-MsiStorageContext made it. Its secret crosses only here, on stdin. */
 const contextSpec = obj({
   storageAccountName: str,
   blobEndpoint: str,
-  storageAccountKey: str,
+  authType: { t: 'enum', values: ['SharedKey', 'SAS', 'OAuth'] },
+  storageAccountKey: optStr,
+  sasToken: optStr,
+  bearerToken: optStr,
 });
+
+/** Which storage account, and how to reach ARM for it: shared by keys, context and sas. */
+const accountFields = {
+  storageAccountName: optStr,
+  resourceGroupName: optStr,
+  subscriptionId: optStr,
+  resourceId: optStr,
+  environment: { t: 'enum', values: ['AzureCloud', 'AzureChinaCloud', 'AzureUSGovernment'], optional: true },
+  armEndpoint: optStr,
+  token: optStr,
+  tokenFromCache: optBool,
+  identity: optObj(identityFields),
+  timeoutSec: optNum,
+} as const;
+const keyName = { t: 'enum', values: ['key1', 'key2'], optional: true } as const;
 
 export const requestSpecs = {
   version: {},
   token: { ...identityFields },
-  keys: {
-    subscriptionId: str,
-    resourceGroupName: str,
-    storageAccountName: str,
-    keyName: { t: 'enum', values: ['key1', 'key2'], optional: true },
-    armEndpoint: optStr,
-    token: optStr,
-    identity: optObj(identityFields),
+  keys: { ...accountFields, keyName },
+  context: { ...accountFields, keyName, storageAccountKey: optStr, sasToken: optStr, useManagedIdentity: optBool, storageToken: optStr, blobEndpoint: optStr },
+  sas: {
+    ...accountFields,
+    keyName,
+    container: optStr,
+    blob: optStr,
+    permission: str,
+    expiry: str,
+    start: optStr,
+    protocol: { t: 'enum', values: ['HttpsOnly', 'HttpsOrHttp'], optional: true },
   },
-  context: { storageAccountName: str, storageAccountKey: str, blobEndpoint: optStr },
   newContainer: { context: contextSpec, container: str },
   upload: {
     context: contextSpec,
@@ -109,7 +129,13 @@ export interface TokenResult {
   clientId?: string;
 }
 
-export interface KeysResult {
+export interface LocationResult {
+  subscriptionId: string;
+  resourceGroupName: string;
+  environment: string;
+}
+
+export interface KeysResult extends LocationResult {
   storageAccountName: string;
   keyName: string;
   value: string;
@@ -122,6 +148,23 @@ export interface KeysResult {
 export interface ContextResult {
   storageAccountName: string;
   blobEndpoint: string;
+  authType: 'SharedKey' | 'SAS' | 'OAuth';
+  /** When Node fetched the key from ARM (no credential given). */
+  storageAccountKey?: string;
+  keyName?: string;
+  /** The storage token of an OAuth context. */
+  storageToken?: TokenResult;
+  /** An ARM token Node fetched, for PowerShell's cache. */
+  token?: TokenResult;
+  location?: LocationResult;
+}
+
+export interface SasResult extends LocationResult {
+  sasToken: string;
+  kind: 'service' | 'account';
+  storageAccountName: string;
+  expiresOn: string;
+  token?: TokenResult;
 }
 
 export interface BlobResult {

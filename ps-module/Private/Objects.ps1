@@ -33,6 +33,13 @@ function ConvertTo-MsiStorageKey {
         Value              = ConvertTo-MsiSecureString -PlainText $Result.value
         Permissions        = [string]$Result.permissions
         CreationTime       = $null
+        SubscriptionId     = $null
+        ResourceGroupName  = $null
+        Environment        = $null
+    }
+    foreach ($name in 'SubscriptionId', 'ResourceGroupName', 'Environment') {
+        $json = $name.Substring(0, 1).ToLowerInvariant() + $name.Substring(1)
+        if ($Result.PSObject.Properties[$json]) { $key.$name = [string]$Result.$json }
     }
     if ($Result.PSObject.Properties['creationTime']) { $key.CreationTime = ConvertTo-MsiDate $Result.creationTime }
     return $key
@@ -63,16 +70,26 @@ function ConvertTo-MsiBlob {
 }
 
 function ConvertTo-MsiContextArgument {
-    # The context as the request carries it (the key in plain text, for stdin only).
+    # The context as the request carries it: its secret in plain text, for stdin only. A managed-identity
+    # context whose token nears expiry gets a fresh one first (from the session cache, or the identity).
     param([Parameter(Mandatory = $true)] $Context, [Parameter(Mandatory = $true)] [System.Management.Automation.PSCmdlet] $Cmdlet)
     if (-not ($Context.PSObject.TypeNames -contains 'MsiStorage.StorageContext')) {
         Stop-MsiWithError -Cmdlet $Cmdlet -Code 'InvalidContext' -Parameter 'Context' -Message '-Context is not an MsiStorage context. Make one with New-MsiStorageContext.'
     }
-    return @{
-        storageAccountName = $Context.StorageAccountName
-        blobEndpoint       = $Context.BlobEndpoint
-        storageAccountKey  = ConvertFrom-MsiSecureString -SecureString $Context.StorageAccountKey
+    $argument = @{ storageAccountName = $Context.StorageAccountName; blobEndpoint = $Context.BlobEndpoint; authType = $Context.AuthType }
+    switch ($Context.AuthType) {
+        'SharedKey' { $argument.storageAccountKey = ConvertFrom-MsiSecureString -SecureString $Context.StorageAccountKey }
+        'SAS' { $argument.sasToken = ConvertFrom-MsiSecureString -SecureString $Context.SasToken }
+        'OAuth' {
+            if (-not (Test-MsiTokenFresh $Context.TokenExpiresOn)) {
+                $token = Resolve-MsiAccessToken -Cmdlet $Cmdlet -Resource $script:StorageResource
+                $Context.Token = $token.Token
+                $Context.TokenExpiresOn = $token.ExpiresOn
+            }
+            $argument.bearerToken = ConvertFrom-MsiSecureString -SecureString $Context.Token
+        }
     }
+    return $argument
 }
 
 function Resolve-MsiPath {

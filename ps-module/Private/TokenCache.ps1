@@ -19,11 +19,16 @@ function Get-MsiTokenCacheKey {
     return (@($sourceInputs) + @("resource=$Resource") + @($selector)) -join '|'
 }
 
+function Test-MsiTokenFresh {
+    param($ExpiresOn)
+    return ($null -ne $ExpiresOn -and $ExpiresOn -gt [DateTimeOffset]::UtcNow.Add($script:MsiTokenRefreshMargin))
+}
+
 function Get-MsiCachedToken {
     param([Parameter(Mandatory = $true)] [string] $Key)
     $entry = $script:MsiTokenCache[$Key]
     if (-not $entry) { return $null }
-    if ($entry.ExpiresOn -le [DateTimeOffset]::UtcNow.Add($script:MsiTokenRefreshMargin)) {
+    if (-not (Test-MsiTokenFresh $entry.ExpiresOn)) {
         $script:MsiTokenCache.Remove($Key)
         return $null
     }

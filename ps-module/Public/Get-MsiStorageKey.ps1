@@ -10,28 +10,44 @@ function Get-MsiStorageKey {
     Microsoft.Storage/storageAccounts/listKeys/action on the account, such as "Storage Account Key Operator
     Service Role".
 
+    On an Azure VM, -StorageAccountName alone is enough: the subscription and resource group default to the
+    VM's own (from the instance metadata service), and when the account is not in the VM's resource group it
+    is found by name across the subscription. The cloud (-Environment) defaults to the VM's too.
+
     Without -Token, the command uses the session's cached Azure Resource Manager token, or gets one from
-    the managed identity (and caches it).
+    the managed identity (and caches it). An expired token is refreshed once, automatically.
 
     .PARAMETER StorageAccountName
     The storage account's name (3-24 lowercase letters and digits).
 
     .PARAMETER ResourceGroupName
-    The resource group that holds the storage account.
+    The resource group that holds the storage account. Defaults to the VM's, then to a search across the
+    subscription.
 
     .PARAMETER SubscriptionId
-    The subscription (a GUID) that holds the resource group.
+    The subscription (a GUID) that holds the account. Defaults to the VM's.
+
+    .PARAMETER ResourceId
+    The storage account's full Azure resource id, instead of the three parameters above:
+    /subscriptions/<guid>/resourceGroups/<group>/providers/Microsoft.Storage/storageAccounts/<name>.
 
     .PARAMETER Token
     The Azure Resource Manager token: the object Get-MsiToken returns, a SecureString, or a string.
-    Without it, the command gets one from the managed identity.
+    Without it, the command uses the session's cached token or gets one from the managed identity.
 
     .PARAMETER KeyName
     Which key to return: key1 (the default, like the tutorial's keys[0]) or key2.
 
+    .PARAMETER Environment
+    The Azure cloud: AzureCloud, AzureChinaCloud or AzureUSGovernment. It sets the Azure Resource Manager
+    endpoint. Defaults to the VM's cloud (instance metadata azEnvironment), else AzureCloud.
+
     .PARAMETER ArmEndpoint
-    The Azure Resource Manager endpoint. Defaults to https://management.azure.com/. Point it at the local
-    emulator to test scripts offline.
+    The Azure Resource Manager endpoint, overriding -Environment (and the MSISTORAGE_ARM_ENDPOINT variable).
+    Point it at the local emulator to test scripts offline.
+
+    .PARAMETER TimeoutSec
+    One deadline for the whole call, retries included (default 90 seconds).
 
     .EXAMPLE
     $key = Get-MsiStorageKey -Token (Get-MsiToken) -SubscriptionId $sub -ResourceGroupName $rg -StorageAccountName $acct
@@ -41,68 +57,62 @@ function Get-MsiStorageKey {
     The tutorial's flow: the key, a context, then a download.
 
     .EXAMPLE
-    Get-MsiStorageKey -SubscriptionId $sub -ResourceGroupName $rg -StorageAccountName $acct -KeyName key2
+    Get-MsiStorageKey -StorageAccountName mystorage
 
-    Gets key2, fetching the ARM token from the managed identity automatically.
+    On an Azure VM: finds the account in the VM's subscription and gets key1, with the VM's own token.
+
+    .EXAMPLE
+    Get-MsiStorageKey -ResourceId /subscriptions/$sub/resourceGroups/data/providers/Microsoft.Storage/storageAccounts/mystorage -KeyName key2
+
+    Gets key2 of the account named by its resource id.
 
     .INPUTS
     None.
 
     .OUTPUTS
-    MsiStorage.StorageKey. StorageAccountName, KeyName, Value (SecureString), Permissions.
+    MsiStorage.StorageKey. StorageAccountName, KeyName, Value (SecureString), Permissions, and where the
+    account was found: SubscriptionId, ResourceGroupName, Environment.
 
     .LINK
     New-MsiStorageContext
     #>
-    [CmdletBinding()]
+    [CmdletBinding(DefaultParameterSetName = 'Name')]
     [OutputType('MsiStorage.StorageKey')]
     param(
-        [Parameter(Mandatory = $true)]
+        [Parameter(Mandatory = $true, Position = 0, ParameterSetName = 'Name')]
         [ValidateNotNullOrEmpty()]
         [string] $StorageAccountName,
 
-        [Parameter(Mandatory = $true)]
+        [Parameter(ParameterSetName = 'Name')]
         [ValidateNotNullOrEmpty()]
         [string] $ResourceGroupName,
 
-        [Parameter(Mandatory = $true)]
+        [Parameter(ParameterSetName = 'Name')]
         [ValidateNotNullOrEmpty()]
         [string] $SubscriptionId,
+
+        [Parameter(Mandatory = $true, ParameterSetName = 'ResourceId')]
+        [ValidateNotNullOrEmpty()]
+        [string] $ResourceId,
 
         [object] $Token,
 
         [ValidateSet('key1', 'key2')]
         [string] $KeyName = 'key1',
 
-        [uri] $ArmEndpoint
+        [ValidateSet('AzureCloud', 'AzureChinaCloud', 'AzureUSGovernment')]
+        [string] $Environment,
+
+        [uri] $ArmEndpoint,
+
+        [ValidateRange(1, 3600)]
+        [int] $TimeoutSec
     )
-    $arguments = @{
-        storageAccountName = $StorageAccountName
-        resourceGroupName  = $ResourceGroupName
-        subscriptionId     = $SubscriptionId
-        keyName            = $KeyName.ToLowerInvariant()
-    }
-    if ($ArmEndpoint) { $arguments.armEndpoint = $ArmEndpoint.OriginalString }
-    if ($PSBoundParameters.ContainsKey('Token')) {
-        $plain = Get-MsiSecretText -Value $Token
-        if (-not $plain) {
-            Stop-MsiWithError -Cmdlet $PSCmdlet -Code 'InvalidToken' -Parameter 'Token' -Message '-Token is empty or not a token. Pass the object from Get-MsiToken, or leave -Token out to get one automatically.'
-        }
-        $arguments.token = $plain
-    }
-    else {
-        # The session cache first; otherwise Node gets a token and returns it, and it is cached for next time.
-        $cacheKey = Get-MsiTokenCacheKey -Resource 'https://management.azure.com/'
-        $cached = Get-MsiCachedToken -Key $cacheKey
-        if ($cached) {
-            Write-Verbose "Using the session's cached Azure Resource Manager token (expires $($cached.ExpiresOn.ToString('u')))."
-            $arguments.token = ConvertFrom-MsiSecureString -SecureString $cached.Token
-        }
-    }
+    $arguments = @{ keyName = $KeyName.ToLowerInvariant() }
+    Add-MsiAccountArgument -Arguments $arguments -Bound $PSBoundParameters
+    $arguments.keyName = $KeyName.ToLowerInvariant()
+    Add-MsiArmTokenArgument -Arguments $arguments -Cmdlet $PSCmdlet -Token $Token -TokenGiven:$PSBoundParameters.ContainsKey('Token')
     $result = Invoke-MsiNode -Command 'keys' -Arguments $arguments -Cmdlet $PSCmdlet
-    if ($result.PSObject.Properties['token'] -and $result.token) {
-        Set-MsiCachedToken -Key $cacheKey -Token (ConvertTo-MsiAccessToken -Result $result.token)
-        $result.PSObject.Properties.Remove('token')
-    }
+    $null = Save-MsiReturnedToken -Result $result
     ConvertTo-MsiStorageKey -Result $result
 }

@@ -129,20 +129,7 @@ function Get-MsiToken {
     if ($IdentityResourceId) { $identity.identityResourceId = $IdentityResourceId }
     $endpointText = $null
     if ($Endpoint) { $endpointText = $Endpoint.OriginalString }
-    $cacheKey = Get-MsiTokenCacheKey -Resource $Resource -Endpoint $endpointText -Identity $identity
-
-    $token = $null
-    if (-not $Force) { $token = Get-MsiCachedToken -Key $cacheKey }
-    if ($token) {
-        Write-Verbose "Using the session's cached token for $($token.Resource) from $($token.Source) (expires $($token.ExpiresOn.ToString('u'))); -Force gets a new one."
-    }
-    else {
-        $arguments = @{ resource = $Resource } + $identity
-        if ($endpointText) { $arguments.endpoint = $endpointText }
-        if ($PSBoundParameters.ContainsKey('TimeoutSec')) { $arguments.timeoutSec = $TimeoutSec }
-        $token = ConvertTo-MsiAccessToken -Result (Invoke-MsiNode -Command 'token' -Arguments $arguments -Cmdlet $PSCmdlet)
-        Set-MsiCachedToken -Key $cacheKey -Token $token
-    }
+    $token = Resolve-MsiAccessToken -Cmdlet $PSCmdlet -Resource $Resource -Endpoint $endpointText -Identity $identity -TimeoutSec $TimeoutSec -Force:$Force
     if ($AsPlainText) { return ConvertFrom-MsiSecureString -SecureString $token.Token }
     $token
 }

@@ -1,11 +1,22 @@
 function New-MsiStorageContext {
     <#
     .SYNOPSIS
-    Creates a storage context: the account, its blob endpoint and its key, for the blob cmdlets.
+    Creates a storage context: the account, its blob endpoint and a credential, for the blob cmdlets.
 
     .DESCRIPTION
-    The equivalent of New-AzStorageContext for MsiStorage. The key stays a SecureString inside the context;
-    it is sent only on the standard input of MsiStorage's Node process, when a blob cmdlet runs.
+    The equivalent of New-AzStorageContext for MsiStorage. The credential is one of:
+    - a key (-StorageAccountKey: the object from Get-MsiStorageKey, or a SecureString);
+    - a shared access signature (-SasToken: the SecureString from New-MsiStorageSas);
+    - the managed identity itself (-UseManagedIdentity): a token for https://storage.azure.com/ is used for
+      the data plane, with no key at all. The identity needs a data role on the account, such as
+      "Storage Blob Data Contributor" (or "Storage Blob Data Reader" to download only);
+    - nothing: the key is fetched from Azure Resource Manager with the managed identity, as Get-MsiStorageKey does.
+
+    The blob endpoint is -BlobEndpoint when given; otherwise the account's primaryEndpoints.blob from Azure
+    Resource Manager (which finds custom domains and emulators), else https://{account}.blob.{cloud suffix}/.
+
+    Secrets stay SecureString inside the context; they are sent only on the standard input of MsiStorage's
+    Node process, when a blob cmdlet runs. A managed-identity context renews its token when it nears expiry.
 
     .PARAMETER StorageAccountName
     The storage account's name (3-24 lowercase letters and digits).
@@ -14,9 +25,50 @@ function New-MsiStorageContext {
     The account key: the object Get-MsiStorageKey returns, or a SecureString (a plain string is accepted
     too, as in the tutorial, but keeps the key in your session in clear).
 
+    .PARAMETER SasToken
+    A shared access signature for the account, a container or a blob: the SecureString from New-MsiStorageSas,
+    or a string.
+
+    .PARAMETER UseManagedIdentity
+    Authorize blob requests with the managed identity's token for https://storage.azure.com/ instead of a key.
+    Storage accepts bearer tokens over HTTPS only.
+
     .PARAMETER BlobEndpoint
-    The blob service endpoint. Defaults to https://{account}.blob.core.windows.net/. For Azurite, use the
+    The blob service endpoint. Defaults to the account's endpoint from Azure Resource Manager, else
+    https://{account}.blob.core.windows.net/ (or the sovereign cloud's suffix). For Azurite, use the
     path-style URL http://127.0.0.1:10000/{account}.
+
+    .PARAMETER ResourceGroupName
+    Where to find the account in Azure Resource Manager. Defaults to the VM's, then to a search across the
+    subscription.
+
+    .PARAMETER SubscriptionId
+    The account's subscription. Defaults to the VM's.
+
+    .PARAMETER ResourceId
+    The account's full Azure resource id, instead of -StorageAccountName, -ResourceGroupName and -SubscriptionId.
+
+    .PARAMETER Environment
+    The Azure cloud: AzureCloud, AzureChinaCloud or AzureUSGovernment (its ARM endpoint and storage suffix).
+    Defaults to the VM's cloud, else AzureCloud.
+
+    .PARAMETER ArmEndpoint
+    The Azure Resource Manager endpoint, overriding -Environment.
+
+    .PARAMETER Token
+    The Azure Resource Manager token for the lookups. Defaults to the session's cached token or a new one.
+
+    .PARAMETER KeyName
+    Which key to fetch when no credential is given: key1 (default) or key2.
+
+    .PARAMETER TimeoutSec
+    One deadline for the Azure Resource Manager and identity calls (default 90 seconds).
+
+    .EXAMPLE
+    $ctx = New-MsiStorageContext -StorageAccountName mystorage
+    Send-MsiBlob -File test.txt -Container mycontainer -Context $ctx
+
+    The shortest flow on an Azure VM: the account is found, its key fetched and its endpoint discovered.
 
     .EXAMPLE
     $key = Get-MsiStorageKey -Token (Get-MsiToken) -SubscriptionId $sub -ResourceGroupName $rg -StorageAccountName $acct
@@ -26,43 +78,122 @@ function New-MsiStorageContext {
     The tutorial's flow: key, context, upload.
 
     .EXAMPLE
-    New-MsiStorageContext -StorageAccountName devstoreaccount1 -StorageAccountKey $key -BlobEndpoint http://127.0.0.1:10000/devstoreaccount1
+    $ctx = New-MsiStorageContext -StorageAccountName mystorage -UseManagedIdentity
 
-    A context for the Azurite emulator.
+    A keyless context: blob requests carry the managed identity's storage token.
+
+    .EXAMPLE
+    $sas = New-MsiStorageSas -StorageAccountName mystorage -Container logs -Permission rl
+    $ctx = New-MsiStorageContext -StorageAccountName mystorage -SasToken $sas
+
+    A context limited to reading and listing one container.
 
     .INPUTS
     None.
 
     .OUTPUTS
-    MsiStorage.StorageContext.
+    MsiStorage.StorageContext: StorageAccountName, BlobEndpoint, AuthType (SharedKey, SAS or OAuth).
 
     .LINK
     Send-MsiBlob
     #>
-    [CmdletBinding()]
+    [CmdletBinding(DefaultParameterSetName = 'Discover')]
     [OutputType('MsiStorage.StorageContext')]
     param(
-        [Parameter(Mandatory = $true)]
+        [Parameter(Position = 0)]
         [ValidateNotNullOrEmpty()]
         [string] $StorageAccountName,
 
-        [Parameter(Mandatory = $true)]
+        [Parameter(Mandatory = $true, ParameterSetName = 'Key')]
         [object] $StorageAccountKey,
 
-        [uri] $BlobEndpoint
+        [Parameter(Mandatory = $true, ParameterSetName = 'Sas')]
+        [object] $SasToken,
+
+        [Parameter(Mandatory = $true, ParameterSetName = 'ManagedIdentity')]
+        [switch] $UseManagedIdentity,
+
+        [uri] $BlobEndpoint,
+
+        [ValidateNotNullOrEmpty()]
+        [string] $ResourceGroupName,
+
+        [ValidateNotNullOrEmpty()]
+        [string] $SubscriptionId,
+
+        [ValidateNotNullOrEmpty()]
+        [string] $ResourceId,
+
+        [ValidateSet('AzureCloud', 'AzureChinaCloud', 'AzureUSGovernment')]
+        [string] $Environment,
+
+        [uri] $ArmEndpoint,
+
+        [object] $Token,
+
+        [Parameter(ParameterSetName = 'Discover')]
+        [ValidateSet('key1', 'key2')]
+        [string] $KeyName,
+
+        [ValidateRange(1, 3600)]
+        [int] $TimeoutSec
     )
-    $plain = Get-MsiSecretText -Value $StorageAccountKey -PropertyNames @('Value')
-    if (-not $plain) {
-        Stop-MsiWithError -Cmdlet $PSCmdlet -Code 'InvalidStorageAccountKey' -Parameter 'StorageAccountKey' -Message '-StorageAccountKey is empty or not a key. Pass the object from Get-MsiStorageKey, or the key as a SecureString.'
-    }
-    $arguments = @{ storageAccountName = $StorageAccountName; storageAccountKey = $plain }
+    $arguments = @{}
+    $cached = $null
+    Add-MsiAccountArgument -Arguments $arguments -Bound $PSBoundParameters
     if ($BlobEndpoint) { $arguments.blobEndpoint = $BlobEndpoint.OriginalString }
+    switch ($PSCmdlet.ParameterSetName) {
+        'Key' {
+            $arguments.storageAccountKey = Get-MsiSecretText -Value $StorageAccountKey -PropertyNames @('Value')
+            if (-not $arguments.storageAccountKey) {
+                Stop-MsiWithError -Cmdlet $PSCmdlet -Code 'InvalidStorageAccountKey' -Parameter 'StorageAccountKey' -Message '-StorageAccountKey is empty or not a key. Pass the object from Get-MsiStorageKey, or the key as a SecureString.'
+            }
+        }
+        'Sas' {
+            $arguments.sasToken = Get-MsiSecretText -Value $SasToken -PropertyNames @('SasToken')
+            if (-not $arguments.sasToken) {
+                Stop-MsiWithError -Cmdlet $PSCmdlet -Code 'InvalidSasToken' -Parameter 'SasToken' -Message '-SasToken is empty. Pass the SecureString from New-MsiStorageSas.'
+            }
+        }
+        'ManagedIdentity' {
+            $arguments.useManagedIdentity = $true
+            $cached = Get-MsiCachedToken -Key (Get-MsiTokenCacheKey -Resource $script:StorageResource)
+            if ($cached) { $arguments.storageToken = ConvertFrom-MsiSecureString -SecureString $cached.Token }
+        }
+    }
+    Add-MsiArmTokenArgument -Arguments $arguments -Cmdlet $PSCmdlet -Token $Token -TokenGiven:$PSBoundParameters.ContainsKey('Token')
     $result = Invoke-MsiNode -Command 'context' -Arguments $arguments -Cmdlet $PSCmdlet
-    [pscustomobject]@{
+    $null = Save-MsiReturnedToken -Result $result
+    $storageToken = Save-MsiReturnedToken -Result $result -Property 'storageToken'
+    if (-not $storageToken -and $cached) { $storageToken = $cached }
+
+    $context = [pscustomobject]@{
         PSTypeName         = 'MsiStorage.StorageContext'
         StorageAccountName = [string]$result.storageAccountName
         BlobEndpoint       = [string]$result.blobEndpoint
-        AuthType           = 'SharedKey'
-        StorageAccountKey  = ConvertTo-MsiSecureString -PlainText $plain
+        AuthType           = [string]$result.authType
+        SubscriptionId     = $null
+        ResourceGroupName  = $null
+        StorageAccountKey  = $null
+        SasToken           = $null
+        Token              = $null
+        TokenExpiresOn     = $null
     }
+    if ($result.PSObject.Properties['location'] -and $result.location) {
+        $context.SubscriptionId = [string]$result.location.subscriptionId
+        $context.ResourceGroupName = [string]$result.location.resourceGroupName
+    }
+    switch ($context.AuthType) {
+        'SharedKey' {
+            $plainKey = $arguments['storageAccountKey']
+            if ($result.PSObject.Properties['storageAccountKey']) { $plainKey = $result.storageAccountKey }
+            $context.StorageAccountKey = ConvertTo-MsiSecureString -PlainText $plainKey
+        }
+        'SAS' { $context.SasToken = ConvertTo-MsiSecureString -PlainText (([string]$arguments.sasToken).TrimStart('?')) }
+        'OAuth' {
+            $context.Token = $storageToken.Token
+            $context.TokenExpiresOn = $storageToken.ExpiresOn
+        }
+    }
+    $context
 }

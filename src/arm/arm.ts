@@ -64,6 +64,115 @@ export function buildListKeysRequest(armEndpoint: string | undefined, ref: Accou
   return { method: 'POST', url: url.href, headers: { Authorization: `Bearer ${token}`, 'Content-Length': '0' } };
 }
 
+export function buildGetAccountRequest(armEndpoint: string | undefined, ref: AccountRef, token: string): HttpRequest {
+  const url = new URL(accountPath(ref), armBase(armEndpoint));
+  url.searchParams.set('api-version', STORAGE_API_VERSION);
+  return { method: 'GET', url: url.href, headers: { Authorization: `Bearer ${token}` } };
+}
+
+/** GET /subscriptions/{sub}/providers/Microsoft.Storage/storageAccounts, or the nextLink of a previous page. */
+export function buildListAccountsRequest(armEndpoint: string | undefined, subscriptionId: string, token: string, nextLink?: string): HttpRequest {
+  let url: URL;
+  if (nextLink) {
+    url = new URL(nextLink);
+    // A page link must stay on the ARM endpoint it came from.
+    if (url.origin !== armBase(armEndpoint).origin) throw new MsiError('InvalidArmResponse', `Azure Resource Manager sent a nextLink to another host (${url.origin}).`, 'InvalidData');
+  } else {
+    url = new URL(`subscriptions/${encodeURIComponent(subscriptionId)}/providers/Microsoft.Storage/storageAccounts`, armBase(armEndpoint));
+    url.searchParams.set('api-version', STORAGE_API_VERSION);
+  }
+  return { method: 'GET', url: url.href, headers: { Authorization: `Bearer ${token}` } };
+}
+
+export interface ServiceSasParameters {
+  canonicalizedResource: string;
+  signedResource: 'c' | 'b';
+  signedPermission: string;
+  signedExpiry: string;
+  signedStart?: string;
+  signedProtocol?: string;
+  keyToSign?: string;
+}
+
+export interface AccountSasParameters {
+  signedServices: string;
+  signedResourceTypes: string;
+  signedPermission: string;
+  signedExpiry: string;
+  signedStart?: string;
+  signedProtocol?: string;
+  keyToSign?: string;
+}
+
+export function buildListSasRequest(armEndpoint: string | undefined, ref: AccountRef, token: string, body: ServiceSasParameters | AccountSasParameters): HttpRequest {
+  const action = 'canonicalizedResource' in body ? 'ListServiceSas' : 'ListAccountSas';
+  const url = new URL(`${accountPath(ref)}/${action}`, armBase(armEndpoint));
+  url.searchParams.set('api-version', STORAGE_API_VERSION);
+  return { method: 'POST', url: url.href, headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' }, body: JSON.stringify(body) };
+}
+
+export function parseSasResponse(res: HttpResponse): string {
+  const body = tryParseJson(res.body) as { serviceSasToken?: unknown; accountSasToken?: unknown } | undefined;
+  const sas = body?.serviceSasToken ?? body?.accountSasToken;
+  if (typeof sas !== 'string' || !sas) {
+    throw new MsiError('InvalidArmResponse', `Azure Resource Manager answered HTTP ${res.status} without a SAS token.`, 'InvalidData', { statusCode: res.status });
+  }
+  registerSecret(sas);
+  return sas.replace(/^\?/, '');
+}
+
+export interface ArmStorageAccount {
+  id: string;
+  name: string;
+  ref: AccountRef;
+  blobEndpoint?: string;
+  allowSharedKeyAccess: boolean;
+}
+
+const RESOURCE_ID = /^\/subscriptions\/([^/]+)\/resourcegroups\/([^/]+)\/providers\/microsoft\.storage\/storageaccounts\/([^/]+)\/?$/i;
+
+/** A full ARM id of a storage account: /subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.Storage/storageAccounts/{name}. */
+export function parseResourceId(id: string, parameter = 'ResourceId'): AccountRef {
+  const m = RESOURCE_ID.exec(id.trim());
+  if (!m) {
+    throw invalidArgument(
+      parameter,
+      `-${parameter} '${id}' is not a storage account's resource id. Give /subscriptions/<guid>/resourceGroups/<group>/providers/Microsoft.Storage/storageAccounts/<name>.`,
+      'InvalidResourceId',
+    );
+  }
+  return { subscriptionId: decodeURIComponent(m[1]), resourceGroupName: decodeURIComponent(m[2]), storageAccountName: decodeURIComponent(m[3]) };
+}
+
+function toAccount(raw: Record<string, unknown>): ArmStorageAccount | undefined {
+  const id = typeof raw.id === 'string' ? raw.id : undefined;
+  if (!id) return undefined;
+  const m = RESOURCE_ID.exec(id);
+  if (!m) return undefined;
+  const props = (raw.properties ?? {}) as { primaryEndpoints?: { blob?: unknown }; allowSharedKeyAccess?: unknown };
+  return {
+    id,
+    name: typeof raw.name === 'string' ? raw.name : m[3],
+    ref: { subscriptionId: m[1], resourceGroupName: m[2], storageAccountName: m[3] },
+    blobEndpoint: typeof props.primaryEndpoints?.blob === 'string' ? props.primaryEndpoints.blob : undefined,
+    // Absent or null means allowed.
+    allowSharedKeyAccess: props.allowSharedKeyAccess !== false,
+  };
+}
+
+export function parseAccountResponse(res: HttpResponse): ArmStorageAccount {
+  const account = toAccount((tryParseJson(res.body) ?? {}) as Record<string, unknown>);
+  if (!account) throw new MsiError('InvalidArmResponse', `Azure Resource Manager answered HTTP ${res.status} without a storage account id.`, 'InvalidData', { statusCode: res.status });
+  return account;
+}
+
+export function parseListAccountsResponse(res: HttpResponse): { accounts: ArmStorageAccount[]; nextLink?: string } {
+  const body = tryParseJson(res.body) as { value?: unknown; nextLink?: unknown } | undefined;
+  if (!Array.isArray(body?.value)) throw new MsiError('InvalidArmResponse', `Azure Resource Manager answered HTTP ${res.status} without a value array.`, 'InvalidData', { statusCode: res.status });
+  const accounts = body.value.flatMap((v) => (v && typeof v === 'object' ? [toAccount(v as Record<string, unknown>)].filter((a): a is ArmStorageAccount => !!a) : []));
+  return { accounts, nextLink: typeof body.nextLink === 'string' && body.nextLink ? body.nextLink : undefined };
+}
+
 export function parseListKeysResponse(res: HttpResponse): StorageKey[] {
   const body = tryParseJson(res.body) as { keys?: unknown } | undefined;
   const keys = body?.keys;
@@ -100,8 +209,26 @@ interface ArmErrorBody {
   error?: { code?: string; message?: string };
 }
 
+/** What the caller knows about the token it sent: where it came from and its claims, for messages. */
+export interface TokenOrigin {
+  /** 'Token' when the user passed -Token; 'identity' when it came from the managed identity or the cache. */
+  from: 'Token' | 'identity';
+  aud?: string;
+  oid?: string;
+  appid?: string;
+}
+
+/** The payload of a JWT, without checking anything (only to explain errors). */
+export function tokenClaims(token: string): { aud?: string; oid?: string; appid?: string; exp?: number } {
+  try {
+    return JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString('utf8')) as { aud?: string; oid?: string; appid?: string };
+  } catch {
+    return {};
+  }
+}
+
 /** Maps an ARM error response to an MsiError that tells the admin what to do. */
-export function armError(res: HttpResponse, ref: Partial<AccountRef>, action: string): MsiError {
+export function armError(res: HttpResponse, ref: Partial<AccountRef>, action: string, origin?: TokenOrigin): MsiError {
   const body = tryParseJson(res.body) as ArmErrorBody | undefined;
   const code = body?.error?.code;
   const message = body?.error?.message;
@@ -128,18 +255,31 @@ export function armError(res: HttpResponse, ref: Partial<AccountRef>, action: st
         'ObjectNotFound',
         { ...opts, parameter: 'StorageAccountName' },
       );
-    case 'AuthorizationFailed':
+    case 'AuthorizationFailed': {
+      const oid = /object id '([^']+)'/.exec(message ?? '')?.[1] ?? origin?.oid ?? 'unknown';
+      const scope = /over scope '([^']+)'/.exec(message ?? '')?.[1] ?? (ref.subscriptionId ? `/${accountPath(ref as AccountRef)}` : 'the storage account');
+      const role = action.endsWith('/listKeys/action')
+        ? '"Storage Account Key Operator Service Role" (or any role with Microsoft.Storage/storageAccounts/listKeys/action)'
+        : `a role with ${action} (such as "Storage Account Contributor")`;
       return new MsiError(
         'AuthorizationFailed',
-        `This managed identity may not perform '${action}' on the storage account.${said} Grant it the role "Storage Account Key Operator Service Role" (or any role with Microsoft.Storage/storageAccounts/listKeys/action) on the account.`,
+        `The managed identity (object id ${oid}) may not perform '${action}' on ${scope}. Grant it ${role} at that scope: ` +
+          `New-AzRoleAssignment -ObjectId ${oid} -RoleDefinitionName 'Storage Account Key Operator Service Role' -Scope '${scope}'. ` +
+          'A new assignment can take several minutes to take effect, because Azure caches role assignments and tokens; get a new token with Get-MsiToken -Force after that.',
         'PermissionDenied',
         opts,
       );
-    case 'InvalidAuthenticationTokenAudience':
-      return new MsiError('InvalidTokenAudience', `The token was issued for another resource, not Azure Resource Manager.${said} Get one with Get-MsiToken -Resource https://management.azure.com/.`, 'AuthenticationError', {
-        ...opts,
-        parameter: 'Token',
-      });
+    }
+    case 'InvalidAuthenticationTokenAudience': {
+      const aud = /wrong audience or resource '([^']+)'/.exec(message ?? '')?.[1] ?? origin?.aud ?? 'another resource';
+      const which = origin?.from === 'Token' ? 'The token passed to -Token' : "The managed identity's token";
+      return new MsiError(
+        'InvalidTokenAudience',
+        `${which} was issued for '${aud}', not for Azure Resource Manager. Get an ARM token with Get-MsiToken (its default -Resource is https://management.azure.com/), or leave -Token out.`,
+        'AuthenticationError',
+        { ...opts, parameter: 'Token' },
+      );
+    }
     case 'ExpiredAuthenticationToken':
       return new MsiError('TokenExpired', `The token has expired.${said} Get a new one with Get-MsiToken.`, 'AuthenticationError', { ...opts, parameter: 'Token' });
     default:
@@ -167,6 +307,7 @@ export async function armSend(
   action: string,
   deadline: Deadline,
   signal?: AbortSignal,
+  origin?: TokenOrigin,
 ): Promise<HttpResponse> {
   const outcome = await sendWithRetries(build, armRetryPolicy(), deadline, signal);
   if (outcome.error) {
@@ -178,6 +319,6 @@ export async function armSend(
       { target: outcome.error.url },
     );
   }
-  if (outcome.response.status < 200 || outcome.response.status > 299) throw armError(outcome.response, ref, action);
+  if (outcome.response.status < 200 || outcome.response.status > 299) throw armError(outcome.response, ref, action, origin);
   return outcome.response;
 }

@@ -1,6 +1,6 @@
 // The data plane: @azure/storage-blob clients built from a storage context, name rules, error mapping.
 // @azure/storage-blob is loaded only here, and only by the commands that move data.
-import type { ContainerClient, StoragePipelineOptions } from '@azure/storage-blob';
+import type { BlobServiceClient, ContainerClient, StoragePipelineOptions } from '@azure/storage-blob';
 import { MsiError, invalidArgument } from '../errors.js';
 import { assertEndpointAllowed } from '../http.js';
 import { parseEndpoint } from '../identity/sources.js';
@@ -41,6 +41,18 @@ export function validateBlobName(name: string, parameter = 'Blob'): void {
   if (name.endsWith('.') || name.endsWith('/')) throw invalidArgument(parameter, `-${parameter} '${name}' ends with '${name.slice(-1)}', which Azure does not allow. Remove it.`, 'InvalidBlobName');
 }
 
+/** A SAS as ARM or the portal gives it, with or without '?'; it must at least carry a signature. */
+export function normalizeSas(sas: string): string {
+  const trimmed = sas.trim().replace(/^\?/, '');
+  const params = new URLSearchParams(trimmed);
+  if (!trimmed || !params.get('sig') || !params.get('sv')) {
+    throw invalidArgument('SasToken', '-SasToken is not a shared access signature (it needs at least sv= and sig=). Pass the SecureString from New-MsiStorageSas.', 'InvalidSasToken');
+  }
+  registerSecret(trimmed);
+  registerSecret(params.get('sig') ?? undefined);
+  return trimmed;
+}
+
 export function pipelineOptions(): StoragePipelineOptions {
   return {
     retryOptions: { maxTries: 4, tryTimeoutInMs: 10 * 60_000, retryDelayInMs: 500, maxRetryDelayInMs: 10_000 },
@@ -48,15 +60,40 @@ export function pipelineOptions(): StoragePipelineOptions {
   };
 }
 
-export async function containerClient(ctx: StorageContextJson, container: string): Promise<ContainerClient> {
-  validateContainerName(container);
-  validateAccountKey(ctx.storageAccountKey);
-  registerSecret(ctx.storageAccountKey);
+export async function serviceClient(ctx: StorageContextJson): Promise<BlobServiceClient> {
   const endpoint = blobEndpointFor(ctx.storageAccountName, ctx.blobEndpoint);
   assertEndpointAllowed(new URL(endpoint), 'BlobEndpoint');
-  const { BlobServiceClient, StorageSharedKeyCredential } = await import('@azure/storage-blob');
-  const credential = new StorageSharedKeyCredential(ctx.storageAccountName, ctx.storageAccountKey);
-  return new BlobServiceClient(endpoint, credential, pipelineOptions()).getContainerClient(container);
+  const blob = await import('@azure/storage-blob');
+  const missing = (what: string) => new MsiError('InvalidContext', `The context says ${ctx.authType} but carries no ${what}. Make it again with New-MsiStorageContext.`, 'InvalidArgument', { parameter: 'Context' });
+  switch (ctx.authType) {
+    case 'SharedKey': {
+      if (!ctx.storageAccountKey) throw missing('key');
+      validateAccountKey(ctx.storageAccountKey);
+      registerSecret(ctx.storageAccountKey);
+      return new blob.BlobServiceClient(endpoint, new blob.StorageSharedKeyCredential(ctx.storageAccountName, ctx.storageAccountKey), pipelineOptions());
+    }
+    case 'SAS': {
+      if (!ctx.sasToken) throw missing('SAS');
+      return new blob.BlobServiceClient(`${endpoint}?${normalizeSas(ctx.sasToken)}`, new blob.AnonymousCredential(), pipelineOptions());
+    }
+    case 'OAuth': {
+      const token = ctx.bearerToken;
+      if (!token) throw missing('token');
+      registerSecret(token);
+      if (new URL(endpoint).protocol !== 'https:') {
+        throw invalidArgument('Context', `Azure Storage accepts bearer tokens only over HTTPS, and ${endpoint} is HTTP. Use the account's https:// blob endpoint.`, 'OAuthNeedsHttps');
+      }
+      const credential = { getToken: async () => ({ token, expiresOnTimestamp: Date.now() + 3_600_000 }) };
+      return new blob.BlobServiceClient(endpoint, credential, pipelineOptions());
+    }
+    default:
+      throw missing('known authentication type');
+  }
+}
+
+export async function containerClient(ctx: StorageContextJson, container: string): Promise<ContainerClient> {
+  validateContainerName(container);
+  return (await serviceClient(ctx)).getContainerClient(container);
 }
 
 interface RestErrorLike {
@@ -90,6 +127,8 @@ export function storageError(err: unknown, where: { container: string; blob?: st
       return new MsiError('BlobAlreadyExists', `The blob ${blob} already exists. Pass -Force to overwrite it.`, 'ResourceExists', { ...opts, parameter: 'Force' });
     case 'ContainerAlreadyExists':
       return new MsiError('ContainerAlreadyExists', `The container '${where.container}' already exists.`, 'ResourceExists', { ...opts, parameter: 'Container' });
+    case 'AuthorizationProtocolMismatch':
+      return new MsiError('SasProtocolMismatch', `The SAS allows HTTPS only, and this endpoint is HTTP.${said} Make the SAS with New-MsiStorageSas -Protocol HttpsOrHttp, or use the https:// endpoint.`, 'PermissionDenied', opts);
     case 'AuthenticationFailed':
     case 'AuthorizationFailure':
       return new MsiError('StorageAuthenticationFailed', `Azure Storage did not accept the credentials of this context.${said} Get a fresh key with Get-MsiStorageKey and make a new context.`, 'AuthenticationError', opts);
@@ -101,7 +140,6 @@ export function storageError(err: unknown, where: { container: string; blob?: st
         opts,
       );
     case 'AuthorizationPermissionMismatch':
-    case 'AuthorizationProtocolMismatch':
     case 'AuthorizationResourceTypeMismatch':
     case 'AuthorizationServiceMismatch':
       return new MsiError('StoragePermissionDenied', `Azure Storage refused the operation on ${blob}.${said}`, 'PermissionDenied', opts);

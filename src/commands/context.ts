@@ -1,9 +1,66 @@
+// New-MsiStorageContext: the account's blob endpoint (given, from ARM, or from the cloud's suffix) and its
+// credential (a key, a SAS, a managed-identity token for storage, or the key fetched from ARM).
+import { ArmSession } from '../arm/discovery.js';
+import { STORAGE_RESOURCE } from '../arm/clouds.js';
 import { validateStorageAccountName } from '../arm/arm.js';
-import { blobEndpointFor, validateAccountKey } from '../blob/client.js';
+import { blobEndpointFor, normalizeSas, validateAccountKey } from '../blob/client.js';
+import { MsiError } from '../errors.js';
+import { getToken } from '../identity/token.js';
+import { verbose, warning } from '../log.js';
 import type { ContextResult, RequestOf } from '../protocol.js';
+import { listKey } from './keys.js';
 
-export async function run(req: RequestOf<'context'>): Promise<ContextResult> {
-  validateStorageAccountName(req.storageAccountName);
-  validateAccountKey(req.storageAccountKey);
-  return { storageAccountName: req.storageAccountName, blobEndpoint: blobEndpointFor(req.storageAccountName, req.blobEndpoint) };
+export async function run(req: RequestOf<'context'>, signal: AbortSignal): Promise<ContextResult> {
+  const given = [req.storageAccountKey !== undefined, req.sasToken !== undefined, req.useManagedIdentity === true].filter(Boolean).length;
+  if (given > 1) throw new MsiError('ConflictingCredentials', 'Give only one of -StorageAccountKey, -SasToken and -UseManagedIdentity.', 'InvalidArgument', { parameter: 'StorageAccountKey' });
+  if (req.storageAccountKey !== undefined) validateAccountKey(req.storageAccountKey);
+  const sas = req.sasToken !== undefined ? normalizeSas(req.sasToken) : undefined;
+  if (req.storageAccountName) validateStorageAccountName(req.storageAccountName);
+
+  const needArmForKey = given === 0;
+  const session = new ArmSession(req, signal);
+  let name = req.storageAccountName;
+  let blobEndpoint = req.blobEndpoint !== undefined ? blobEndpointFor(name ?? 'account', req.blobEndpoint) : undefined;
+  let location: ContextResult['location'];
+
+  if (needArmForKey || !blobEndpoint || !name) {
+    try {
+      await session.resolve();
+      name = session.ref.storageAccountName;
+      if (!blobEndpoint) {
+        const account = await session.getAccount();
+        if (account.blobEndpoint) {
+          blobEndpoint = blobEndpointFor(name, account.blobEndpoint);
+          verbose(`Blob endpoint from Azure Resource Manager: ${blobEndpoint}.`);
+        }
+        if (!account.allowSharedKeyAccess && !req.useManagedIdentity) {
+          warning(`Storage account ${name} does not permit shared-key authorization: keys and key-signed SAS will be refused. Use New-MsiStorageContext -UseManagedIdentity.`);
+        }
+      }
+      location = { subscriptionId: session.ref.subscriptionId, resourceGroupName: session.ref.resourceGroupName, environment: session.cloud.name };
+    } catch (err) {
+      // A credential was given: the endpoint can still come from the cloud's storage suffix.
+      if (needArmForKey || !name) throw err;
+      verbose(`The account's endpoint could not be read from Azure Resource Manager (${(err as Error).message.split('. ')[0]}); using the cloud's storage suffix.`);
+    }
+  }
+  if (!name) throw new MsiError('MissingStorageAccount', 'Give -StorageAccountName or -ResourceId.', 'InvalidArgument', { parameter: 'StorageAccountName' });
+  blobEndpoint ??= `https://${name}.blob.${session.cloud.storageSuffix}/`;
+
+  const result: ContextResult = { storageAccountName: name, blobEndpoint, authType: 'SharedKey' };
+  if (location) result.location = location;
+  if (sas !== undefined) {
+    result.authType = 'SAS';
+  } else if (req.useManagedIdentity) {
+    result.authType = 'OAuth';
+    // PowerShell passes its cached storage token when it has one; otherwise get one and hand it back.
+    if (!req.storageToken) result.storageToken = await getToken({ ...req.identity, resource: STORAGE_RESOURCE }, signal);
+  } else if (needArmForKey) {
+    const key = await listKey(session, req.keyName);
+    result.storageAccountKey = key.value;
+    result.keyName = key.keyName;
+  }
+  if (session.fetchedToken) result.token = session.fetchedToken;
+  verbose(`Context: ${name} at ${blobEndpoint}, ${result.authType}.`);
+  return result;
 }

@@ -13,13 +13,24 @@ export interface EmulatorAccount {
   blobEndpoint: string;
   /** Defaults to the emulator's resource group. */
   resourceGroupName?: string;
+  /** Switch: the identity lacks Microsoft.Storage/storageAccounts/listKeys/action (ARM answers 403). */
+  withholdListKeys?: boolean;
+  /** Switch: allowSharedKeyAccess=false. ARM reports it, and primaryEndpoints.blob becomes enforcingEndpoint. */
+  allowSharedKeyAccess?: boolean;
+  /** A front of the storage service that refuses shared-key and key-signed SAS requests (see the stack). */
+  enforcingEndpoint?: string;
 }
+
+export type StoredAccount = EmulatorAccount & { resourceGroupName: string };
 
 export interface ArmDeps {
   signer: TokenSigner;
   subscriptionId: string;
   resourceGroups: Set<string>;
-  accounts: (EmulatorAccount & { resourceGroupName: string })[];
+  accounts: StoredAccount[];
+  location: string;
+  /** Accounts per page of the subscription-wide list (nextLink beyond). */
+  pageSize: () => number;
 }
 
 const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -90,23 +101,120 @@ function findAccount(ctx: Ctx, deps: ArmDeps, sub: string, rg: string, name: str
   return account;
 }
 
-export function arm(ctx: Ctx, deps: ArmDeps): void {
+function accountId(deps: ArmDeps, a: StoredAccount): string {
+  return `/subscriptions/${deps.subscriptionId}/resourceGroups/${a.resourceGroupName}/providers/Microsoft.Storage/storageAccounts/${a.name}`;
+}
+
+/** The storage account resource as ARM returns it (2023-05-01 shape, abridged). */
+function accountResource(deps: ArmDeps, a: StoredAccount) {
+  const sharedKey = a.allowSharedKeyAccess !== false;
+  const blob = !sharedKey && a.enforcingEndpoint ? a.enforcingEndpoint : a.blobEndpoint;
+  return {
+    id: accountId(deps, a),
+    kind: 'StorageV2',
+    location: deps.location,
+    name: a.name,
+    type: 'Microsoft.Storage/storageAccounts',
+    sku: { name: 'Standard_LRS', tier: 'Standard' },
+    properties: {
+      allowSharedKeyAccess: sharedKey,
+      creationTime: '2026-01-01T00:00:00.0000000Z',
+      primaryEndpoints: { blob, dfs: blob.replace('.blob.', '.dfs.') },
+      primaryLocation: deps.location,
+      provisioningState: 'Succeeded',
+      statusOfPrimary: 'available',
+      supportsHttpsTrafficOnly: false,
+    },
+  };
+}
+
+function forbidden(ctx: Ctx, claims: Claims, action: string, scope: string): void {
+  armError(
+    ctx.res,
+    403,
+    'AuthorizationFailed',
+    `The client '${claims.appid}' with object id '${claims.oid}' does not have authorization to perform action '${action}' over scope '${scope}' or the scope is invalid. If access was recently granted, please refresh your credentials.`,
+  );
+}
+
+/** listServiceSas / listAccountSas: SAS tokens signed with the account key, as Azure Storage accepts them. */
+async function listSas(ctx: Ctx, a: StoredAccount, service: boolean): Promise<void> {
+  let body: Record<string, string>;
+  try {
+    body = JSON.parse(ctx.body || '{}') as Record<string, string>;
+  } catch {
+    return armError(ctx.res, 400, 'InvalidRequestContent', 'The request content was invalid and could not be deserialized.');
+  }
+  const bad = (m: string) => armError(ctx.res, 400, 'InvalidValuesForRequestParameters', `Values for request parameters are invalid: ${m}.`);
+  if (!body.signedExpiry || Number.isNaN(Date.parse(body.signedExpiry))) return bad('signedExpiry');
+  if (!body.signedPermission) return bad('signedPermission');
+  const sdk = await import('@azure/storage-blob');
+  const key = body.keyToSign === 'key2' ? a.keys[1] : a.keys[0];
+  const credential = new sdk.StorageSharedKeyCredential(a.name, key);
+  const common = {
+    expiresOn: new Date(body.signedExpiry),
+    startsOn: body.signedStart ? new Date(body.signedStart) : undefined,
+    protocol: body.signedProtocol === 'https' ? sdk.SASProtocol.Https : sdk.SASProtocol.HttpsAndHttp,
+  };
+  if (service) {
+    const m = /^\/blob\/([^/]+)\/([^/]+)(?:\/(.+))?$/.exec(body.canonicalizedResource ?? '');
+    if (!m || m[1].toLowerCase() !== a.name) return bad('canonicalizedResource');
+    const blobName = body.signedResource === 'b' ? m[3] : undefined;
+    if (body.signedResource === 'b' && !blobName) return bad('signedResource');
+    const permissions = blobName ? sdk.BlobSASPermissions.parse(body.signedPermission) : sdk.ContainerSASPermissions.parse(body.signedPermission);
+    const sas = sdk.generateBlobSASQueryParameters({ containerName: m[2], blobName, permissions, ...common }, credential).toString();
+    return send(ctx.res, 200, { serviceSasToken: sas });
+  }
+  if (!body.signedServices || !body.signedResourceTypes) return bad('signedServices, signedResourceTypes');
+  const sas = sdk
+    .generateAccountSASQueryParameters(
+      {
+        services: sdk.AccountSASServices.parse(body.signedServices).toString(),
+        resourceTypes: sdk.AccountSASResourceTypes.parse(body.signedResourceTypes).toString(),
+        permissions: sdk.AccountSASPermissions.parse(body.signedPermission),
+        ...common,
+      },
+      credential,
+    )
+    .toString();
+  return send(ctx.res, 200, { accountSasToken: sas });
+}
+
+const LIST_PATH = /^\/subscriptions\/([^/]+)\/providers\/microsoft\.storage\/storageaccounts\/?$/i;
+
+export async function arm(ctx: Ctx, deps: ArmDeps): Promise<void> {
   const { req, res, url } = ctx;
   const path = decodeURIComponent(url.pathname);
   if (!url.searchParams.get('api-version')) {
     return armError(res, 400, 'MissingApiVersionParameter', 'The api-version query parameter (?api-version=) is required for all requests.');
   }
-  if (!armAuth(ctx, deps.signer)) return;
+  const claims = armAuth(ctx, deps.signer);
+  if (!claims) return;
+  const list = LIST_PATH.exec(path);
+  if (list && req.method === 'GET') {
+    if (list[1].toLowerCase() !== deps.subscriptionId) return armError(res, 404, 'SubscriptionNotFound', `The subscription '${list[1]}' could not be found.`);
+    const skip = Number(url.searchParams.get('$skipToken') ?? 0);
+    const size = deps.pageSize();
+    const page = deps.accounts.slice(skip, skip + size).map((a) => accountResource(deps, a));
+    const next = skip + size < deps.accounts.length ? new URL(url.href.replace(/^http:\/\/emulator/, `http://${req.headers.host}`)) : undefined;
+    next?.searchParams.set('$skipToken', String(skip + size));
+    return send(res, 200, next ? { value: page, nextLink: next.href } : { value: page });
+  }
   const m = ACCOUNT_PATH.exec(path);
   if (!m) return armError(res, 404, 'NotFound', `The emulator does not serve '${req.method} ${url.pathname}'.`);
   const [, sub, rg, name, action] = m;
   const account = findAccount(ctx, deps, sub, rg, name);
   if (!account) return;
-  if (action?.toLowerCase() === 'listkeys' && req.method === 'POST') {
+  const scope = accountId(deps, account);
+  const act = action?.toLowerCase();
+  if (!act && req.method === 'GET') return send(res, 200, accountResource(deps, account));
+  if (act === 'listkeys' && req.method === 'POST') {
+    if (account.withholdListKeys) return forbidden(ctx, claims, 'Microsoft.Storage/storageAccounts/listKeys/action', scope);
     const created = new Date(Date.now() - 86_400_000).toISOString();
     return send(res, 200, {
       keys: account.keys.map((value, i) => ({ creationTime: created, keyName: `key${i + 1}`, value, permissions: 'FULL' })),
     });
   }
+  if ((act === 'listservicesas' || act === 'listaccountsas') && req.method === 'POST') return listSas(ctx, account, act === 'listservicesas');
   return armError(res, 405, 'HttpMethodNotAllowed', `The emulator does not serve '${req.method}' on '${action ?? 'the account'}'.`);
 }

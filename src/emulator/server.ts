@@ -16,12 +16,15 @@
 //   DELETE /__emulator/requests                clears that log
 //   POST   /__emulator/arc                     {"keyDir","realm","keyExtension","keySize"}
 //   POST   /__emulator/token-lifetime          {"seconds":n}
+//   POST   /__emulator/metadata                {"azEnvironment":"AzurePublicCloud"}
+//   POST   /__emulator/accounts/<name>         {"withholdListKeys":bool,"allowSharedKeyAccess":bool}
+//   POST   /__emulator/page-size               {"size":n}   accounts per page of the subscription-wide list
 import { randomUUID } from 'node:crypto';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { type ArmDeps, type EmulatorAccount, arm } from './arm.js';
+import { type ArmDeps, type EmulatorAccount, type StoredAccount, arm } from './arm.js';
 import { type Fault, FaultQueue, type FaultTarget } from './faults.js';
-import { type Ctx, send } from './http.js';
+import { type Ctx, imdsError, send } from './http.js';
 import { type ArcOptions, IdentityState, type ManagedIdentity, identityRoutes } from './identity.js';
 import { TokenSigner } from './jwt.js';
 
@@ -41,6 +44,7 @@ export interface EmulatorOptions {
 
 export interface Emulator {
   url: string;
+  accounts: StoredAccount[];
   port: number;
   subscriptionId: string;
   resourceGroupName: string;
@@ -70,12 +74,16 @@ export async function startEmulator(options: EmulatorOptions): Promise<Emulator>
   const faults = new FaultQueue();
   const log: LoggedRequest[] = [];
   const accounts = options.accounts.map((a) => ({ ...a, name: a.name.toLowerCase(), resourceGroupName: a.resourceGroupName ?? resourceGroupName }));
+  let pageSize = 100;
   const armDeps: ArmDeps = {
     signer,
     subscriptionId,
     resourceGroups: new Set([resourceGroupName.toLowerCase(), ...accounts.map((a) => a.resourceGroupName.toLowerCase())]),
     accounts,
+    location: 'westeurope',
+    pageSize: () => pageSize,
   };
+  const metadata = { azEnvironment: 'AzurePublicCloud' };
   const identity = identityRoutes({ state, signer, tenantId, lifetimeSec: () => lifetime });
   let url = '';
 
@@ -126,20 +134,60 @@ export async function startEmulator(options: EmulatorOptions): Promise<Emulator>
       lifetime = Number(body.seconds);
       return send(res, 200, { seconds: lifetime });
     }
+    if (p === '/__emulator/metadata' && req.method === 'POST') {
+      Object.assign(metadata, body);
+      return send(res, 200, metadata);
+    }
+    if (p === '/__emulator/page-size' && req.method === 'POST') {
+      pageSize = Math.max(1, Number(body.size));
+      return send(res, 200, { size: pageSize });
+    }
+    const acct = /^\/__emulator\/accounts\/([^/]+)$/.exec(p);
+    if (acct && req.method === 'POST') {
+      const a = accounts.find((x) => x.name === acct[1]);
+      if (!a) return send(res, 404, { error: { code: 'NotFound', message: `No account ${acct[1]}` } });
+      if (typeof body.withholdListKeys === 'boolean') a.withholdListKeys = body.withholdListKeys;
+      if (typeof body.allowSharedKeyAccess === 'boolean') a.allowSharedKeyAccess = body.allowSharedKeyAccess;
+      return send(res, 200, { name: a.name, withholdListKeys: !!a.withholdListKeys, allowSharedKeyAccess: a.allowSharedKeyAccess !== false });
+    }
     return send(res, 404, { error: { code: 'NotFound', message: `No control route ${req.method} ${ctx.url.pathname}` } });
+  }
+
+  /** IMDS instance metadata (compute), with the same header rules as the token endpoint. */
+  function instanceMetadata(ctx: Ctx, wrapped: boolean): void {
+    const { req, res, url } = ctx;
+    if (req.method !== 'GET') return imdsError(res, 405, 'invalid_request', 'Only GET requests are supported.');
+    if (req.headers.metadata !== 'true') return imdsError(res, 400, 'bad_request_102', 'Required metadata header not specified');
+    if (!url.searchParams.get('api-version')) return imdsError(res, 400, 'invalid_request', "Required query variable 'api-version' is missing");
+    const compute = {
+      azEnvironment: metadata.azEnvironment,
+      location: armDeps.location,
+      name: 'msistorage-vm',
+      osType: process.platform === 'win32' ? 'Windows' : 'Linux',
+      provider: 'Microsoft.Compute',
+      resourceGroupName,
+      resourceId: `/subscriptions/${subscriptionId}/resourceGroups/${resourceGroupName}/providers/Microsoft.Compute/virtualMachines/msistorage-vm`,
+      subscriptionId,
+      tags: '',
+      vmId: tenantId,
+      vmScaleSetName: '',
+    };
+    send(res, 200, wrapped ? { compute, network: { interface: [] } } : compute);
   }
 
   async function route(ctx: Ctx, entry: LoggedRequest): Promise<void> {
     const p = ctx.url.pathname.toLowerCase().replace(/\/+$/, '') || '/';
     if (p.startsWith('/__emulator')) return control(ctx);
     const id = identity[p];
-    const target: FaultTarget | undefined = id ? id.target : p.startsWith('/subscriptions/') ? 'arm' : undefined;
+    const isMetadata = p === '/metadata/instance' || p === '/metadata/instance/compute';
+    const target: FaultTarget | undefined = id ? id.target : isMetadata ? 'metadata' : p.startsWith('/subscriptions/') ? 'arm' : undefined;
     if (!target) return send(ctx.res, 404, { error: { code: 'NotFound', message: `No route for ${ctx.url.pathname}` } });
     entry.target = target;
     const faulted = faults.apply(target, ctx);
     if (faulted === true) return;
     if (faulted) await faulted;
     if (id) return id.handle(ctx);
+    if (isMetadata) return instanceMetadata(ctx, p === '/metadata/instance');
     return arm(ctx, armDeps);
   }
 
@@ -165,6 +213,7 @@ export async function startEmulator(options: EmulatorOptions): Promise<Emulator>
   url = `http://${host}:${port}`;
   return {
     url,
+    accounts,
     port,
     subscriptionId,
     resourceGroupName,

@@ -1,16 +1,31 @@
 // The local stack: Azurite (blob, in memory) + the IMDS/ARM emulator, on free loopback ports.
 // Used by the tests, the demo and the benchmark; users can run it too (`npm run stack`).
 //
-//   node dist/stack.cjs [--account <name>] [--https --cert <pem> --key <pem> [--oauth]]
+//   node dist/stack.cjs [--account <name>] [--https]
 //
-// Prints one JSON line describing the endpoints (never a key). Then reads commands on stdin, one per line,
-// answering each with one JSON line on stdout:
+//   --https   Azurite serves HTTPS with a self-signed certificate made here (for 127.0.0.1 and localhost),
+//             and accepts OAuth bearer tokens (--oauth basic). Its PEM is in the output as caFile: give it
+//             to Node with NODE_EXTRA_CA_CERTS.
+//
+// Two accounts: the main one in the VM's resource group, and a "data" one in another resource group (to
+// exercise the search across the subscription). Keys are random and never printed. A front of Azurite,
+// `enforcingEndpoint`, refuses shared-key and key-signed SAS requests to accounts whose emulated ARM
+// resource says allowSharedKeyAccess=false, with 403 KeyBasedAuthenticationNotPermitted, as Azure Storage does.
+//
+// Prints one JSON line describing the endpoints. Then reads commands on stdin, one per line, answering each
+// with one JSON line on stdout:
 //   stop-azurite   kills Azurite at once (simulates the storage service going away mid-transfer)
 //   start-azurite  starts it again on the same port (its in-memory data is gone)
 // Closing stdin, SIGINT or SIGTERM stops everything.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import * as http from 'node:http';
+import * as https from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
 import * as path from 'node:path';
+import type { StoredAccount } from '../emulator/arm.js';
 import { startEmulator } from '../emulator/server.js';
 
 function arg(name: string): string | undefined {
@@ -18,21 +33,43 @@ function arg(name: string): string | undefined {
   return i >= 0 ? process.argv[i + 1] : undefined;
 }
 
-const accountName = arg('account') ?? `msi${randomBytes(5).toString('hex')}`;
-const keys: [string, string] = [randomBytes(64).toString('base64'), randomBytes(64).toString('base64')];
-const https = process.argv.includes('--https');
+const suffix = randomBytes(4).toString('hex');
+const accounts = [
+  { name: arg('account') ?? `msi${suffix}`, keys: [randomBytes(64).toString('base64'), randomBytes(64).toString('base64')] as [string, string], resourceGroupName: undefined as string | undefined },
+  { name: `msidata${suffix}`, keys: [randomBytes(64).toString('base64'), randomBytes(64).toString('base64')] as [string, string], resourceGroupName: 'msistorage-data-rg' },
+];
+const useHttps = process.argv.includes('--https');
+const work = mkdtempSync(path.join(tmpdir(), 'msistorage-stack-'));
+let tls: { cert: string; key: string; certFile: string; keyFile: string } | undefined;
 
 let azurite: ChildProcess | undefined;
 let azuritePort = 0;
 
+async function makeCertificate(): Promise<void> {
+  const selfsigned = (await import('selfsigned')).default ?? (await import('selfsigned'));
+  const pems = await (selfsigned as { generate: (a: unknown, o: unknown) => Promise<{ cert: string; private: string }> }).generate([{ name: 'commonName', value: '127.0.0.1' }], {
+    keySize: 2048,
+    algorithm: 'sha256',
+    notAfterDate: new Date(Date.now() + 7 * 86_400_000),
+    extensions: [
+      { name: 'basicConstraints', cA: false },
+      { name: 'subjectAltName', altNames: [{ type: 7, ip: '127.0.0.1' }, { type: 2, value: 'localhost' }] },
+    ],
+  });
+  const certFile = path.join(work, 'azurite-cert.pem');
+  const keyFile = path.join(work, 'azurite-key.pem');
+  writeFileSync(certFile, pems.cert);
+  writeFileSync(keyFile, pems.private, { mode: 0o600 });
+  tls = { cert: pems.cert, key: pems.private, certFile, keyFile };
+}
+
 function startAzurite(port: number): Promise<string> {
   return new Promise((resolve, reject) => {
     const args = ['--blobHost', '127.0.0.1', '--blobPort', String(port), '--inMemoryPersistence', '--disableTelemetry', '--skipApiVersionCheck', '--silent', '--loose'];
-    if (https) args.push('--cert', arg('cert') ?? '', '--key', arg('key') ?? '');
-    if (process.argv.includes('--oauth')) args.push('--oauth', 'basic');
+    if (tls) args.push('--cert', tls.certFile, '--key', tls.keyFile, '--oauth', 'basic');
     const child = spawn(process.execPath, [path.join(__dirname, 'azurite-host.cjs')], { stdio: ['pipe', 'pipe', 'pipe'] });
     azurite = child;
-    child.stdin!.write(`${JSON.stringify({ accounts: `${accountName}:${keys[0]}:${keys[1]}`, args })}\n`);
+    child.stdin!.write(`${JSON.stringify({ accounts: accounts.map((a) => `${a.name}:${a.keys[0]}:${a.keys[1]}`).join(';'), args })}\n`);
     let out = '';
     const timer = setTimeout(() => reject(new Error(`Azurite did not start within 30 s: ${out}`)), 30_000);
     const onData = (c: Buffer) => {
@@ -64,22 +101,71 @@ function stopAzurite(): Promise<void> {
   });
 }
 
+/** Azure Storage's answer to a shared-key request on an account with allowSharedKeyAccess=false. */
+function keyBasedNotPermitted(res: http.ServerResponse): void {
+  const body =
+    '<?xml version="1.0" encoding="utf-8"?><Error><Code>KeyBasedAuthenticationNotPermitted</Code>' +
+    `<Message>Key based authentication is not permitted on this storage account.\nRequestId:${randomBytes(16).toString('hex')}\nTime:${new Date().toISOString()}</Message></Error>`;
+  res.writeHead(403, 'Key based authentication is not permitted on this storage account.', {
+    'Content-Type': 'application/xml',
+    'Content-Length': String(Buffer.byteLength(body)),
+    'x-ms-error-code': 'KeyBasedAuthenticationNotPermitted',
+  });
+  res.end(body);
+}
+
+/** The enforcing front: a transparent HTTP proxy to Azurite that applies allowSharedKeyAccess=false. */
+function startFront(target: string, stored: () => StoredAccount[]): Promise<string> {
+  const upstream = new URL(target);
+  const server = http.createServer((req, res) => {
+    const url = new URL(req.url ?? '/', 'http://front');
+    const account = stored().find((a) => a.name === url.pathname.split('/')[1]?.toLowerCase());
+    const keyBased = /^SharedKey(Lite)?\s/i.test(req.headers.authorization ?? '') || (url.searchParams.has('sig') && !url.searchParams.has('skoid'));
+    if (account && account.allowSharedKeyAccess === false && keyBased) {
+      req.resume();
+      return keyBasedNotPermitted(res);
+    }
+    const lib = upstream.protocol === 'https:' ? https : http;
+    const proxied = lib.request(
+      { host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: req.headers, ca: tls?.cert },
+      (up) => {
+        res.writeHead(up.statusCode ?? 502, up.statusMessage, up.headers);
+        up.pipe(res);
+      },
+    );
+    proxied.on('error', () => {
+      if (!res.headersSent) res.writeHead(502);
+      res.end();
+    });
+    req.pipe(proxied);
+  });
+  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(`http://127.0.0.1:${(server.address() as AddressInfo).port}`)));
+}
+
 async function main(): Promise<void> {
+  if (useHttps) await makeCertificate();
   const azuriteUrl = await startAzurite(0);
   azuritePort = Number(new URL(azuriteUrl).port);
-  const blobEndpoint = `${azuriteUrl.replace('://127.0.0.1', '://127.0.0.1')}/${accountName}/`;
-  const emu = await startEmulator({ accounts: [{ name: accountName, keys, blobEndpoint }] });
+  const endpoint = (name: string) => `${azuriteUrl}/${name}/`;
+  const emu = await startEmulator({ accounts: accounts.map((a) => ({ name: a.name, keys: a.keys, blobEndpoint: endpoint(a.name), resourceGroupName: a.resourceGroupName })) });
+  const front = await startFront(azuriteUrl, () => emu.accounts);
+  for (const a of emu.accounts) a.enforcingEndpoint = `${front}/${a.name}/`;
   const info = {
     imdsHost: emu.url,
     legacyTokenEndpoint: `${emu.url}/oauth2/token`,
     armEndpoint: `${emu.url}/`,
-    blobEndpoint,
+    blobEndpoint: endpoint(accounts[0].name),
+    enforcingEndpoint: `${front}/${accounts[0].name}/`,
     azuriteUrl,
-    storageAccountName: accountName,
+    storageAccountName: accounts[0].name,
     subscriptionId: emu.subscriptionId,
     resourceGroupName: emu.resourceGroupName,
+    dataStorageAccountName: accounts[1].name,
+    dataResourceGroupName: accounts[1].resourceGroupName,
+    dataBlobEndpoint: endpoint(accounts[1].name),
     tenantId: emu.tenantId,
     identity: emu.identity,
+    caFile: tls?.certFile ?? null,
     pid: process.pid,
     azuritePid: azurite?.pid,
   };
@@ -88,6 +174,7 @@ async function main(): Promise<void> {
   const shutdown = async () => {
     await stopAzurite();
     await emu.close();
+    rmSync(work, { recursive: true, force: true });
     process.exit(0);
   };
   process.once('SIGINT', shutdown);
@@ -121,5 +208,6 @@ async function main(): Promise<void> {
 main().catch(async (err) => {
   process.stderr.write(`stack: ${(err as Error).message}\n`);
   await stopAzurite();
+  rmSync(work, { recursive: true, force: true });
   process.exit(1);
 });

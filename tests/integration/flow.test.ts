@@ -28,7 +28,7 @@ afterAll(async () => {
 async function context() {
   const keys = await runBundle({ command: 'keys', subscriptionId: stack.subscriptionId, resourceGroupName: stack.resourceGroupName, storageAccountName: stack.storageAccountName, armEndpoint: stack.armEndpoint }, env);
   expect(keys.reply.ok).toBe(true);
-  return { storageAccountName: stack.storageAccountName, blobEndpoint: stack.blobEndpoint, storageAccountKey: keys.reply.result.value as string };
+  return { storageAccountName: stack.storageAccountName, blobEndpoint: stack.blobEndpoint, authType: 'SharedKey', storageAccountKey: keys.reply.result.value as string };
 }
 
 describe('token', () => {

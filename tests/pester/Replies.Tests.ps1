@@ -22,6 +22,8 @@ Describe 'Reply fixtures through the converters' {
         $key.KeyName | Should -Be 'key1'
         $key.Value | Should -BeOfType [System.Security.SecureString]
         $key.CreationTime | Should -BeOfType [System.DateTimeOffset]
+        $key.ResourceGroupName | Should -Be 'msistorage-rg'
+        $key.Environment | Should -Be 'AzureCloud'
     }
 
     It 'turns upload and download replies into MsiStorage.Blob' {

@@ -1,0 +1,75 @@
+# Getting tokens through the session cache, for Get-MsiToken and for every cmdlet that needs one: the cache
+# first, else one Node call; and caching the tokens Node fetched on its own (returned in a reply's token
+# fields) so that the next call needs no identity request.
+
+$script:ArmResource = 'https://management.azure.com/'
+$script:StorageResource = 'https://storage.azure.com/'
+
+function Resolve-MsiAccessToken {
+    param(
+        [Parameter(Mandatory = $true)] [System.Management.Automation.PSCmdlet] $Cmdlet,
+        [string] $Resource = $script:ArmResource,
+        [string] $Endpoint,
+        [hashtable] $Identity = @{},
+        [int] $TimeoutSec,
+        [switch] $Force
+    )
+    $cacheKey = Get-MsiTokenCacheKey -Resource $Resource -Endpoint $Endpoint -Identity $Identity
+    if (-not $Force) {
+        $token = Get-MsiCachedToken -Key $cacheKey
+        if ($token) {
+            $Cmdlet.WriteVerbose("Using the session's cached token for $($token.Resource) from $($token.Source) (expires $($token.ExpiresOn.ToString('u'))).")
+            return $token
+        }
+    }
+    $arguments = @{ resource = $Resource } + $Identity
+    if ($Endpoint) { $arguments.endpoint = $Endpoint }
+    if ($TimeoutSec) { $arguments.timeoutSec = $TimeoutSec }
+    $token = ConvertTo-MsiAccessToken -Result (Invoke-MsiNode -Command 'token' -Arguments $arguments -Cmdlet $Cmdlet)
+    Set-MsiCachedToken -Key $cacheKey -Token $token
+    return $token
+}
+
+function Add-MsiArmTokenArgument {
+    # Fills the request's ARM token: -Token when given, else the session's cached ARM token (Node replaces
+    # it if it does not fit the account's cloud, and returns the one it got).
+    param([Parameter(Mandatory = $true)] [hashtable] $Arguments, [Parameter(Mandatory = $true)] [System.Management.Automation.PSCmdlet] $Cmdlet, $Token, [switch] $TokenGiven)
+    if ($TokenGiven) {
+        $plain = Get-MsiSecretText -Value $Token
+        if (-not $plain) {
+            Stop-MsiWithError -Cmdlet $Cmdlet -Code 'InvalidToken' -Parameter 'Token' -Message '-Token is empty or not a token. Pass the object from Get-MsiToken, or leave -Token out to get one automatically.'
+        }
+        $Arguments.token = $plain
+        return
+    }
+    $cached = Get-MsiCachedToken -Key (Get-MsiTokenCacheKey -Resource $script:ArmResource)
+    if ($cached) {
+        $Cmdlet.WriteVerbose("Using the session's cached Azure Resource Manager token (expires $($cached.ExpiresOn.ToString('u'))).")
+        $Arguments.token = ConvertFrom-MsiSecureString -SecureString $cached.Token
+        $Arguments.tokenFromCache = $true
+    }
+}
+
+function Save-MsiReturnedToken {
+    # A reply's 'token' (an ARM token Node fetched) goes into the session cache, and out of the reply.
+    param([Parameter(Mandatory = $true)] $Result, [string] $Property = 'token')
+    if (-not ($Result.PSObject.Properties[$Property] -and $Result.$Property)) { return $null }
+    $token = ConvertTo-MsiAccessToken -Result $Result.$Property
+    Set-MsiCachedToken -Key (Get-MsiTokenCacheKey -Resource $token.Resource) -Token $token
+    $Result.PSObject.Properties.Remove($Property)
+    return $token
+}
+
+function Add-MsiAccountArgument {
+    # The parameters that locate a storage account, shared by Get-MsiStorageKey, New-MsiStorageContext and
+    # New-MsiStorageSas, copied into a request.
+    param([Parameter(Mandatory = $true)] [hashtable] $Arguments, [Parameter(Mandatory = $true)] [hashtable] $Bound)
+    $map = @{
+        StorageAccountName = 'storageAccountName'; ResourceGroupName = 'resourceGroupName'; SubscriptionId = 'subscriptionId'
+        ResourceId = 'resourceId'; Environment = 'environment'; KeyName = 'keyName'; TimeoutSec = 'timeoutSec'
+    }
+    foreach ($name in $map.Keys) {
+        if ($Bound.ContainsKey($name)) { $Arguments[$map[$name]] = $Bound[$name] }
+    }
+    if ($Bound.ContainsKey('ArmEndpoint')) { $Arguments.armEndpoint = ([uri]$Bound['ArmEndpoint']).OriginalString }
+}

@@ -1,0 +1,196 @@
+// Finding the storage account with the fewest parameters: the VM's own subscription, resource group and
+// cloud from instance metadata, a search across the subscription when the account is elsewhere, -ResourceId,
+// and -Environment. One ArmSession carries the deadline, the cloud, the ARM endpoint and the token (refreshed
+// once if ARM says it expired) through every ARM call of a command.
+import { MsiError } from '../errors.js';
+import type { HttpRequest, HttpResponse } from '../http.js';
+import { STRATEGIES } from '../identity/sources.js';
+import { DEFAULT_TOKEN_TIMEOUT_SEC, getToken } from '../identity/token.js';
+import { verbose } from '../log.js';
+import type { IdentityJson, TokenResult } from '../protocol.js';
+import { registerSecret } from '../redact.js';
+import { Deadline } from '../retry.js';
+import {
+  type AccountRef,
+  type ArmStorageAccount,
+  type TokenOrigin,
+  armSend,
+  buildGetAccountRequest,
+  buildListAccountsRequest,
+  parseAccountResponse,
+  parseListAccountsResponse,
+  parseResourceId,
+  tokenClaims,
+  validateResourceGroupName,
+  validateStorageAccountName,
+  validateSubscriptionId,
+} from './arm.js';
+import { type Cloud, CLOUDS, armAudiences, cloudByName, cloudFromAzEnvironment } from './clouds.js';
+import { type InstanceCompute, getInstanceMetadata } from './metadata.js';
+
+export interface AccountQuery {
+  storageAccountName?: string;
+  resourceGroupName?: string;
+  subscriptionId?: string;
+  resourceId?: string;
+  environment?: string;
+  armEndpoint?: string;
+  token?: string;
+  /** The token came from PowerShell's session cache (not from -Token): replace it freely if it does not fit. */
+  tokenFromCache?: boolean;
+  identity?: IdentityJson;
+  timeoutSec?: number;
+}
+
+export interface ResolvedLocation {
+  subscriptionId: string;
+  resourceGroupName: string;
+  storageAccountName: string;
+  environment: string;
+  armEndpoint: string;
+}
+
+export class ArmSession {
+  readonly deadline: Deadline;
+  cloud: Cloud = CLOUDS.AzureCloud;
+  armEndpoint = CLOUDS.AzureCloud.armEndpoint;
+  ref!: AccountRef;
+  /** The resource group came from the VM, not the user: the account may live elsewhere in the subscription. */
+  private groupGuessed = false;
+  private token: string | undefined;
+  private origin: TokenOrigin = { from: 'identity' };
+  /** The last token this session got from the identity endpoint, handed back to PowerShell's cache. */
+  fetchedToken: TokenResult | undefined;
+  account: ArmStorageAccount | undefined;
+
+  constructor(
+    private readonly q: AccountQuery,
+    private readonly signal?: AbortSignal,
+  ) {
+    this.deadline = new Deadline(q.timeoutSec ?? q.identity?.timeoutSec ?? DEFAULT_TOKEN_TIMEOUT_SEC);
+    if (q.token) {
+      registerSecret(q.token);
+      this.token = q.token;
+      this.origin = { from: q.tokenFromCache ? 'identity' : 'Token', ...tokenClaims(q.token) };
+    }
+  }
+
+  /** Works out subscription, resource group, name, cloud and ARM endpoint, asking IMDS only when needed. */
+  async resolve(): Promise<ResolvedLocation> {
+    const q = this.q;
+    let fromId: AccountRef | undefined;
+    if (q.resourceId) {
+      fromId = parseResourceId(q.resourceId);
+      if (q.storageAccountName && q.storageAccountName.toLowerCase() !== fromId.storageAccountName.toLowerCase()) {
+        throw new MsiError('ConflictingAccountNames', `-StorageAccountName '${q.storageAccountName}' and -ResourceId (account '${fromId.storageAccountName}') disagree. Give one of them.`, 'InvalidArgument', {
+          parameter: 'ResourceId',
+        });
+      }
+    }
+    const name = fromId?.storageAccountName ?? q.storageAccountName;
+    if (!name) throw new MsiError('MissingStorageAccount', 'Give -StorageAccountName or -ResourceId.', 'InvalidArgument', { parameter: 'StorageAccountName' });
+    validateStorageAccountName(name);
+    if (q.subscriptionId) validateSubscriptionId(q.subscriptionId);
+    if (q.resourceGroupName) validateResourceGroupName(q.resourceGroupName);
+
+    const armOverride = q.armEndpoint ?? process.env.MSISTORAGE_ARM_ENDPOINT ?? undefined;
+    const needLocation = !fromId && (!q.subscriptionId || !q.resourceGroupName);
+    const onImds = STRATEGIES.find((s) => s.isAvailable(process.env))?.name === 'IMDS' && !q.identity?.endpoint;
+    const wantCloud = !q.environment && !armOverride && onImds;
+    let md: InstanceCompute | undefined;
+    if (needLocation || wantCloud) {
+      try {
+        md = await getInstanceMetadata(this.deadline, this.signal);
+        verbose(`Instance metadata: subscription ${md.subscriptionId}, resource group ${md.resourceGroupName}, environment ${md.azEnvironment ?? '(none)'}.`);
+      } catch (err) {
+        if (needLocation) throw err;
+        verbose(`Instance metadata is not available (${(err as Error).message.split('.')[0]}); assuming AzureCloud.`);
+      }
+    }
+    this.cloud = q.environment ? cloudByName(q.environment) : md ? cloudFromAzEnvironment(md.azEnvironment) : CLOUDS.AzureCloud;
+    this.armEndpoint = armOverride ?? this.cloud.armEndpoint;
+    this.ref = {
+      subscriptionId: fromId?.subscriptionId ?? q.subscriptionId ?? md!.subscriptionId,
+      resourceGroupName: fromId?.resourceGroupName ?? q.resourceGroupName ?? md!.resourceGroupName,
+      storageAccountName: name.toLowerCase(),
+    };
+    this.groupGuessed = !fromId && !q.resourceGroupName;
+    verbose(`Storage account ${this.ref.storageAccountName} in resource group ${this.ref.resourceGroupName}${this.groupGuessed ? " (the VM's)" : ''}, subscription ${this.ref.subscriptionId}; ${this.cloud.name}, ARM at ${this.armEndpoint}.`);
+    return this.location();
+  }
+
+  location(): ResolvedLocation {
+    return { ...this.ref, environment: this.cloud.name, armEndpoint: this.armEndpoint };
+  }
+
+  private async freshToken(reason: string): Promise<string> {
+    verbose(`${reason}: getting an Azure Resource Manager token from the managed identity.`);
+    this.fetchedToken = await getToken({ ...this.q.identity, resource: this.q.identity?.resource ?? this.cloud.armResource }, this.signal);
+    this.token = this.fetchedToken.accessToken;
+    this.origin = { from: 'identity', ...tokenClaims(this.token) };
+    return this.token;
+  }
+
+  private async currentToken(): Promise<string> {
+    if (this.token && this.origin.from === 'identity' && this.origin.aud && !armAudiences(this.cloud).includes(this.origin.aud)) {
+      return this.freshToken(`The cached token is for ${this.origin.aud}, not ${this.cloud.name}'s ARM`);
+    }
+    return this.token ?? this.freshToken('No -Token given');
+  }
+
+  /** One ARM call with the session's token; an expired token is refreshed once and the call retried. */
+  async send(build: (token: string) => HttpRequest, action: string): Promise<HttpResponse> {
+    const token = await this.currentToken();
+    try {
+      return await armSend(() => build(token), this.ref, action, this.deadline, this.signal, this.origin);
+    } catch (err) {
+      if (!(err instanceof MsiError) || err.code !== 'TokenExpired') throw err;
+      const fresh = await this.freshToken('Azure Resource Manager says the token has expired');
+      return armSend(() => build(fresh), this.ref, action, this.deadline, this.signal, this.origin);
+    }
+  }
+
+  /**
+   * Runs an operation on the account. When the resource group was the VM's guess and ARM does not find the
+   * account there, finds it by name across the subscription and runs the operation again.
+   */
+  async onAccount<T>(op: () => Promise<T>): Promise<T> {
+    try {
+      return await op();
+    } catch (err) {
+      if (!this.groupGuessed || !(err instanceof MsiError) || err.code !== 'StorageAccountNotFound') throw err;
+      verbose(`Storage account ${this.ref.storageAccountName} is not in the VM's resource group ${this.ref.resourceGroupName}; looking for it across subscription ${this.ref.subscriptionId}.`);
+      const found = await this.findInSubscription();
+      this.ref = found.ref;
+      this.account = found;
+      this.groupGuessed = false;
+      verbose(`Found it in resource group ${this.ref.resourceGroupName}.`);
+      return op();
+    }
+  }
+
+  private async findInSubscription(): Promise<ArmStorageAccount> {
+    let next: string | undefined;
+    do {
+      const page = next;
+      const res = await this.send((t) => buildListAccountsRequest(this.armEndpoint, this.ref.subscriptionId, t, page), 'Microsoft.Storage/storageAccounts/read');
+      const { accounts, nextLink } = parseListAccountsResponse(res);
+      const hit = accounts.find((a) => a.name.toLowerCase() === this.ref.storageAccountName);
+      if (hit) return hit;
+      next = nextLink;
+    } while (next);
+    throw new MsiError(
+      'StorageAccountNotFound',
+      `The storage account '${this.ref.storageAccountName}' was not found in subscription '${this.ref.subscriptionId}'. Check -StorageAccountName, or give -SubscriptionId and -ResourceGroupName.`,
+      'ObjectNotFound',
+      { parameter: 'StorageAccountName', statusCode: 404 },
+    );
+  }
+
+  /** The account's ARM resource (endpoints, allowSharedKeyAccess). */
+  async getAccount(): Promise<ArmStorageAccount> {
+    if (this.account) return this.account;
+    this.account = await this.onAccount(async () => parseAccountResponse(await this.send((t) => buildGetAccountRequest(this.armEndpoint, this.ref, t), 'Microsoft.Storage/storageAccounts/read')));
+    return this.account;
+  }
+}

@@ -1,0 +1,44 @@
+// Issue 4 at the bundle level: discovery from the emulated VM, SAS from ARM that Azurite accepts.
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type Stack, runBundle, startStack } from '../helpers/stack.js';
+
+let stack: Stack;
+let env: Record<string, string>;
+beforeAll(async () => {
+  stack = await startStack();
+  env = { AZURE_POD_IDENTITY_AUTHORITY_HOST: stack.imdsHost, MSISTORAGE_ARM_ENDPOINT: stack.armEndpoint };
+});
+afterAll(async () => stack?.stop());
+
+describe('discovery', () => {
+  it('finds the account from its name alone', async () => {
+    const run = await runBundle({ command: 'keys', storageAccountName: stack.storageAccountName }, env);
+    expect(run.reply.result).toMatchObject({ subscriptionId: stack.subscriptionId, resourceGroupName: stack.resourceGroupName, environment: 'AzureCloud' });
+  });
+  it('finds an account in another resource group', async () => {
+    const run = await runBundle({ command: 'context', storageAccountName: (stack as any).dataStorageAccountName }, env);
+    expect(run.reply.result.blobEndpoint).toBe((stack as any).dataBlobEndpoint);
+    expect(run.reply.result.location.resourceGroupName).toBe('msistorage-data-rg');
+    expect(run.reply.result.authType).toBe('SharedKey');
+  });
+});
+
+describe('SAS', () => {
+  it('a service SAS from listServiceSas uploads to Azurite', async () => {
+    const keys = await runBundle({ command: 'keys', storageAccountName: stack.storageAccountName }, env);
+    const keyCtx = { storageAccountName: stack.storageAccountName, blobEndpoint: stack.blobEndpoint, authType: 'SharedKey', storageAccountKey: keys.reply.result.value };
+    expect((await runBundle({ command: 'newContainer', context: keyCtx, container: 'sasit' }, env)).reply.ok).toBe(true);
+    const sas = await runBundle({ command: 'sas', storageAccountName: stack.storageAccountName, container: 'sasit', permission: 'rwl', expiry: new Date(Date.now() + 600_000).toISOString(), protocol: 'HttpsOrHttp' }, env);
+    expect(sas.reply.result.kind).toBe('service');
+    expect(sas.reply.result.sasToken).toMatch(/(^|&)sig=/);
+    expect(sas.stderr).not.toContain(sas.reply.result.sasToken);
+    const file = path.join(mkdtempSync(path.join(tmpdir(), 'sas-')), 'f.txt');
+    writeFileSync(file, 'sas');
+    const ctx = { storageAccountName: stack.storageAccountName, blobEndpoint: stack.blobEndpoint, authType: 'SAS', sasToken: sas.reply.result.sasToken };
+    const up = await runBundle({ command: 'upload', context: ctx, file, container: 'sasit' }, env);
+    expect(up.reply.ok).toBe(true);
+  });
+});

@@ -1,0 +1,284 @@
+# Issue 4: storage keys from ARM with discovery from the VM, sovereign clouds, errors that say what to do,
+# the SAS path, the keyless path over HTTPS, and accounts that refuse shared keys.
+BeforeAll {
+    Import-Module (Join-Path $PSScriptRoot 'TestStack.psm1') -Force
+    Import-Module (Join-Path (Split-Path -Parent (Split-Path -Parent $PSScriptRoot)) 'MsiStorage.psd1') -Force
+    $script:Stack = Start-MsiTestStack
+    $script:Emu = $Stack.imdsHost
+    $script:SavedArm = $env:MSISTORAGE_ARM_ENDPOINT
+    $script:Work = Join-Path ([System.IO.Path]::GetTempPath()) ('msistorage-storage-' + [guid]::NewGuid().ToString('N'))
+    New-Item -ItemType Directory -Path $Work | Out-Null
+    $script:File = Join-Path $Work 'test.txt'
+    Set-Content -LiteralPath $File -Value 'This is a test text file.' -NoNewline
+
+    function Invoke-Emulator([string] $Path, $Body, [string] $Method = 'Post') {
+        $json = if ($null -ne $Body) { ConvertTo-Json -InputObject $Body -Depth 6 -Compress } else { $null }
+        Invoke-RestMethod -Method $Method -Uri "$Emu$Path" -Body $json -ContentType 'application/json' -NoProxy
+    }
+    function Get-Requests([string] $Target) {
+        $all = Invoke-Emulator '/__emulator/requests' $null 'Get'
+        @($all) | ForEach-Object { $_ } | Where-Object { $_.target -eq $Target }
+    }
+}
+AfterAll {
+    $env:MSISTORAGE_ARM_ENDPOINT = $script:SavedArm
+    Stop-MsiTestStack $script:Stack
+    Remove-Item -LiteralPath $script:Work -Recurse -Force -ErrorAction SilentlyContinue
+}
+
+Describe 'Storage accounts through Azure Resource Manager' {
+BeforeEach {
+    # The emulated VM: IMDS and ARM on the emulator, nothing else given.
+    $env:AZURE_POD_IDENTITY_AUTHORITY_HOST = $Emu
+    $env:MSISTORAGE_ARM_ENDPOINT = $Stack.armEndpoint
+    InModuleScope MsiStorage { $script:MsiTokenCache = @{} }
+    Invoke-Emulator '/__emulator/faults' $null 'Delete' | Out-Null
+    Invoke-Emulator '/__emulator/requests' $null 'Delete' | Out-Null
+    Invoke-Emulator '/__emulator/metadata' @{ azEnvironment = 'AzurePublicCloud' } | Out-Null
+    Invoke-Emulator '/__emulator/page-size' @{ size = 100 } | Out-Null
+    foreach ($name in $Stack.storageAccountName, $Stack.dataStorageAccountName) {
+        Invoke-Emulator "/__emulator/accounts/$name" @{ withholdListKeys = $false; allowSharedKeyAccess = $true } | Out-Null
+    }
+}
+
+Describe 'Discovery' {
+    It 'Get-MsiStorageKey -StorageAccountName alone works on the emulated VM' {
+        $key = Get-MsiStorageKey -StorageAccountName $Stack.storageAccountName
+        $key.KeyName | Should -Be 'key1'
+        $key.SubscriptionId | Should -Be $Stack.subscriptionId
+        $key.ResourceGroupName | Should -Be $Stack.resourceGroupName
+        $key.Environment | Should -Be 'AzureCloud'
+        @(Get-Requests 'metadata').Count | Should -Be 1
+    }
+
+    It 'finds an account outside the VM resource group across the subscription, following nextLink' {
+        Invoke-Emulator '/__emulator/page-size' @{ size = 1 } | Out-Null
+        $key = Get-MsiStorageKey -StorageAccountName $Stack.dataStorageAccountName -Verbose 4>&1 | Where-Object { $_ -isnot [System.Management.Automation.VerboseRecord] }
+        $key.ResourceGroupName | Should -Be $Stack.dataResourceGroupName
+        @(Get-Requests 'arm' | Where-Object { $_.method -eq 'GET' }).Count | Should -BeGreaterOrEqual 2
+    }
+
+    It 'says when the account is nowhere in the subscription' {
+        $err = { Get-MsiStorageKey -StorageAccountName 'nosuchaccount9' } | Should -Throw -ErrorId 'GetMsiStorageKeyStorageAccountNotFound,Get-MsiStorageKey' -PassThru
+        $err.Exception.Message | Should -Match "subscription '$($Stack.subscriptionId)'"
+    }
+
+    It 'accepts a full -ResourceId' {
+        $id = "/subscriptions/$($Stack.subscriptionId)/resourceGroups/$($Stack.dataResourceGroupName)/providers/Microsoft.Storage/storageAccounts/$($Stack.dataStorageAccountName)"
+        (Get-MsiStorageKey -ResourceId $id -KeyName key2).KeyName | Should -Be 'key2'
+        @(Get-Requests 'metadata').Count | Should -Be 0
+    }
+
+    It 'rejects a -ResourceId that is not a storage account' {
+        $err = { Get-MsiStorageKey -ResourceId '/subscriptions/x/resourceGroups/y/providers/Microsoft.Compute/virtualMachines/vm' } | Should -Throw -ErrorId 'GetMsiStorageKeyInvalidResourceId,Get-MsiStorageKey' -PassThru
+        $err.CategoryInfo.Category | Should -Be 'InvalidArgument'
+    }
+
+    It 'New-MsiStorageContext -StorageAccountName alone finds the blob endpoint and the key: the three-line flow' {
+        $ctx = New-MsiStorageContext -StorageAccountName $Stack.dataStorageAccountName
+        $ctx.BlobEndpoint | Should -Be $Stack.dataBlobEndpoint
+        $ctx.AuthType | Should -Be 'SharedKey'
+        $ctx.ResourceGroupName | Should -Be $Stack.dataResourceGroupName
+        New-MsiStorageContainer -Name 'threelines' -Context $ctx | Out-Null
+        (Send-MsiBlob -File $File -Container 'threelines' -Context $ctx).Length | Should -Be 25
+    }
+
+    It 'uses the session token cache across the lookups' {
+        Get-MsiStorageKey -StorageAccountName $Stack.storageAccountName | Out-Null
+        New-MsiStorageContext -StorageAccountName $Stack.storageAccountName | Out-Null
+        @(Get-Requests 'imds').Count | Should -Be 1
+    }
+}
+
+Describe 'Clouds' {
+    BeforeEach { $env:MSISTORAGE_ARM_ENDPOINT = $null }
+
+    It '-Environment <Environment> sets the ARM endpoint <ArmHost>' -TestCases @(
+        @{ Environment = 'AzureChinaCloud'; ArmHost = 'management.chinacloudapi.cn' }
+        @{ Environment = 'AzureUSGovernment'; ArmHost = 'management.usgovcloudapi.net' }
+        @{ Environment = 'AzureCloud'; ArmHost = 'management.azure.com' }
+    ) {
+        param($Environment, $ArmHost)
+        # MSISTORAGE_LOOPBACK_ONLY stops the call before anything leaves the machine, naming where it would go.
+        $err = { Get-MsiStorageKey -StorageAccountName $Stack.storageAccountName -Environment $Environment } | Should -Throw -ErrorId 'GetMsiStorageKeyEndpointNotAllowed,Get-MsiStorageKey' -PassThru
+        $err.Exception.Message | Should -Match ([regex]::Escape("https://$ArmHost"))
+    }
+
+    It 'takes the default cloud from the VM azEnvironment, case-insensitively: <AzEnvironment>' -TestCases @(
+        @{ AzEnvironment = 'AzureUSGovernmentCloud'; ArmHost = 'management.usgovcloudapi.net' }
+        @{ AzEnvironment = 'AZURECHINACLOUD'; ArmHost = 'management.chinacloudapi.cn' }
+        @{ AzEnvironment = 'AzurePublicCloud'; ArmHost = 'management.azure.com' }
+        @{ AzEnvironment = 'SomethingNew'; ArmHost = 'management.azure.com' }
+    ) {
+        param($AzEnvironment, $ArmHost)
+        Invoke-Emulator '/__emulator/metadata' @{ azEnvironment = $AzEnvironment } | Out-Null
+        $err = { Get-MsiStorageKey -StorageAccountName $Stack.storageAccountName } | Should -Throw -PassThru
+        $err.Exception.Message | Should -Match ([regex]::Escape("https://$ArmHost"))
+    }
+
+    It '-ArmEndpoint still overrides -Environment' {
+        (Get-MsiStorageKey -StorageAccountName $Stack.storageAccountName -Environment AzureChinaCloud -ArmEndpoint $Stack.armEndpoint -Token (Get-MsiToken)).KeyName | Should -Be 'key1'
+    }
+
+    It 'New-MsiStorageContext falls back to the cloud storage suffix when ARM cannot tell' {
+        $key = Get-MsiStorageKey -StorageAccountName $Stack.storageAccountName -ArmEndpoint $Stack.armEndpoint
+        $ctx = New-MsiStorageContext -StorageAccountName 'otheraccount' -StorageAccountKey $key -Environment AzureChinaCloud
+        $ctx.BlobEndpoint | Should -Be 'https://otheraccount.blob.core.chinacloudapi.cn/'
+        $ctx = New-MsiStorageContext -StorageAccountName 'otheraccount' -StorageAccountKey $key -Environment AzureUSGovernment -BlobEndpoint 'http://127.0.0.1:1/otheraccount'
+        $ctx.BlobEndpoint | Should -Be 'http://127.0.0.1:1/otheraccount/'
+    }
+}
+
+Describe 'Errors that say what to do' {
+    It '403 on listKeys names the role, the identity object id, the scope, and the delay' {
+        Invoke-Emulator "/__emulator/accounts/$($Stack.storageAccountName)" @{ withholdListKeys = $true } | Out-Null
+        $err = { Get-MsiStorageKey -StorageAccountName $Stack.storageAccountName } | Should -Throw -ErrorId 'GetMsiStorageKeyAuthorizationFailed,Get-MsiStorageKey' -PassThru
+        $err.CategoryInfo.Category | Should -Be 'PermissionDenied'
+        $message = $err.Exception.Message
+        $message | Should -Match 'Storage Account Key Operator Service Role'
+        $message | Should -Match ([regex]::Escape('Microsoft.Storage/storageAccounts/listKeys/action'))
+        $message | Should -Match $Stack.identity.objectId
+        $message | Should -Match ([regex]::Escape("/subscriptions/$($Stack.subscriptionId)/resourceGroups/$($Stack.resourceGroupName)/providers/Microsoft.Storage/storageAccounts/$($Stack.storageAccountName)"))
+        $message | Should -Match 'minutes'
+    }
+
+    It '401 for a token of another resource says which token and for what' {
+        $err = { Get-MsiStorageKey -StorageAccountName $Stack.storageAccountName -Token (Get-MsiToken -Resource 'https://storage.azure.com/') } | Should -Throw -ErrorId 'GetMsiStorageKeyInvalidTokenAudience,Get-MsiStorageKey' -PassThru
+        $err.CategoryInfo.Category | Should -Be 'AuthenticationError'
+        $err.Exception.Message | Should -Match '-Token'
+        $err.Exception.Message | Should -Match ([regex]::Escape("'https://storage.azure.com/'"))
+    }
+
+    It '401 ExpiredAuthenticationToken refreshes the token once and retries' {
+        Invoke-Emulator '/__emulator/token-lifetime' @{ seconds = -60 } | Out-Null
+        try { $expired = Get-MsiToken -Force } finally { Invoke-Emulator '/__emulator/token-lifetime' @{ seconds = 86399 } | Out-Null }
+        $expired.ExpiresOn | Should -BeLessThan ([DateTimeOffset]::UtcNow)
+        (Get-MsiStorageKey -StorageAccountName $Stack.storageAccountName -Token $expired).KeyName | Should -Be 'key1'
+        @(Get-Requests 'arm' | Where-Object { $_.status -eq 401 }).Count | Should -Be 1
+        @(Get-Requests 'imds').Count | Should -Be 2
+    }
+
+    It 'retries ARM 429 with Retry-After and 503' {
+        Invoke-Emulator '/__emulator/faults' @{ target = 'arm'; faults = @(@{ status = 429; retryAfter = 1 }, @{ status = 503 }) } | Out-Null
+        $env:MSISTORAGE_RETRY_DELAY_SCALE = '0.01'
+        try { (Get-MsiStorageKey -StorageAccountName $Stack.storageAccountName -ResourceGroupName $Stack.resourceGroupName).KeyName | Should -Be 'key1' }
+        finally { $env:MSISTORAGE_RETRY_DELAY_SCALE = $null }
+        (Get-Requests 'arm').status | Should -Be @(429, 503, 200)
+    }
+
+    It 'gives up with ResourceUnavailable when ARM keeps failing' {
+        Invoke-Emulator '/__emulator/faults' @{ target = 'arm'; faults = @(1..6 | ForEach-Object { @{ status = 503 } }) } | Out-Null
+        $env:MSISTORAGE_RETRY_DELAY_SCALE = '0.01'
+        try { $err = { Get-MsiStorageKey -StorageAccountName $Stack.storageAccountName -ResourceGroupName $Stack.resourceGroupName } | Should -Throw -ErrorId 'GetMsiStorageKeyArmUnavailable,Get-MsiStorageKey' -PassThru }
+        finally { $env:MSISTORAGE_RETRY_DELAY_SCALE = $null }
+        $err.CategoryInfo.Category | Should -Be 'ResourceUnavailable'
+    }
+}
+
+Describe 'The SAS path' {
+    BeforeAll {
+        $script:SasContainer = 'sas' + [guid]::NewGuid().ToString('N').Substring(0, 8)
+        New-MsiStorageContainer -Name $SasContainer -Context (New-MsiStorageContext -StorageAccountName $Stack.storageAccountName -ArmEndpoint $Stack.armEndpoint) | Out-Null
+    }
+
+    It 'uploads and downloads with a container SAS from listServiceSas' {
+        $sas = New-MsiStorageSas -StorageAccountName $Stack.storageAccountName -Container $SasContainer -Permission rwl -Protocol HttpsOrHttp
+        $sas | Should -BeOfType [System.Security.SecureString]
+        $ctx = New-MsiStorageContext -StorageAccountName $Stack.storageAccountName -SasToken $sas -BlobEndpoint $Stack.blobEndpoint
+        $ctx.AuthType | Should -Be 'SAS'
+        $ctx.StorageAccountKey | Should -BeNullOrEmpty
+        (Send-MsiBlob -File $File -Container $SasContainer -Blob 'via-sas' -Context $ctx).Name | Should -Be 'via-sas'
+        $out = Join-Path $Work 'via-sas.txt'
+        Receive-MsiBlob -Blob 'via-sas' -Container $SasContainer -Destination $out -Context $ctx | Out-Null
+        Get-Content -LiteralPath $out -Raw | Should -Be 'This is a test text file.'
+    }
+
+    It 'uploads with an account SAS from listAccountSas' {
+        $sas = New-MsiStorageSas -StorageAccountName $Stack.storageAccountName -Permission rwlc -Protocol HttpsOrHttp
+        $ctx = New-MsiStorageContext -StorageAccountName $Stack.storageAccountName -SasToken $sas -BlobEndpoint $Stack.blobEndpoint
+        (Send-MsiBlob -File $File -Container $SasContainer -Blob 'via-account-sas' -Context $ctx).Name | Should -Be 'via-account-sas'
+    }
+
+    It 'a read-only SAS cannot write' {
+        $sas = New-MsiStorageSas -StorageAccountName $Stack.storageAccountName -Container $SasContainer -Permission rl -Protocol HttpsOrHttp
+        $ctx = New-MsiStorageContext -StorageAccountName $Stack.storageAccountName -SasToken $sas -BlobEndpoint $Stack.blobEndpoint
+        $err = { Send-MsiBlob -File $File -Container $SasContainer -Blob 'denied' -Context $ctx } | Should -Throw -ErrorId 'SendMsiBlobStoragePermissionDenied,Send-MsiBlob' -PassThru
+        $err.CategoryInfo.Category | Should -Be 'PermissionDenied'
+    }
+
+    It 'an HTTPS-only SAS over HTTP says to use -Protocol HttpsOrHttp' {
+        $sas = New-MsiStorageSas -StorageAccountName $Stack.storageAccountName -Container $SasContainer -Permission rwl
+        $ctx = New-MsiStorageContext -StorageAccountName $Stack.storageAccountName -SasToken $sas -BlobEndpoint $Stack.blobEndpoint
+        $err = { Send-MsiBlob -File $File -Container $SasContainer -Blob 'http' -Context $ctx } | Should -Throw -ErrorId 'SendMsiBlobSasProtocolMismatch,Send-MsiBlob' -PassThru
+        $err.Exception.Message | Should -Match 'HttpsOrHttp'
+    }
+
+    It 'refuses an expiry in the past, naming -ExpiryTime' {
+        { New-MsiStorageSas -StorageAccountName $Stack.storageAccountName -Container $SasContainer -ExpiryTime ([DateTimeOffset]::UtcNow.AddMinutes(-5)) } | Should -Throw -ErrorId 'NewMsiStorageSasInvalidSasTime,New-MsiStorageSas'
+    }
+
+    It 'never prints the SAS signature' {
+        $all = & { New-MsiStorageSas -StorageAccountName $Stack.storageAccountName -Container $SasContainer -Protocol HttpsOrHttp -Verbose -Debug } *>&1
+        $sas = $all | Where-Object { $_ -is [System.Security.SecureString] }
+        $plain = (New-Object System.Net.NetworkCredential -ArgumentList '', $sas).Password
+        $sig = ([regex]::Match($plain, 'sig=([^&]+)')).Groups[1].Value
+        $sig | Should -Not -BeNullOrEmpty
+        ($all | Out-String) | Should -Not -Match ([regex]::Escape($sig))
+    }
+}
+
+Describe 'Accounts that disallow shared keys' {
+    It 'says so, and suggests -UseManagedIdentity' {
+        Invoke-Emulator "/__emulator/accounts/$($Stack.storageAccountName)" @{ allowSharedKeyAccess = $false } | Out-Null
+        $ctx = New-MsiStorageContext -StorageAccountName $Stack.storageAccountName -WarningVariable warned -WarningAction SilentlyContinue
+        ($warned | Out-String) | Should -Match 'UseManagedIdentity'
+        $ctx.BlobEndpoint | Should -Be $Stack.enforcingEndpoint
+        $err = { Send-MsiBlob -File $File -Container 'anything' -Context $ctx } | Should -Throw -ErrorId 'SendMsiBlobKeyBasedAuthenticationNotPermitted,Send-MsiBlob' -PassThru
+        $err.CategoryInfo.Category | Should -Be 'PermissionDenied'
+        $err.Exception.Message | Should -Match '-UseManagedIdentity'
+    }
+}
+}
+
+Describe 'The keyless path over HTTPS' {
+    BeforeAll {
+        $script:Tls = Start-MsiTestStack -Arguments @('--https')
+        $script:SavedCa = $env:NODE_EXTRA_CA_CERTS
+        $env:NODE_EXTRA_CA_CERTS = $Tls.caFile
+    }
+    AfterAll {
+        $env:NODE_EXTRA_CA_CERTS = $script:SavedCa
+        Stop-MsiTestStack $script:Tls
+    }
+    BeforeEach {
+        $env:AZURE_POD_IDENTITY_AUTHORITY_HOST = $Tls.imdsHost
+        $env:MSISTORAGE_ARM_ENDPOINT = $Tls.armEndpoint
+        InModuleScope MsiStorage { $script:MsiTokenCache = @{} }
+    }
+
+    It 'uploads and downloads with the managed identity storage token and no key' {
+        $Tls.blobEndpoint | Should -BeLike 'https://*'
+        $ctx = New-MsiStorageContext -StorageAccountName $Tls.storageAccountName -UseManagedIdentity
+        $ctx.AuthType | Should -Be 'OAuth'
+        $ctx.BlobEndpoint | Should -Be $Tls.blobEndpoint
+        $ctx.StorageAccountKey | Should -BeNullOrEmpty
+        $ctx.Token | Should -BeOfType [System.Security.SecureString]
+        New-MsiStorageContainer -Name 'keyless' -Context $ctx | Out-Null
+        (Send-MsiBlob -File $File -Container 'keyless' -Blob 'oauth.txt' -Context $ctx).Length | Should -Be 25
+        $out = Join-Path $Work 'oauth.txt'
+        Receive-MsiBlob -Blob 'oauth.txt' -Container 'keyless' -Destination $out -Context $ctx | Out-Null
+        Get-Content -LiteralPath $out -Raw | Should -Be 'This is a test text file.'
+    }
+
+    It 'the storage token is for https://storage.azure.com/ and is cached' {
+        New-MsiStorageContext -StorageAccountName $Tls.storageAccountName -UseManagedIdentity | Out-Null
+        $env:MSISTORAGE_NODE = Join-Path ([System.IO.Path]::GetTempPath()) 'no-such-node'
+        try { (Get-MsiToken -Resource 'https://storage.azure.com/').Resource | Should -Be 'https://storage.azure.com/' }
+        finally { $env:MSISTORAGE_NODE = $null }
+    }
+
+    It 'refuses bearer tokens over plain HTTP with a clear error' {
+        $ctx = New-MsiStorageContext -StorageAccountName $Tls.storageAccountName -UseManagedIdentity -BlobEndpoint "http://127.0.0.1:1/$($Tls.storageAccountName)"
+        { Send-MsiBlob -File $File -Container 'keyless' -Context $ctx } | Should -Throw -ErrorId 'SendMsiBlobOAuthNeedsHttps,Send-MsiBlob'
+    }
+}
