@@ -12,6 +12,7 @@
     FunctionsToExport    = @(
         'Get-MsiToken'
         'Get-MsiStorageKey'
+        'Get-MsiBlob'
         'New-MsiStorageContext'
         'New-MsiStorageContainer'
         'New-MsiStorageSas'

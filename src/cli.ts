@@ -16,6 +16,7 @@ const handlers: Record<Command, () => Promise<Handler>> = {
   newContainer: async () => (await import('./commands/newContainer.js')).run,
   upload: async () => (await import('./commands/upload.js')).run,
   download: async () => (await import('./commands/download.js')).run,
+  list: async () => (await import('./commands/list.js')).run,
 };
 
 /**

@@ -7,8 +7,11 @@ export type ProgressEvent = {
   event: 'progress';
   /** Stable id of the activity, so that PowerShell can keep one progress bar per transfer. */
   id: number;
+  parentId?: number;
   activity: string;
   status?: string;
+  percent?: number;
+  secondsRemaining?: number;
   bytesDone?: number;
   bytesTotal?: number;
   filesDone?: number;

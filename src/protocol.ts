@@ -2,7 +2,9 @@
 //
 //   stdin : one request, a JSON object on one line: { "v": PROTOCOL_VERSION, "command": "...", ...fields }.
 //           Later lines may carry { "cancel": true }, which stops the command and removes its temporary files.
-//   stdout: exactly one reply, a JSON object on one line: { "v", "ok": true, "result" } or { "v", "ok": false, "error" }.
+//   stdout: for batch commands (upload, download, list), one line per item as soon as it is done:
+//           { "v", "item": <index>, "ok": true, "result" } or { "v", "item": <index>, "ok": false, "error" };
+//           then exactly one reply, a JSON object on one line: { "v", "ok": true, "result" } or { "v", "ok": false, "error" }.
 //   stderr: events, one JSON object per line: { "event": "verbose" | "warning" | "progress", ... }.
 //
 // Every request field is declared below; unknown keys, wrong types and a different version are rejected.
@@ -20,6 +22,7 @@ type Spec =
   | { t: 'boolean'; optional?: boolean }
   | { t: 'enum'; values: readonly string[]; optional?: boolean }
   | { t: 'object'; fields: Fields; optional?: boolean }
+  | { t: 'array'; items: Spec; optional?: boolean; max?: number }
   | { t: 'record'; optional?: boolean };
 type Fields = Record<string, Spec>;
 
@@ -33,9 +36,11 @@ type Infer<S> = S extends { t: 'string' }
         ? V
         : S extends { t: 'object'; fields: infer F }
           ? InferFields<F>
-          : S extends { t: 'record' }
-            ? Record<string, string>
-            : never;
+          : S extends { t: 'array'; items: infer I }
+            ? Infer<I>[]
+            : S extends { t: 'record' }
+              ? Record<string, string>
+              : never;
 type InferFields<F> = { [K in keyof F as F[K] extends { optional: true } ? never : K]: Infer<F[K]> } & {
   [K in keyof F as F[K] extends { optional: true } ? K : never]?: Infer<F[K]>;
 };
@@ -46,6 +51,7 @@ const optNum = { t: 'number', optional: true } as const;
 const optBool = { t: 'boolean', optional: true } as const;
 const optRecord = { t: 'record', optional: true } as const;
 const obj = <F extends Fields>(fields: F) => ({ t: 'object', fields }) as const;
+const arrayOf = <I extends Spec>(items: I) => ({ t: 'array', items, max: 100_000 }) as const;
 const optObj = <F extends Fields>(fields: F) => ({ t: 'object', fields, optional: true }) as const;
 
 /** How to get a managed-identity token: shared by every command that may need one. */
@@ -83,6 +89,16 @@ const accountFields = {
 } as const;
 const keyName = { t: 'enum', values: ['key1', 'key2'], optional: true } as const;
 
+/** How a transfer runs; every field has a default in src/blob/transfer.ts. */
+const transferFields = {
+  force: optBool,
+  blockSize: optNum,
+  concurrency: optNum,
+  fileConcurrency: optNum,
+  skipIntegrityCheck: optBool,
+  progress: optBool,
+} as const;
+
 export const requestSpecs = {
   version: {},
   token: { ...identityFields },
@@ -101,14 +117,22 @@ export const requestSpecs = {
   newContainer: { context: contextSpec, container: str },
   upload: {
     context: contextSpec,
-    file: str,
     container: str,
-    blob: optStr,
-    force: optBool,
+    items: arrayOf(obj({ file: str, blob: optStr })),
+    /** Blob names are the files' paths relative to this folder (else their file names). */
+    sourceRoot: optStr,
+    ...transferFields,
     contentType: optStr,
     metadata: optRecord,
+    properties: optObj({ cacheControl: optStr, contentDisposition: optStr, contentEncoding: optStr, contentLanguage: optStr }),
+    tier: { t: 'enum', values: ['Hot', 'Cool', 'Cold', 'Archive'], optional: true },
   },
-  download: { context: contextSpec, container: str, blob: str, destination: str, force: optBool },
+  download: {
+    context: contextSpec,
+    items: arrayOf(obj({ container: str, blob: str, destination: str })),
+    ...transferFields,
+  },
+  list: { context: contextSpec, container: str, prefix: optStr },
 } as const satisfies Record<string, Fields>;
 
 export type Command = keyof typeof requestSpecs;
@@ -179,6 +203,20 @@ export interface BlobResult {
   destination?: string;
 }
 
+export interface BatchResult {
+  done: number;
+  failed: number;
+  bytes: number;
+}
+
+export interface ItemLine {
+  v: number;
+  item: number;
+  ok: boolean;
+  result?: unknown;
+  error?: ErrorJson;
+}
+
 export interface ContainerResult {
   name: string;
   lastModified?: string;
@@ -200,7 +238,9 @@ function protocolError(code: string, message: string): MsiError {
 }
 
 function describe(spec: Spec): string {
-  return spec.t === 'enum' ? `one of ${spec.values.join(', ')}` : spec.t === 'record' ? 'an object of strings' : `a ${spec.t}`;
+  if (spec.t === 'enum') return `one of ${spec.values.join(', ')}`;
+  if (spec.t === 'record') return 'an object of strings';
+  return spec.t === 'array' || spec.t === 'object' ? `an ${spec.t}` : `a ${spec.t}`;
 }
 
 function checkFields(value: Record<string, unknown>, fields: Fields, path: string): void {
@@ -229,6 +269,14 @@ function checkFields(value: Record<string, unknown>, fields: Fields, path: strin
         break;
       case 'enum':
         if (typeof v !== 'string' || !spec.values.includes(v)) throw bad();
+        break;
+      case 'array':
+        if (!Array.isArray(v)) throw bad();
+        if (spec.max !== undefined && v.length > spec.max) throw protocolError('InvalidRequestValue', `The request key '${path}${key}' has more than ${spec.max} entries.`);
+        v.forEach((item, i) => {
+          const holder: Record<string, unknown> = { [`${key}[${i}]`]: item };
+          checkFields(holder, { [`${key}[${i}]`]: spec.items }, path);
+        });
         break;
       case 'record':
         if (typeof v !== 'object' || Array.isArray(v) || Object.values(v as object).some((x) => typeof x !== 'string')) throw bad();

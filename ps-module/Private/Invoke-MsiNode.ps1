@@ -93,7 +93,7 @@ function Stop-MsiWithError {
 
 function Write-MsiEvent {
     # Relays one stderr line from Node: JSON events become verbose, warning or progress records.
-    param([string] $Line, [System.Management.Automation.PSCmdlet] $Cmdlet, [System.Collections.Generic.List[string]] $Other)
+    param([string] $Line, [System.Management.Automation.PSCmdlet] $Cmdlet, [System.Collections.Generic.List[string]] $Other, [bool] $ShowProgress = $true)
     if (-not $Line.StartsWith('{')) {
         if ($Other.Count -lt 20) { $Other.Add($Line) }
         return
@@ -102,7 +102,7 @@ function Write-MsiEvent {
     switch ([string]$evt.event) {
         'verbose' { $Cmdlet.WriteVerbose([string]$evt.message) }
         'warning' { $Cmdlet.WriteWarning([string]$evt.message) }
-        'progress' { Write-MsiProgress -Event $evt -Cmdlet $Cmdlet }
+        'progress' { if ($ShowProgress) { Write-MsiProgress -Event $evt -Cmdlet $Cmdlet } }
         default { $Cmdlet.WriteDebug("MsiStorage: unknown event '$($evt.event)'") }
     }
 }
@@ -110,6 +110,7 @@ function Write-MsiEvent {
 function Write-MsiProgress {
     param($Event, [System.Management.Automation.PSCmdlet] $Cmdlet)
     $record = New-Object System.Management.Automation.ProgressRecord -ArgumentList ([int]$Event.id), ([string]$Event.activity), ('Working')
+    if ($Event.PSObject.Properties['parentId'] -and $null -ne $Event.parentId) { $record.ParentActivityId = [int]$Event.parentId }
     if ($Event.PSObject.Properties['status'] -and $Event.status) { $record.StatusDescription = [string]$Event.status }
     if ($Event.PSObject.Properties['percent'] -and $null -ne $Event.percent) { $record.PercentComplete = [Math]::Min(100, [int]$Event.percent) }
     if ($Event.PSObject.Properties['secondsRemaining'] -and $null -ne $Event.secondsRemaining) { $record.SecondsRemaining = [int]$Event.secondsRemaining }
@@ -117,14 +118,27 @@ function Write-MsiProgress {
     $Cmdlet.WriteProgress($record)
 }
 
+function Test-MsiProgressWanted {
+    # The caller's $ProgressPreference (module functions do not see a script's local preference otherwise),
+    # or -ProgressAction when given.
+    param([Parameter(Mandatory = $true)] [System.Management.Automation.PSCmdlet] $Cmdlet)
+    $pref = $null
+    if ($Cmdlet.MyInvocation.BoundParameters.ContainsKey('ProgressAction')) { $pref = $Cmdlet.MyInvocation.BoundParameters['ProgressAction'] }
+    if ($null -eq $pref) { $pref = $Cmdlet.SessionState.PSVariable.GetValue('ProgressPreference') }
+    return ([string]$pref -ne 'SilentlyContinue' -and [string]$pref -ne 'Ignore')
+}
+
 function Invoke-MsiNode {
+    # Starts Node, sends the request, and relays what comes back while it runs: stderr events (verbose,
+    # warning, progress), and for batch commands one stdout line per item (written to the output as it
+    # arrives, or as a non-terminating error). The final reply is returned, or raised as an ErrorRecord.
     [CmdletBinding()]
     param(
         [Parameter(Mandatory = $true)] [string] $Command,
         [hashtable] $Arguments = @{},
         [Parameter(Mandatory = $true)] [System.Management.Automation.PSCmdlet] $Cmdlet,
-        # Per-item failure: write a non-terminating error and return nothing, instead of stopping.
-        [switch] $NonTerminating
+        # A batch command: items go to the output as they finish; the final summary is not output.
+        [switch] $Batch
     )
     $scriptPath = Get-MsiNodeScript
     if (-not $scriptPath) {
@@ -138,9 +152,11 @@ function Invoke-MsiNode {
 
     $request = @{ v = $script:ProtocolVersion; command = $Command }
     foreach ($key in $Arguments.Keys) { $request[$key] = $Arguments[$key] }
-    $bytes = (New-Object System.Text.UTF8Encoding -ArgumentList $false).GetBytes((ConvertTo-Json -InputObject $request -Depth 10 -Compress) + "`n")
+    $utf8 = New-Object System.Text.UTF8Encoding -ArgumentList $false
+    $bytes = $utf8.GetBytes((ConvertTo-Json -InputObject $request -Depth 10 -Compress) + "`n")
     $request = $null
     $Cmdlet.WriteDebug("MsiStorage: starting '$node' for command '$Command' with request keys: $(@($Arguments.Keys | Sort-Object) -join ', ').")
+    $showProgress = Test-MsiProgressWanted -Cmdlet $Cmdlet
 
     $psi = New-Object System.Diagnostics.ProcessStartInfo
     $psi.FileName = $node
@@ -150,13 +166,13 @@ function Invoke-MsiNode {
     $psi.RedirectStandardInput = $true
     $psi.RedirectStandardOutput = $true
     $psi.RedirectStandardError = $true
-    $utf8 = New-Object System.Text.UTF8Encoding -ArgumentList $false
     $psi.StandardOutputEncoding = $utf8
     $psi.StandardErrorEncoding = $utf8
 
     $process = $null
     $finished = $false
     $exitCode = $null
+    $reply = $null
     $other = New-Object 'System.Collections.Generic.List[string]'
     try {
         try {
@@ -169,17 +185,39 @@ function Invoke-MsiNode {
         $stdin.Write($bytes, 0, $bytes.Length)
         $stdin.Flush()
         [Array]::Clear($bytes, 0, $bytes.Length)
-        $stdoutTask = $process.StandardOutput.ReadToEndAsync()
-        # Poll stderr so that Ctrl+C (StopProcessing) is noticed between waits, even in a silent transfer.
-        $lineTask = $process.StandardError.ReadLineAsync()
-        while ($true) {
-            if (-not $lineTask.Wait(200)) { continue }
-            $line = $lineTask.Result
-            if ($null -eq $line) { break }
-            Write-MsiEvent -Line $line -Cmdlet $Cmdlet -Other $other
-            $lineTask = $process.StandardError.ReadLineAsync()
+        # Read both streams line by line; waiting at most 200 ms at a time lets Ctrl+C (StopProcessing)
+        # interrupt even a silent transfer.
+        $outTask = $process.StandardOutput.ReadLineAsync()
+        $errTask = $process.StandardError.ReadLineAsync()
+        $outOpen = $true
+        $errOpen = $true
+        while ($outOpen -or $errOpen) {
+            $waiting = New-Object 'System.Collections.Generic.List[System.Threading.Tasks.Task]'
+            if ($outOpen) { $waiting.Add($outTask) }
+            if ($errOpen) { $waiting.Add($errTask) }
+            if ([System.Threading.Tasks.Task]::WaitAny($waiting.ToArray(), 200) -lt 0) { continue }
+            if ($errOpen -and $errTask.IsCompleted) {
+                $line = $errTask.Result
+                if ($null -eq $line) { $errOpen = $false }
+                else {
+                    Write-MsiEvent -Line $line -Cmdlet $Cmdlet -Other $other -ShowProgress $showProgress
+                    $errTask = $process.StandardError.ReadLineAsync()
+                }
+            }
+            if ($outOpen -and $outTask.IsCompleted) {
+                $line = $outTask.Result
+                if ($null -eq $line) { $outOpen = $false; continue }
+                $outTask = $process.StandardOutput.ReadLineAsync()
+                $message = $null
+                try { $message = ConvertFrom-Json -InputObject $line } catch { if ($other.Count -lt 20) { $other.Add($line) } }
+                if (-not $message) { continue }
+                if ($message.PSObject.Properties['item']) {
+                    if ($message.ok) { $message.result }
+                    else { $Cmdlet.WriteError((New-MsiErrorRecord -ErrorObject $message.error -Cmdlet $Cmdlet)) }
+                }
+                else { $reply = $message }
+            }
         }
-        $stdout = $stdoutTask.GetAwaiter().GetResult()
         $process.WaitForExit()
         $exitCode = $process.ExitCode
         $finished = $true
@@ -187,22 +225,19 @@ function Invoke-MsiNode {
     }
     finally {
         if ($process -and -not $finished) {
-            # Stopped (Ctrl+C, Stop-Pipeline, an exception): ask Node to cancel, so it removes its temporary
-            # files, then make sure it is gone.
+            # Stopped (Ctrl+C, a stopped pipeline, an exception): ask Node to cancel, so that it removes its
+            # temporary files, then make sure it is gone.
             try {
                 $cancel = $utf8.GetBytes("{`"cancel`":true}`n")
                 $process.StandardInput.BaseStream.Write($cancel, 0, $cancel.Length)
-                $process.StandardInput.Close()
+                $process.StandardInput.BaseStream.Flush()
             }
             catch { Write-Debug 'Node had already closed its stdin' }
-            try { if (-not $process.WaitForExit(5000)) { $process.Kill() } } catch { Write-Debug 'Node had already exited' }
+            try { if (-not $process.WaitForExit(10000)) { $process.Kill() } } catch { Write-Debug 'Node had already exited' }
         }
         if ($process) { $process.Dispose() }
     }
 
-    $reply = $null
-    $text = $stdout.Trim()
-    if ($text) { try { $reply = ConvertFrom-Json -InputObject $text } catch { $reply = $null } }
     if (-not $reply -or -not $reply.PSObject.Properties['ok']) {
         $detail = ($other | Select-Object -First 5) -join ' | '
         Stop-MsiWithError -Cmdlet $Cmdlet -Code 'NodeProtocolError' -Category 'ProtocolError' -Message "MsiStorage's Node script ended without a reply (exit code $exitCode). $detail Run with -Debug for details; if it persists, reinstall the module."
@@ -211,9 +246,11 @@ function Invoke-MsiNode {
         Stop-MsiWithError -Cmdlet $Cmdlet -Code 'ProtocolVersionMismatch' -Category 'ProtocolError' -Message "MsiStorage's Node script speaks protocol version $($reply.v), but this module speaks $script:ProtocolVersion. The module and its script come from different builds: reinstall the module, or run 'npm run build'."
     }
     if (-not $reply.ok) {
-        $record = New-MsiErrorRecord -ErrorObject $reply.error -Cmdlet $Cmdlet
-        if ($NonTerminating) { $Cmdlet.WriteError($record); return }
-        $Cmdlet.ThrowTerminatingError($record)
+        $Cmdlet.ThrowTerminatingError((New-MsiErrorRecord -ErrorObject $reply.error -Cmdlet $Cmdlet))
+    }
+    if ($Batch) {
+        $Cmdlet.WriteVerbose("$($reply.result.done) done, $($reply.result.failed) failed, $($reply.result.bytes) bytes.")
+        return
     }
     return $reply.result
 }

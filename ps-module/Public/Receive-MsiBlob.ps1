@@ -1,18 +1,20 @@
 function Receive-MsiBlob {
     <#
     .SYNOPSIS
-    Downloads a blob to a file.
+    Downloads blobs to files.
 
     .DESCRIPTION
-    The equivalent of Get-AzStorageBlobContent. Downloads -Blob from -Container to -Destination.
-
-    The blob is written to a temporary file next to the destination and moved into place only when it is
-    complete, so a failed download never leaves a partial file, and an existing file is never overwritten
-    without -Force (it is left untouched).
+    The equivalent of Get-AzStorageBlobContent. Downloads -Blob from -Container to -Destination, in parallel
+    ranges, into a temporary file next to the destination that is renamed into place only after its length
+    and MD5 are verified, so a failed or damaged download never leaves a partial file, and an existing file
+    is never overwritten without -Force (it is left untouched).
 
     If -Destination is an existing folder, the file is written inside it under the blob's name (folders in
-    the blob's name are created inside it). Otherwise -Destination is the file's path, and its folder must
-    already exist.
+    the blob's name are created inside it, and a name cannot climb out of it). Otherwise -Destination is the
+    file's path, and its folder must already exist: Receive-MsiBlob does not create it.
+
+    Blob objects (from Get-MsiBlob or Send-MsiBlob) pipe in by property name; one process serves the whole
+    pipeline, blobs in parallel, and a blob that fails gets its own error while the others go on.
 
     .PARAMETER Blob
     The blob's name.
@@ -21,13 +23,27 @@ function Receive-MsiBlob {
     The blob container.
 
     .PARAMETER Destination
-    The file to write, or an existing folder to write into.
+    The file to write, or an existing folder to write into (required for several blobs).
 
     .PARAMETER Context
     The storage context from New-MsiStorageContext.
 
     .PARAMETER Force
-    Overwrite the destination file if it exists.
+    Overwrite destination files that exist.
+
+    .PARAMETER BlockSize
+    The size in bytes of each ranged request (default 8MB).
+
+    .PARAMETER Concurrency
+    How many ranges of one blob are fetched at once (default 8).
+
+    .PARAMETER ConcurrentTaskCount
+    How many blobs are fetched at once (default 16).
+
+    .PARAMETER SkipIntegrityCheck
+    Do not verify the blob's Content-MD5 (the length is still checked). By default a blob with a stored MD5
+    is verified, and a mismatch is an error that leaves the destination untouched. A blob without one is
+    checked for length only, and -Verbose says so.
 
     .EXAMPLE
     $ctx = New-MsiStorageContext -StorageAccountName $acct -StorageAccountKey (Get-MsiStorageKey -Token (Get-MsiToken) -SubscriptionId $sub -ResourceGroupName $rg -StorageAccountName $acct)
@@ -36,12 +52,12 @@ function Receive-MsiBlob {
     The tutorial's flow, ending with the download of testblob to test2.txt.
 
     .EXAMPLE
-    Receive-MsiBlob -Blob logs/app.log -Container diagnostics -Destination C:\Temp -Context $ctx -Force
+    Get-MsiBlob -Container logs -Prefix 2026/11/ -Context $ctx | Receive-MsiBlob -Destination C:\Temp\logs
 
-    Writes C:\Temp\logs\app.log, replacing it if it exists.
+    Downloads every blob under a prefix into a folder, keeping the blobs' folders.
 
     .INPUTS
-    Objects with Name (or Blob), Container and Context properties, such as the output of Send-MsiBlob.
+    Objects with Name (or Blob), Container and Context properties, such as the output of Get-MsiBlob.
 
     .OUTPUTS
     MsiStorage.Blob, with a Destination property.
@@ -68,14 +84,48 @@ function Receive-MsiBlob {
         [Parameter(Mandatory = $true, ValueFromPipelineByPropertyName = $true)]
         [object] $Context,
 
-        [switch] $Force
+        [switch] $Force,
+
+        [ValidateRange(65536, 4194304000)]
+        [long] $BlockSize,
+
+        [ValidateRange(1, 64)]
+        [int] $Concurrency,
+
+        [ValidateRange(1, 256)]
+        [int] $ConcurrentTaskCount,
+
+        [switch] $SkipIntegrityCheck
     )
+    begin {
+        # One batch per context (a pipeline usually carries one).
+        $batches = New-Object 'System.Collections.Generic.List[object]'
+    }
     process {
-        $ctx = ConvertTo-MsiContextArgument -Context $Context -Cmdlet $PSCmdlet
         $path = Resolve-MsiPath -Path $Destination -Cmdlet $PSCmdlet
         if (-not $PSCmdlet.ShouldProcess($path, "Download $($Context.BlobEndpoint)$Container/$Blob")) { return }
-        $arguments = @{ context = $ctx; container = $Container; blob = $Blob; destination = $path; force = [bool]$Force }
-        $result = Invoke-MsiNode -Command 'download' -Arguments $arguments -Cmdlet $PSCmdlet
-        ConvertTo-MsiBlob -Result $result -Context $Context
+        $batch = $null
+        foreach ($b in $batches) { if ([object]::ReferenceEquals($b.Context, $Context)) { $batch = $b } }
+        if (-not $batch) {
+            $batch = @{ Context = $Context; Items = New-Object 'System.Collections.Generic.List[hashtable]' }
+            $batches.Add($batch)
+        }
+        $batch.Items.Add(@{ container = $Container; blob = $Blob; destination = $path })
+    }
+    end {
+        foreach ($batch in $batches) {
+            $arguments = @{
+                context  = ConvertTo-MsiContextArgument -Context $batch.Context -Cmdlet $PSCmdlet
+                items    = $batch.Items.ToArray()
+                force    = [bool]$Force
+                progress = Test-MsiProgressWanted -Cmdlet $PSCmdlet
+            }
+            if ($PSBoundParameters.ContainsKey('BlockSize')) { $arguments.blockSize = $BlockSize }
+            if ($PSBoundParameters.ContainsKey('Concurrency')) { $arguments.concurrency = $Concurrency }
+            if ($PSBoundParameters.ContainsKey('ConcurrentTaskCount')) { $arguments.fileConcurrency = $ConcurrentTaskCount }
+            if ($SkipIntegrityCheck) { $arguments.skipIntegrityCheck = $true }
+            $ctx = $batch.Context
+            Invoke-MsiNode -Command 'download' -Arguments $arguments -Cmdlet $PSCmdlet -Batch | ForEach-Object { ConvertTo-MsiBlob -Result $_ -Context $ctx }
+        }
     }
 }

@@ -11,26 +11,50 @@ function Send-MsiBlob {
     (If-None-Match: *), so the service itself refuses it, with no window between a check and the write.
 
     .PARAMETER File
-    The file to upload. Relative paths are resolved against the current location.
+    The file to upload. Relative paths are resolved against the current location. Takes pipeline input,
+    also by property name (FullName), so Get-ChildItem output pipes in.
 
     .PARAMETER Container
     The blob container.
 
     .PARAMETER Blob
-    The blob's name. Defaults to the file's name.
+    The blob's name, for a single file. Defaults to the file's path relative to -SourceRoot, else its name.
+
+    .PARAMETER SourceRoot
+    For a pipeline of files: blob names are the files' paths relative to this folder, with '/' separators,
+    so that a folder tree keeps its structure.
 
     .PARAMETER Context
     The storage context from New-MsiStorageContext.
 
     .PARAMETER Force
-    Overwrite the blob if it exists.
+    Overwrite blobs that exist.
 
     .PARAMETER ContentType
-    The blob's Content-Type. Defaults to a type guessed from the file's extension, else
-    application/octet-stream.
+    The blobs' Content-Type. Defaults to a type guessed from each file's extension, else application/octet-stream.
 
     .PARAMETER Metadata
-    Metadata name/value pairs to store on the blob.
+    Metadata name/value pairs to store on the blobs.
+
+    .PARAMETER Properties
+    Blob properties: a hashtable with any of CacheControl, ContentDisposition, ContentEncoding, ContentLanguage.
+
+    .PARAMETER StandardBlobTier
+    The access tier: Hot, Cool, Cold or Archive.
+
+    .PARAMETER BlockSize
+    The block size in bytes for files larger than one block (default 8MB; files up to one block are sent
+    in one request). It grows automatically so that no file needs more than 50,000 blocks.
+
+    .PARAMETER Concurrency
+    How many blocks of one file are sent at once (default 8).
+
+    .PARAMETER ConcurrentTaskCount
+    How many files are sent at once (default 16).
+
+    .PARAMETER SkipIntegrityCheck
+    Do not compute the file's MD5. By default it is computed while the file is read and stored as the blob's
+    Content-MD5 (also for block uploads), so that downloads can verify it.
 
     .EXAMPLE
     $ctx = New-MsiStorageContext -StorageAccountName $acct -StorageAccountKey (Get-MsiStorageKey -Token (Get-MsiToken) -SubscriptionId $sub -ResourceGroupName $rg -StorageAccountName $acct)
@@ -39,15 +63,26 @@ function Send-MsiBlob {
     The tutorial's flow, ending with the upload of test.txt as testblob.
 
     .EXAMPLE
-    Send-MsiBlob -File .\report.csv -Container reports -Context $ctx -Force -Metadata @{ source = 'nightly' }
+    Get-ChildItem -File -Recurse .\logs | Send-MsiBlob -Container logs -SourceRoot .\logs -Context $ctx
 
-    Uploads report.csv as the blob report.csv, overwriting it if it exists, with metadata.
+    Uploads a folder tree; blob names keep the folders. One process serves the whole pipeline, files in
+    parallel; a file that fails gets its own error and the others go on.
+
+    .EXAMPLE
+    Send-MsiBlob -File .\report.csv -Container reports -Context $ctx -Force -Metadata @{ source = 'nightly' } -Properties @{ CacheControl = 'no-cache' }
+
+    Uploads report.csv, overwriting it, with metadata and a Cache-Control header.
 
     .INPUTS
-    System.String. A path, or objects with a FullName property (Get-ChildItem output), by property name.
+    System.String, or objects with a FullName property (Get-ChildItem output).
 
     .OUTPUTS
-    MsiStorage.Blob. Name, Container, BlobType, Length, ContentType, LastModified, ETag.
+    MsiStorage.Blob. Name, Container, BlobType, Length, ContentType, LastModified, ETag, ContentMD5.
+
+    .NOTES
+    Existing blobs are never overwritten without -Force: the write is conditional (If-None-Match: *), so
+    the service itself refuses it. A failed upload commits nothing under the blob's name. Progress shows
+    bytes, percent and rate for files over 4 MiB, and files done of total for batches.
 
     .LINK
     Receive-MsiBlob
@@ -67,6 +102,9 @@ function Send-MsiBlob {
         [ValidateNotNullOrEmpty()]
         [string] $Blob,
 
+        [ValidateNotNullOrEmpty()]
+        [string] $SourceRoot,
+
         [Parameter(Mandatory = $true)]
         [object] $Context,
 
@@ -75,24 +113,59 @@ function Send-MsiBlob {
         [ValidateNotNullOrEmpty()]
         [string] $ContentType,
 
-        [hashtable] $Metadata
+        [hashtable] $Metadata,
+
+        [hashtable] $Properties,
+
+        [ValidateSet('Hot', 'Cool', 'Cold', 'Archive')]
+        [string] $StandardBlobTier,
+
+        [ValidateRange(65536, 4194304000)]
+        [long] $BlockSize,
+
+        [ValidateRange(1, 64)]
+        [int] $Concurrency,
+
+        [ValidateRange(1, 256)]
+        [int] $ConcurrentTaskCount,
+
+        [switch] $SkipIntegrityCheck
     )
     begin {
-        $ctx = ConvertTo-MsiContextArgument -Context $Context -Cmdlet $PSCmdlet
+        $items = New-Object 'System.Collections.Generic.List[hashtable]'
     }
     process {
         $path = Resolve-MsiPath -Path $File -Cmdlet $PSCmdlet
-        $name = $Blob
-        if (-not $name) { $name = [System.IO.Path]::GetFileName($path) }
-        if (-not $PSCmdlet.ShouldProcess("$($Context.BlobEndpoint)$Container/$name", "Upload '$path'")) { return }
-        $arguments = @{ context = $ctx; file = $path; container = $Container; blob = $name; force = [bool]$Force }
+        if ($Blob -and $items.Count -gt 0) {
+            Stop-MsiWithError -Cmdlet $PSCmdlet -Code 'BlobNameForManyFiles' -Parameter 'Blob' -Message "-Blob names one blob, but several files came down the pipeline. Leave -Blob out (each blob is named after its file), or give -SourceRoot."
+        }
+        if (-not $PSCmdlet.ShouldProcess($path, "Upload to $($Context.BlobEndpoint)$Container")) { return }
+        $item = @{ file = $path }
+        if ($Blob) { $item.blob = $Blob }
+        $items.Add($item)
+    }
+    end {
+        if ($items.Count -eq 0) { return }
+        $arguments = @{
+            context  = ConvertTo-MsiContextArgument -Context $Context -Cmdlet $PSCmdlet
+            container = $Container
+            items    = $items.ToArray()
+            force    = [bool]$Force
+            progress = Test-MsiProgressWanted -Cmdlet $PSCmdlet
+        }
+        if ($SourceRoot) { $arguments.sourceRoot = Resolve-MsiPath -Path $SourceRoot -Cmdlet $PSCmdlet }
         if ($ContentType) { $arguments.contentType = $ContentType }
+        if ($StandardBlobTier) { $arguments.tier = $StandardBlobTier }
+        if ($PSBoundParameters.ContainsKey('BlockSize')) { $arguments.blockSize = $BlockSize }
+        if ($PSBoundParameters.ContainsKey('Concurrency')) { $arguments.concurrency = $Concurrency }
+        if ($PSBoundParameters.ContainsKey('ConcurrentTaskCount')) { $arguments.fileConcurrency = $ConcurrentTaskCount }
+        if ($SkipIntegrityCheck) { $arguments.skipIntegrityCheck = $true }
         if ($Metadata) {
             $meta = @{}
             foreach ($k in $Metadata.Keys) { $meta[[string]$k] = [string]$Metadata[$k] }
             $arguments.metadata = $meta
         }
-        $result = Invoke-MsiNode -Command 'upload' -Arguments $arguments -Cmdlet $PSCmdlet
-        ConvertTo-MsiBlob -Result $result -Context $Context
+        if ($Properties) { $arguments.properties = ConvertTo-MsiBlobProperties -Properties $Properties -Cmdlet $PSCmdlet }
+        Invoke-MsiNode -Command 'upload' -Arguments $arguments -Cmdlet $PSCmdlet -Batch | ForEach-Object { ConvertTo-MsiBlob -Result $_ -Context $Context }
     }
 }

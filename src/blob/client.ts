@@ -54,8 +54,12 @@ export function normalizeSas(sas: string): string {
 }
 
 export function pipelineOptions(): StoragePipelineOptions {
+  // The same test knob as the identity and ARM back-off: it scales the delays, not the number of tries.
+  const scale = Number(process.env.MSISTORAGE_RETRY_DELAY_SCALE ?? 1);
+  const s = (ms: number) => Math.max(1, Math.round(ms * (Number.isFinite(scale) && scale >= 0 ? scale : 1)));
   return {
-    retryOptions: { maxTries: 4, tryTimeoutInMs: 10 * 60_000, retryDelayInMs: 500, maxRetryDelayInMs: 10_000 },
+    // Per-try timeout: a 8 MiB block at 100 KB/s still fits; a stuck request never hangs forever.
+    retryOptions: { maxTries: 4, tryTimeoutInMs: 2 * 60_000, retryDelayInMs: s(500), maxRetryDelayInMs: s(10_000) },
     userAgentOptions: { userAgentPrefix: 'MsiStorage' },
   };
 }
@@ -148,7 +152,12 @@ export function storageError(err: unknown, where: { container: string; blob?: st
     default:
       break;
   }
-  if (status === undefined || code === 'REQUEST_SEND_ERROR' || code === 'ECONNREFUSED' || code === 'ECONNRESET' || code === 'ENOTFOUND') {
+  const network = ['REQUEST_SEND_ERROR', 'ECONNREFUSED', 'ECONNRESET', 'ECONNABORTED', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT', 'EPIPE', 'UND_ERR_SOCKET'];
+  if (status === undefined && code && /^E[A-Z]+$/.test(code) && !network.includes(code)) {
+    // A local file-system failure (ENOSPC, EACCES, EIO...), not the network.
+    return new MsiError('LocalFileError', `A local file operation failed for ${blob}: ${serverMessage}. Check free space and permissions of the destination folder.`, 'WriteError', opts);
+  }
+  if (status === undefined || network.includes(code ?? '')) {
     return new MsiError('StorageUnreachable', `Azure Storage could not be reached for ${blob}: ${serverMessage || 'no response'}. Check -BlobEndpoint of the context and the network.`, 'ResourceUnavailable', opts);
   }
   if (status === 403) return new MsiError('StoragePermissionDenied', `Azure Storage refused the operation on ${blob} (HTTP 403).${said}`, 'PermissionDenied', opts);

@@ -1,35 +1,29 @@
+// Receive-MsiBlob: one batch (a single blob, or a whole pipeline), blobs in parallel, one line per blob.
+import { serviceClient, validateContainerName } from '../blob/client.js';
+import { downloadOne } from '../blob/download.js';
+import { ProgressReporter, runBatch, transferOptions } from '../blob/transfer.js';
 import { promises as fs } from 'node:fs';
-import { containerClient, storageError, validateBlobName } from '../blob/client.js';
-import { commitDestination, removeQuietly, resolveDestination } from '../blob/files.js';
-import { MsiError } from '../errors.js';
-import { verbose } from '../log.js';
-import type { BlobResult, RequestOf } from '../protocol.js';
+import { invalidArgument } from '../errors.js';
+import type { BatchResult, RequestOf } from '../protocol.js';
 
-export async function run(req: RequestOf<'download'>, signal: AbortSignal): Promise<BlobResult> {
-  validateBlobName(req.blob);
-  const client = await containerClient(req.context, req.container);
-  const dest = await resolveDestination(req.destination, req.blob, req.force ?? false);
-  const blob = client.getBlobClient(req.blob);
-  verbose(`Downloading ${blob.url} to '${dest.file}' through a temporary file.`);
-  try {
-    const res = await blob.downloadToFile(dest.temp, 0, undefined, { abortSignal: signal });
-    const { size } = await fs.stat(dest.temp);
-    if (res.contentLength !== undefined && size !== res.contentLength) {
-      throw new MsiError('LengthMismatch', `The download of '${req.blob}' gave ${size} bytes, but the blob has ${res.contentLength}. Nothing was written; try again.`, 'InvalidData');
+export async function run(req: RequestOf<'download'>, signal: AbortSignal): Promise<BatchResult> {
+  const options = transferOptions(req);
+  if (req.items.length > 1) {
+    for (const d of new Set(req.items.map((i) => i.destination))) {
+      if (!(await fs.stat(d).catch(() => undefined))?.isDirectory()) {
+        throw invalidArgument('Destination', `Several blobs cannot all be written to the file '${d}': give an existing folder as -Destination.`, 'DestinationNotFolder');
+      }
     }
-    await commitDestination(dest, req.force ?? false);
-    return {
-      name: req.blob,
-      container: req.container,
-      blobType: res.blobType ?? 'BlockBlob',
-      length: size,
-      contentType: res.contentType,
-      lastModified: res.lastModified?.toISOString(),
-      etag: res.etag,
-      destination: dest.file,
-    };
-  } catch (err) {
-    await removeQuietly(dest.temp);
-    throw storageError(err, { container: req.container, blob: req.blob });
+  }
+  const service = await serviceClient(req.context);
+  const reporter = new ProgressReporter(options.progress, 'Downloading', req.items.length, 0);
+  try {
+    return await runBatch(req.items, options.fileConcurrency, signal, async (item, i) => {
+      validateContainerName(item.container);
+      const result = await downloadOne(service.getContainerClient(item.container), item, options, (size) => reporter.file(i, item.blob, size), signal);
+      return { result, bytes: result.length };
+    });
+  } finally {
+    reporter.finish();
   }
 }

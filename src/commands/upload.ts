@@ -1,45 +1,46 @@
+// Send-MsiBlob: one batch (a single file, or a whole pipeline), files in parallel, one line per file.
+import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import { containerClient, storageError, validateBlobName } from '../blob/client.js';
-import { openSource } from '../blob/files.js';
-import { verbose } from '../log.js';
-import type { BlobResult, RequestOf } from '../protocol.js';
+import { containerClient } from '../blob/client.js';
+import { Budget, MEMORY_BUDGET, ProgressReporter, runBatch, transferOptions } from '../blob/transfer.js';
+import { uploadOne } from '../blob/upload.js';
+import { MsiError, invalidArgument } from '../errors.js';
 
-export async function guessContentType(file: string): Promise<string> {
-  const { default: mime } = await import('mime');
-  return mime.getType(file) ?? 'application/octet-stream';
+/** The blob name of a file: -Blob, else its path under -SourceRoot ('/'-separated), else its file name. */
+export function blobNameFor(file: string, blob: string | undefined, sourceRoot: string | undefined): string {
+  if (blob) return blob;
+  if (!sourceRoot) return path.basename(file);
+  const rel = path.relative(sourceRoot, file);
+  if (!rel || rel.startsWith('..') || path.isAbsolute(rel)) {
+    throw invalidArgument('SourceRoot', `'${file}' is not inside -SourceRoot '${sourceRoot}'. Give a -SourceRoot that contains every file.`, 'FileOutsideSourceRoot');
+  }
+  return rel.split(path.sep).join('/');
 }
+import type { BatchResult, RequestOf } from '../protocol.js';
 
-export async function run(req: RequestOf<'upload'>, signal: AbortSignal): Promise<BlobResult> {
-  const blobName = req.blob ?? path.basename(req.file);
-  validateBlobName(blobName);
-  const { handle, size } = await openSource(req.file);
-  await handle.close();
-  const client = await containerClient(req.context, req.container);
-  const blob = client.getBlockBlobClient(blobName);
-  const contentType = req.contentType ?? (await guessContentType(req.file));
-  verbose(`Uploading '${req.file}' (${size} bytes, ${contentType}) to ${blob.url}${req.force ? ', overwriting' : ' unless it exists (If-None-Match: *)'}.`);
+export async function run(req: RequestOf<'upload'>, signal: AbortSignal): Promise<BatchResult> {
+  const options = transferOptions(req);
+  const container = await containerClient(req.context, req.container);
+  const sizes = await Promise.all(req.items.map((i) => fs.stat(i.file).then((s) => (s.isFile() ? s.size : 0), () => 0)));
+  const reporter = new ProgressReporter(options.progress, 'Uploading', req.items.length, sizes.reduce((a, b) => a + b, 0));
+  const memory = new Budget(MEMORY_BUDGET);
+  const seen = new Map<string, string>();
+  const settings = { contentType: req.contentType, metadata: req.metadata, properties: req.properties, tier: req.tier, options };
   try {
-    const res = await blob.uploadFile(req.file, {
-      abortSignal: signal,
-      blobHTTPHeaders: { blobContentType: contentType },
-      metadata: req.metadata,
-      conditions: req.force ? undefined : { ifNoneMatch: '*' },
+    return await runBatch(req.items, options.fileConcurrency, signal, async (item, i) => {
+      const blob = blobNameFor(item.file, item.blob, req.sourceRoot);
+      const earlier = seen.get(blob);
+      if (earlier !== undefined) {
+        throw new MsiError('DuplicateBlobName', `'${item.file}' and '${earlier}' would both be uploaded as '${blob}'. Give -SourceRoot so that blob names keep their folders.`, 'InvalidArgument', {
+          parameter: 'Blob',
+          target: item.file,
+        });
+      }
+      seen.set(blob, item.file);
+      const result = await uploadOne(container, { file: item.file, blob }, settings, memory, reporter.file(i, blob, sizes[i]), signal);
+      return { result, bytes: result.length };
     });
-    return {
-      name: blobName,
-      container: req.container,
-      blobType: 'BlockBlob',
-      length: size,
-      contentType,
-      lastModified: res.lastModified?.toISOString(),
-      etag: res.etag,
-    };
-  } catch (err) {
-    const e = err as { statusCode?: number; code?: string; details?: { errorCode?: string } };
-    // If-None-Match: * on an existing blob: the service says 409 BlobAlreadyExists; some emulators 412.
-    if (!req.force && (e.statusCode === 409 || e.statusCode === 412) && (e.details?.errorCode ?? e.code) !== 'ContainerNotFound') {
-      throw storageError(Object.assign(err as object, { details: { ...e.details, errorCode: 'BlobAlreadyExists' } }), { container: req.container, blob: blobName });
-    }
-    throw storageError(err, { container: req.container, blob: blobName });
+  } finally {
+    reporter.finish();
   }
 }

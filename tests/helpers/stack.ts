@@ -59,6 +59,8 @@ export async function startStack(args: string[] = []): Promise<Stack> {
 export interface BundleRun {
   code: number | null;
   reply: { v: number; ok: boolean; result?: any; error?: any };
+  /** Per-item lines of batch commands, in the order they arrived. */
+  items: { v: number; item: number; ok: boolean; result?: any; error?: any }[];
   stdout: string;
   stderr: string;
   events: Record<string, any>[];
@@ -78,13 +80,18 @@ export function runBundle(request: object | string, env: Record<string, string |
         .split('\n')
         .filter((l) => l.startsWith('{'))
         .map((l) => JSON.parse(l) as Record<string, any>);
-      let reply;
+      let lines: any[];
       try {
-        reply = JSON.parse(stdout);
+        lines = stdout
+          .split('\n')
+          .filter((l) => l.trim())
+          .map((l) => JSON.parse(l));
       } catch {
         return reject(new Error(`no JSON reply (exit ${code}): stdout=${stdout} stderr=${stderr}`));
       }
-      resolve({ code, reply, stdout, stderr, events });
+      const reply = lines.at(-1);
+      if (!reply || 'item' in reply) return reject(new Error(`no final reply (exit ${code}): stdout=${stdout} stderr=${stderr}`));
+      resolve({ code, reply, items: lines.filter((l) => 'item' in l), stdout, stderr, events });
     });
     child.stdin.end(typeof request === 'string' ? request : `${JSON.stringify({ v: 1, ...request })}\n`);
   });

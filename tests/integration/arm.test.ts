@@ -38,7 +38,7 @@ describe('SAS', () => {
     const file = path.join(mkdtempSync(path.join(tmpdir(), 'sas-')), 'f.txt');
     writeFileSync(file, 'sas');
     const ctx = { storageAccountName: stack.storageAccountName, blobEndpoint: stack.blobEndpoint, authType: 'SAS', sasToken: sas.reply.result.sasToken };
-    const up = await runBundle({ command: 'upload', context: ctx, file, container: 'sasit' }, env);
-    expect(up.reply.ok).toBe(true);
+    const up = await runBundle({ command: 'upload', context: ctx, container: 'sasit', items: [{ file }] }, env);
+    expect(up.items[0].ok).toBe(true);
   });
 });

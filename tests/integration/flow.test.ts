@@ -127,25 +127,26 @@ describe('blobs', () => {
     const file = path.join(work, 'test.txt');
     writeFileSync(file, 'This is a test text file.\n');
 
-    const up = await runBundle({ command: 'upload', context: ctx, file, container, blob: 'testblob' }, env);
-    expect(up.reply.ok).toBe(true);
-    sameShape(up.reply, fixture('replies/upload.json'));
-    expect(up.reply.result).toMatchObject({ name: 'testblob', container, blobType: 'BlockBlob', length: 26, contentType: 'text/plain' });
+    const up = await runBundle({ command: 'upload', context: ctx, container, items: [{ file, blob: 'testblob' }] }, env);
+    expect(up.reply).toMatchObject({ ok: true, result: { done: 1, failed: 0, bytes: 26 } });
+    sameShape(up.items[0], fixture('replies/upload.json'));
+    expect(up.items[0].result).toMatchObject({ name: 'testblob', container, blobType: 'BlockBlob', length: 26, contentType: 'text/plain' });
 
-    const again = await runBundle({ command: 'upload', context: ctx, file, container, blob: 'testblob' }, env);
-    expect(again.reply.error.code).toBe('BlobAlreadyExists');
-    expect(again.reply.error.category).toBe('ResourceExists');
-    expect((await runBundle({ command: 'upload', context: ctx, file, container, blob: 'testblob', force: true }, env)).reply.ok).toBe(true);
+    const again = await runBundle({ command: 'upload', context: ctx, container, items: [{ file, blob: 'testblob' }] }, env);
+    expect(again.items[0].error.code).toBe('BlobAlreadyExists');
+    expect(again.items[0].error.category).toBe('ResourceExists');
+    expect(again.reply.result.failed).toBe(1);
+    expect((await runBundle({ command: 'upload', context: ctx, container, items: [{ file, blob: 'testblob' }], force: true }, env)).items[0].ok).toBe(true);
 
     const dest = path.join(work, 'test2.txt');
-    const down = await runBundle({ command: 'download', context: ctx, container, blob: 'testblob', destination: dest }, env);
-    expect(down.reply.ok).toBe(true);
-    sameShape(down.reply, fixture('replies/download.json'));
+    const down = await runBundle({ command: 'download', context: ctx, items: [{ container, blob: 'testblob', destination: dest }] }, env);
+    expect(down.items[0].ok).toBe(true);
+    sameShape(down.items[0], fixture('replies/download.json'));
     expect(readFileSync(dest)).toEqual(readFileSync(file));
 
     writeFileSync(dest, 'keep me');
-    const clobber = await runBundle({ command: 'download', context: ctx, container, blob: 'testblob', destination: dest }, env);
-    expect(clobber.reply.error.code).toBe('DestinationExists');
+    const clobber = await runBundle({ command: 'download', context: ctx, items: [{ container, blob: 'testblob', destination: dest }] }, env);
+    expect(clobber.items[0].error.code).toBe('DestinationExists');
     expect(readFileSync(dest, 'utf8')).toBe('keep me');
     expect(readdirSync(work).filter((f) => f.includes('msistorage-partial'))).toEqual([]);
   });
@@ -154,8 +155,8 @@ describe('blobs', () => {
     const ctx = await context();
     const file = path.join(work, 'x.txt');
     writeFileSync(file, 'x');
-    const run = await runBundle({ command: 'upload', context: ctx, file, container: 'no-such-container' }, env);
-    expect(run.reply.error).toMatchObject({ code: 'ContainerNotFound', category: 'ObjectNotFound', parameter: 'Container' });
+    const run = await runBundle({ command: 'upload', context: ctx, container: 'no-such-container', items: [{ file }] }, env);
+    expect(run.items[0].error).toMatchObject({ code: 'ContainerNotFound', category: 'ObjectNotFound', parameter: 'Container' });
   });
 
   it('a missing blob leaves no file behind', async () => {
@@ -163,8 +164,8 @@ describe('blobs', () => {
     const container = `miss${Date.now()}`;
     await runBundle({ command: 'newContainer', context: ctx, container }, env);
     const dest = path.join(work, 'never.txt');
-    const run = await runBundle({ command: 'download', context: ctx, container, blob: 'nope', destination: dest }, env);
-    expect(run.reply.error).toMatchObject({ code: 'BlobNotFound', category: 'ObjectNotFound' });
+    const run = await runBundle({ command: 'download', context: ctx, items: [{ container, blob: 'nope', destination: dest }] }, env);
+    expect(run.items[0].error).toMatchObject({ code: 'BlobNotFound', category: 'ObjectNotFound' });
     expect(existsSync(dest)).toBe(false);
     expect(readdirSync(work).filter((f) => f.includes('msistorage-partial'))).toEqual([]);
   });
@@ -173,8 +174,8 @@ describe('blobs', () => {
     const ctx = { ...(await context()), storageAccountKey: Buffer.alloc(64, 7).toString('base64') };
     const file = path.join(work, 'y.txt');
     writeFileSync(file, 'y');
-    const run = await runBundle({ command: 'upload', context: ctx, file, container: 'whatever' }, env);
-    expect(run.reply.error.category).toBe('AuthenticationError');
+    const run = await runBundle({ command: 'upload', context: ctx, container: 'whatever', items: [{ file }] }, env);
+    expect(run.items[0].error.category).toBe('AuthenticationError');
     expect(run.stdout + run.stderr).not.toContain(ctx.storageAccountKey);
   });
 });

@@ -145,7 +145,7 @@ Describe 'Send-MsiBlob and Receive-MsiBlob' {
     }
 
     It 'refuses to overwrite a blob without -Force, and overwrites with it' {
-        $err = { Send-MsiBlob -File $Source -Container $Container -Blob testblob -Context $Ctx } | Should -Throw -ErrorId 'SendMsiBlobBlobAlreadyExists,Send-MsiBlob' -PassThru
+        $err = { Send-MsiBlob -File $Source -Container $Container -Blob testblob -Context $Ctx -ErrorAction Stop } | Should -Throw -ErrorId 'SendMsiBlobBlobAlreadyExists,Send-MsiBlob' -PassThru
         $err.CategoryInfo.Category | Should -Be 'ResourceExists'
         $err.Exception.Message | Should -Match '-Force'
         (Send-MsiBlob -File $Source -Container $Container -Blob testblob -Context $Ctx -Force).Name | Should -Be 'testblob'
@@ -162,7 +162,7 @@ Describe 'Send-MsiBlob and Receive-MsiBlob' {
     It 'refuses to overwrite a file without -Force and leaves it untouched' {
         $dest = Join-Path $Work 'keep.txt'
         Set-Content -LiteralPath $dest -Value 'precious' -NoNewline
-        $err = { Receive-MsiBlob -Blob testblob -Container $Container -Destination $dest -Context $Ctx } | Should -Throw -ErrorId 'ReceiveMsiBlobDestinationExists,Receive-MsiBlob' -PassThru
+        $err = { Receive-MsiBlob -Blob testblob -Container $Container -Destination $dest -Context $Ctx -ErrorAction Stop } | Should -Throw -ErrorId 'ReceiveMsiBlobDestinationExists,Receive-MsiBlob' -PassThru
         $err.CategoryInfo.Category | Should -Be 'ResourceExists'
         Get-Content -LiteralPath $dest -Raw | Should -Be 'precious'
         Receive-MsiBlob -Blob testblob -Container $Container -Destination $dest -Context $Ctx -Force | Out-Null
@@ -178,18 +178,18 @@ Describe 'Send-MsiBlob and Receive-MsiBlob' {
     }
 
     It 'reports a missing container as ObjectNotFound' {
-        { Send-MsiBlob -File $Source -Container 'no-such-container' -Context $Ctx } | Should -Throw -ErrorId 'SendMsiBlobContainerNotFound,Send-MsiBlob'
+        { Send-MsiBlob -File $Source -Container 'no-such-container' -Context $Ctx -ErrorAction Stop } | Should -Throw -ErrorId 'SendMsiBlobContainerNotFound,Send-MsiBlob'
     }
 
     It 'reports a missing file as ObjectNotFound naming -File' {
-        $err = { Send-MsiBlob -File (Join-Path $Work 'missing.txt') -Container $Container -Context $Ctx } | Should -Throw -ErrorId 'SendMsiBlobFileNotFound,Send-MsiBlob' -PassThru
+        $err = { Send-MsiBlob -File (Join-Path $Work 'missing.txt') -Container $Container -Context $Ctx -ErrorAction Stop } | Should -Throw -ErrorId 'SendMsiBlobFileNotFound,Send-MsiBlob' -PassThru
         $err.CategoryInfo.Category | Should -Be 'ObjectNotFound'
         $err.Exception.Message | Should -Match '-File'
     }
 
     It 'makes no request under -WhatIf' {
         Send-MsiBlob -File $Source -Container $Container -Blob whatif -Context $Ctx -WhatIf
-        { Receive-MsiBlob -Blob whatif -Container $Container -Destination (Join-Path $Work 'whatif.txt') -Context $Ctx } | Should -Throw -ErrorId 'ReceiveMsiBlobBlobNotFound,Receive-MsiBlob'
+        { Receive-MsiBlob -Blob whatif -Container $Container -Destination (Join-Path $Work 'whatif.txt') -Context $Ctx -ErrorAction Stop } | Should -Throw -ErrorId 'ReceiveMsiBlobBlobNotFound,Receive-MsiBlob'
     }
 }
 

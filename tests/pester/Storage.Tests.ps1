@@ -202,14 +202,14 @@ Describe 'The SAS path' {
     It 'a read-only SAS cannot write' {
         $sas = New-MsiStorageSas -StorageAccountName $Stack.storageAccountName -Container $SasContainer -Permission rl -Protocol HttpsOrHttp
         $ctx = New-MsiStorageContext -StorageAccountName $Stack.storageAccountName -SasToken $sas -BlobEndpoint $Stack.blobEndpoint
-        $err = { Send-MsiBlob -File $File -Container $SasContainer -Blob 'denied' -Context $ctx } | Should -Throw -ErrorId 'SendMsiBlobStoragePermissionDenied,Send-MsiBlob' -PassThru
+        $err = { Send-MsiBlob -File $File -Container $SasContainer -Blob 'denied' -Context $ctx -ErrorAction Stop } | Should -Throw -ErrorId 'SendMsiBlobStoragePermissionDenied,Send-MsiBlob' -PassThru
         $err.CategoryInfo.Category | Should -Be 'PermissionDenied'
     }
 
     It 'an HTTPS-only SAS over HTTP says to use -Protocol HttpsOrHttp' {
         $sas = New-MsiStorageSas -StorageAccountName $Stack.storageAccountName -Container $SasContainer -Permission rwl
         $ctx = New-MsiStorageContext -StorageAccountName $Stack.storageAccountName -SasToken $sas -BlobEndpoint $Stack.blobEndpoint
-        $err = { Send-MsiBlob -File $File -Container $SasContainer -Blob 'http' -Context $ctx } | Should -Throw -ErrorId 'SendMsiBlobSasProtocolMismatch,Send-MsiBlob' -PassThru
+        $err = { Send-MsiBlob -File $File -Container $SasContainer -Blob 'http' -Context $ctx -ErrorAction Stop } | Should -Throw -ErrorId 'SendMsiBlobSasProtocolMismatch,Send-MsiBlob' -PassThru
         $err.Exception.Message | Should -Match 'HttpsOrHttp'
     }
 
@@ -233,7 +233,7 @@ Describe 'Accounts that disallow shared keys' {
         $ctx = New-MsiStorageContext -StorageAccountName $Stack.storageAccountName -WarningVariable warned -WarningAction SilentlyContinue
         ($warned | Out-String) | Should -Match 'UseManagedIdentity'
         $ctx.BlobEndpoint | Should -Be $Stack.enforcingEndpoint
-        $err = { Send-MsiBlob -File $File -Container 'anything' -Context $ctx } | Should -Throw -ErrorId 'SendMsiBlobKeyBasedAuthenticationNotPermitted,Send-MsiBlob' -PassThru
+        $err = { Send-MsiBlob -File $File -Container 'anything' -Context $ctx -ErrorAction Stop } | Should -Throw -ErrorId 'SendMsiBlobKeyBasedAuthenticationNotPermitted,Send-MsiBlob' -PassThru
         $err.CategoryInfo.Category | Should -Be 'PermissionDenied'
         $err.Exception.Message | Should -Match '-UseManagedIdentity'
     }
@@ -279,6 +279,6 @@ Describe 'The keyless path over HTTPS' {
 
     It 'refuses bearer tokens over plain HTTP with a clear error' {
         $ctx = New-MsiStorageContext -StorageAccountName $Tls.storageAccountName -UseManagedIdentity -BlobEndpoint "http://127.0.0.1:1/$($Tls.storageAccountName)"
-        { Send-MsiBlob -File $File -Container 'keyless' -Context $ctx } | Should -Throw -ErrorId 'SendMsiBlobOAuthNeedsHttps,Send-MsiBlob'
+        { Send-MsiBlob -File $File -Container 'keyless' -Context $ctx -ErrorAction Stop } | Should -Throw -ErrorId 'SendMsiBlobOAuthNeedsHttps,Send-MsiBlob'
     }
 }

@@ -35,10 +35,12 @@ describe('parseRequest', () => {
     [JSON.stringify({ v: 1, command: 'sas', storageAccountName: 'a', expiry: '2030-01-01' }), 'MissingRequestKey'],
     [JSON.stringify({ v: 1, command: 'keys', environment: 'AzureGermanCloud' }), 'InvalidRequestValue'],
     [JSON.stringify({ v: 1, command: 'keys', subscriptionId: 's', resourceGroupName: 'r', storageAccountName: 'a', keyName: 'key3' }), 'InvalidRequestValue'],
-    [JSON.stringify({ v: 1, command: 'upload', context: { storageAccountName: 'a', blobEndpoint: 'b', authType: 'SharedKey', storageAccountKey: 'k', extra: 1 }, file: '/f', container: 'c' }), 'UnknownRequestKey'],
-    [JSON.stringify({ v: 1, command: 'upload', context: { storageAccountName: 'a', blobEndpoint: 'b', authType: 'SharedKey', storageAccountKey: 'k' }, file: '/f', container: 'c', metadata: { a: 1 } }), 'InvalidRequestValue'],
+    [JSON.stringify({ v: 1, command: 'upload', context: { storageAccountName: 'a', blobEndpoint: 'b', authType: 'SharedKey', storageAccountKey: 'k', extra: 1 }, items: [{ file: '/f' }], container: 'c' }), 'UnknownRequestKey'],
+    [JSON.stringify({ v: 1, command: 'upload', context: { storageAccountName: 'a', blobEndpoint: 'b', authType: 'SharedKey', storageAccountKey: 'k' }, items: [{ file: '/f' }], container: 'c', metadata: { a: 1 } }), 'InvalidRequestValue'],
     [JSON.stringify({ v: 1, command: 'constructor' }), 'UnknownCommand'],
     ['{"v":1,"command":"token","__proto__":{"resource":"x"}}', 'UnknownRequestKey'],
+    [JSON.stringify({ v: 1, command: 'download', context: { storageAccountName: 'a', blobEndpoint: 'b', authType: 'SharedKey' }, items: [{ container: 'c', blob: 'b' }] }), 'MissingRequestKey'],
+    [JSON.stringify({ v: 1, command: 'download', context: { storageAccountName: 'a', blobEndpoint: 'b', authType: 'SharedKey' }, items: 'x' }), 'InvalidRequestValue'],
   ])('rejects %s with %s', (line, expected) => {
     expect(code(() => parseRequest(line))).toBe(expected);
   });

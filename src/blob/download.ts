@@ -1,0 +1,169 @@
+// Download: parallel ranged GETs with If-Match on the ETag, each written at its offset into a temporary file
+// in the destination's folder; the MD5 is computed in order as the ranges complete, and the length and MD5
+// are checked before fsync and an atomic rename. Any failure removes the temporary file and leaves the
+// destination untouched. A range that stalls is aborted and resumed where it stopped, a bounded number of times.
+import { createHash } from 'node:crypto';
+import { promises as fs } from 'node:fs';
+import type { BlobClient, ContainerClient } from '@azure/storage-blob';
+import { MsiError } from '../errors.js';
+import { verbose } from '../log.js';
+import type { BlobResult } from '../protocol.js';
+import { storageError, validateBlobName } from './client.js';
+import { commitDestination, removeQuietly, resolveDestination } from './files.js';
+import { type TransferOptions, mapLimit } from './transfer.js';
+
+/** No data for this long on a range: abort it and resume. */
+export const STALL_TIMEOUT_MS = Number(process.env.MSISTORAGE_STALL_TIMEOUT_MS ?? 60_000);
+const RANGE_ATTEMPTS = 4;
+
+async function downloadRange(
+  blob: BlobClient,
+  file: fs.FileHandle,
+  start: number,
+  end: number,
+  etag: string | undefined,
+  report: (delta: number) => void,
+  signal: AbortSignal,
+): Promise<void> {
+  let pos = start;
+  for (let attempt = 1; pos < end; attempt++) {
+    const ac = new AbortController();
+    const onAbort = () => ac.abort();
+    signal.addEventListener('abort', onAbort, { once: true });
+    let timer: NodeJS.Timeout | undefined;
+    const arm = () => {
+      clearTimeout(timer);
+      timer = setTimeout(() => ac.abort(), STALL_TIMEOUT_MS);
+    };
+    try {
+      arm();
+      const res = await blob.download(pos, end - pos, { abortSignal: ac.signal, conditions: etag ? { ifMatch: etag } : undefined, maxRetryRequests: 0 });
+      const body = res.readableStreamBody;
+      if (!body) throw new MsiError('StorageUnreachable', 'The service answered without a body.', 'ResourceUnavailable');
+      for await (const chunk of body as AsyncIterable<Buffer>) {
+        arm();
+        let written = 0;
+        while (written < chunk.length) {
+          const { bytesWritten } = await file.write(chunk, written, chunk.length - written, pos + written);
+          written += bytesWritten;
+        }
+        pos += chunk.length;
+        report(chunk.length);
+      }
+    } catch (err) {
+      if (signal.aborted) throw err;
+      const e = err as { statusCode?: number };
+      // Answers from the service (412 changed, 404 gone, 403) are final; only the connection is retried.
+      if ((e.statusCode !== undefined && e.statusCode < 500 && e.statusCode !== 408) || attempt >= RANGE_ATTEMPTS) throw err;
+      verbose(`Range ${pos}-${end - 1} of ${blob.name} failed (${(err as Error).message?.split('\n')[0] ?? err}); resuming, try ${attempt + 1} of ${RANGE_ATTEMPTS}.`);
+    } finally {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', onAbort);
+    }
+  }
+}
+
+export async function downloadOne(
+  container: ContainerClient,
+  item: { blob: string; destination: string },
+  options: TransferOptions,
+  progressFor: (size: number) => (delta: number, completed?: boolean) => void,
+  signal: AbortSignal,
+): Promise<BlobResult> {
+  validateBlobName(item.blob);
+  const where = { container: container.containerName, blob: item.blob };
+  const dest = await resolveDestination(item.destination, item.blob, options.force);
+  const blob = container.getBlobClient(item.blob);
+  let props;
+  try {
+    props = await blob.getProperties({ abortSignal: signal });
+  } catch (err) {
+    throw storageError(err, where);
+  }
+  const size = props.contentLength ?? 0;
+  const report = progressFor(size);
+  const etag = props.etag;
+  const expectedMd5 = props.contentMD5 ? Buffer.from(props.contentMD5).toString('base64') : undefined;
+  const file = await fs.open(dest.temp, 'wx+', 0o600);
+  let committed = false;
+  try {
+    const chunk = options.blockSize;
+    const count = Math.ceil(size / chunk);
+    verbose(`Downloading ${blob.url} (${size} bytes${count > 1 ? `, ${count} ranges of ${chunk} bytes, ${options.concurrency} at a time` : ''}) through '${dest.temp}'.`);
+    // MD5 in order: whenever the ranges before it are complete, a range is read back (from the page cache)
+    // and hashed, while later ranges are still downloading.
+    const md5 = options.verify && expectedMd5 ? createHash('md5') : undefined;
+    const done = new Array<boolean>(count).fill(false);
+    let hashed = 0;
+    let hashing = Promise.resolve();
+    const hashReady = () => {
+      hashing = hashing.then(async () => {
+        const buffer = Buffer.allocUnsafe(chunk);
+        while (hashed < count && done[hashed]) {
+          const start = hashed * chunk;
+          const length = Math.min(chunk, size - start);
+          let got = 0;
+          while (got < length) got += (await file.read(buffer, got, length - got, start + got)).bytesRead;
+          md5!.update(buffer.subarray(0, length));
+          hashed++;
+        }
+      });
+    };
+    await mapLimit(
+      Array.from({ length: count }, (_, i) => i),
+      options.concurrency,
+      async (i) => {
+        if (signal.aborted) throw new MsiError('OperationStopped', 'The transfer was stopped.', 'OperationStopped');
+        const start = i * chunk;
+        await downloadRange(blob, file, start, Math.min(size, start + chunk), etag, report, signal);
+        done[i] = true;
+        if (md5) hashReady();
+      },
+    );
+    await hashing;
+    const written = (await file.stat()).size;
+    if (written !== size) {
+      throw new MsiError('LengthMismatch', `The download of '${item.blob}' gave ${written} bytes, but the blob has ${size}. The destination was left untouched; try again.`, 'InvalidData', {
+        target: dest.file,
+      });
+    }
+    if (md5) {
+      const actual = md5.digest('base64');
+      if (actual !== expectedMd5) {
+        throw new MsiError(
+          'IntegrityCheckFailed',
+          `The MD5 of the downloaded data (${actual}) does not match the blob's Content-MD5 (${expectedMd5}): the data was damaged, or the blob's Content-MD5 is wrong. The destination was left untouched. Try again; -SkipIntegrityCheck skips this check.`,
+          'InvalidData',
+          { target: dest.file },
+        );
+      }
+      verbose(`MD5 and length verified: ${actual}, ${size} bytes.`);
+    } else if (!options.verify) {
+      verbose('-SkipIntegrityCheck: the MD5 was not verified; the length was.');
+    } else {
+      verbose(`The blob '${item.blob}' has no stored Content-MD5: only its length (${size} bytes) was checked.`);
+    }
+    await file.close();
+    await commitDestination(dest, options.force);
+    committed = true;
+    report(0, true);
+    return {
+      name: item.blob,
+      container: container.containerName,
+      blobType: props.blobType ?? 'BlockBlob',
+      length: size,
+      contentType: props.contentType,
+      lastModified: props.lastModified?.toISOString(),
+      etag,
+      contentMD5: expectedMd5,
+      destination: dest.file,
+    };
+  } catch (err) {
+    throw storageError(err, where);
+  } finally {
+    if (!committed) {
+      await file.close().catch(() => undefined);
+      await removeQuietly(dest.temp);
+    }
+  }
+}

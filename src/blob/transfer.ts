@@ -1,0 +1,210 @@
+// What every transfer shares: sizes and concurrency (with their defaults), a byte budget that bounds memory
+// whatever the file sizes, progress events, and per-item result lines on stdout.
+import { MsiError, invalidArgument, toMsiError } from '../errors.js';
+import { progress } from '../log.js';
+import { PROTOCOL_VERSION } from '../protocol.js';
+
+const MiB = 1024 * 1024;
+export const DEFAULT_BLOCK_SIZE = 8 * MiB;
+export const MAX_BLOCK_SIZE = 4000 * MiB;
+export const MAX_BLOCKS = 50_000;
+export const DEFAULT_CONCURRENCY = 8;
+export const DEFAULT_FILE_CONCURRENCY = 16;
+/** Block buffers in memory at once, across all files of a batch. */
+export const MEMORY_BUDGET = 96 * MiB;
+/** Files smaller than this get no progress bar of their own. */
+export const PROGRESS_THRESHOLD = 4 * MiB;
+
+export interface TransferOptions {
+  blockSize: number;
+  concurrency: number;
+  fileConcurrency: number;
+  force: boolean;
+  verify: boolean;
+  progress: boolean;
+}
+
+export function transferOptions(req: { blockSize?: number; concurrency?: number; fileConcurrency?: number; force?: boolean; skipIntegrityCheck?: boolean; progress?: boolean }): TransferOptions {
+  const blockSize = req.blockSize ?? DEFAULT_BLOCK_SIZE;
+  if (!Number.isInteger(blockSize) || blockSize < 64 * 1024 || blockSize > MAX_BLOCK_SIZE) {
+    throw invalidArgument('BlockSize', `-BlockSize ${blockSize} is out of range: give 64KB to 4000MB (the default is 8MB).`, 'InvalidBlockSize');
+  }
+  const concurrency = req.concurrency ?? DEFAULT_CONCURRENCY;
+  if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 64) throw invalidArgument('Concurrency', `-Concurrency ${concurrency} is out of range: give 1 to 64 (the default is 8).`, 'InvalidConcurrency');
+  const fileConcurrency = req.fileConcurrency ?? DEFAULT_FILE_CONCURRENCY;
+  if (!Number.isInteger(fileConcurrency) || fileConcurrency < 1 || fileConcurrency > 256) {
+    throw invalidArgument('ConcurrentTaskCount', `-ConcurrentTaskCount ${fileConcurrency} is out of range: give 1 to 256 (the default is 16).`, 'InvalidConcurrency');
+  }
+  return { blockSize, concurrency, fileConcurrency, force: req.force ?? false, verify: !req.skipIntegrityCheck, progress: req.progress ?? true };
+}
+
+/** The block size for one file: at least the requested one, large enough that no file needs more than 50,000 blocks. */
+export function blockSizeFor(size: number, requested: number): number {
+  const needed = Math.ceil(size / MAX_BLOCKS);
+  if (needed <= requested) return requested;
+  const rounded = Math.ceil(needed / MiB) * MiB;
+  if (rounded > MAX_BLOCK_SIZE) throw invalidArgument('File', `The file is ${size} bytes, more than a block blob can hold (50,000 blocks of 4000 MiB).`, 'FileTooLarge');
+  return rounded;
+}
+
+/** A counting semaphore over units (requests, or bytes of buffer). */
+export class Budget {
+  private waiters: { units: number; resolve: () => void }[] = [];
+  constructor(private available: number) {}
+
+  async take(units: number): Promise<void> {
+    if (this.waiters.length === 0 && units <= this.available) {
+      this.available -= units;
+      return;
+    }
+    await new Promise<void>((resolve) => this.waiters.push({ units, resolve }));
+  }
+
+  give(units: number): void {
+    this.available += units;
+    while (this.waiters.length && this.waiters[0].units <= this.available) {
+      const w = this.waiters.shift()!;
+      this.available -= w.units;
+      w.resolve();
+    }
+  }
+
+  /** A single request larger than the whole budget would wait forever: let it through alone. */
+  static capped(total: number, units: number): number {
+    return Math.min(units, total);
+  }
+}
+
+/** Runs fn over items with at most `limit` in flight; results in input order. */
+export async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T, index: number) => Promise<R>): Promise<R[]> {
+  const results = new Array<R>(items.length);
+  let next = 0;
+  const workers = Array.from({ length: Math.min(limit, items.length) }, async () => {
+    while (next < items.length) {
+      const i = next++;
+      results[i] = await fn(items[i], i);
+    }
+  });
+  await Promise.all(workers);
+  return results;
+}
+
+function human(bytes: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let v = bytes;
+  let u = 0;
+  while (v >= 1024 && u < units.length - 1) {
+    v /= 1024;
+    u++;
+  }
+  return `${v.toFixed(u === 0 ? 0 : 1)} ${units[u]}`;
+}
+
+/** Progress of one file (bytes, percent, rate) and of the batch (files done of total), throttled. */
+export class ProgressReporter {
+  private readonly started = Date.now();
+  private last = 0;
+  private bytesDone = 0;
+  private filesDone = 0;
+
+  constructor(
+    private readonly enabled: boolean,
+    private readonly verb: string,
+    private readonly filesTotal: number,
+    private readonly bytesTotal: number,
+  ) {}
+
+  private emitBatch(force = false): void {
+    if (!this.enabled || this.filesTotal < 2) return;
+    const now = Date.now();
+    if (!force && now - this.last < 250) return;
+    this.last = now;
+    const seconds = (now - this.started) / 1000;
+    const rate = seconds > 0 ? this.bytesDone / seconds : 0;
+    progress({
+      id: 1,
+      activity: `${this.verb} ${this.filesTotal} files`,
+      status: `${this.filesDone} of ${this.filesTotal} files, ${human(this.bytesDone)} of ${human(this.bytesTotal)}, ${human(rate)}/s`,
+      percent: this.bytesTotal > 0 ? Math.floor((100 * this.bytesDone) / this.bytesTotal) : Math.floor((100 * this.filesDone) / this.filesTotal),
+      filesDone: this.filesDone,
+      filesTotal: this.filesTotal,
+      bytesDone: this.bytesDone,
+      bytesTotal: this.bytesTotal,
+    });
+  }
+
+  /** A per-file reporter; silent for small files. */
+  file(index: number, name: string, size: number): (delta: number, completed?: boolean) => void {
+    const own = this.enabled && size >= PROGRESS_THRESHOLD;
+    const started = Date.now();
+    let done = 0;
+    let last = 0;
+    return (delta, completed = false) => {
+      done += delta;
+      this.bytesDone += delta;
+      if (completed) this.filesDone++;
+      this.emitBatch(completed && this.filesDone === this.filesTotal);
+      if (!own) return;
+      const now = Date.now();
+      if (!completed && now - last < 250) return;
+      last = now;
+      const seconds = (now - started) / 1000;
+      const rate = seconds > 0 ? done / seconds : 0;
+      progress({
+        id: 2 + index,
+        parentId: this.filesTotal > 1 ? 1 : undefined,
+        activity: `${this.verb} ${name}`,
+        status: `${human(done)} of ${human(size)}, ${human(rate)}/s`,
+        percent: size > 0 ? Math.floor((100 * done) / size) : 100,
+        secondsRemaining: rate > 0 ? Math.round((size - done) / rate) : undefined,
+        bytesDone: done,
+        bytesTotal: size,
+        completed,
+      });
+    };
+  }
+
+  finish(): void {
+    if (this.enabled && this.filesTotal >= 2) progress({ id: 1, activity: `${this.verb} ${this.filesTotal} files`, completed: true });
+  }
+}
+
+/** Writes one per-item line on stdout (the protocol's streaming part). */
+export function emitItem(index: number, outcome: { result: unknown } | { error: unknown }, target?: string): void {
+  let line;
+  if ('result' in outcome) {
+    line = { v: PROTOCOL_VERSION, item: index, ok: true, result: outcome.result };
+  } else {
+    const error = toMsiError(outcome.error).toJson();
+    if (!error.target && target) error.target = target;
+    line = { v: PROTOCOL_VERSION, item: index, ok: false, error };
+  }
+  process.stdout.write(`${JSON.stringify(line)}\n`);
+}
+
+/** Runs a batch: each item's success or failure is its own line; the batch fails only if it was stopped. */
+export async function runBatch<T extends { file?: string; blob?: string }>(
+  items: T[],
+  limit: number,
+  signal: AbortSignal,
+  fn: (item: T, index: number) => Promise<{ result: unknown; bytes: number }>,
+) {
+  let done = 0;
+  let failed = 0;
+  let bytes = 0;
+  await mapLimit(items, limit, async (item, i) => {
+    if (signal.aborted) return;
+    try {
+      const r = await fn(item, i);
+      done++;
+      bytes += r.bytes;
+      emitItem(i, { result: r.result });
+    } catch (err) {
+      if (signal.aborted) return;
+      failed++;
+      emitItem(i, { error: err }, item.file ?? item.blob);
+    }
+  });
+  if (signal.aborted) throw new MsiError('OperationStopped', 'The transfer was stopped; temporary files were removed.', 'OperationStopped');
+  return { done, failed, bytes };
+}

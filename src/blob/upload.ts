@@ -1,0 +1,185 @@
+// Upload: Put Blob up to one block; above it, blocks read in order (MD5 computed while streaming) and
+// staged in parallel, then one Put Block List that stores the whole file's Content-MD5. Memory is bounded
+// by a shared byte budget. Without force, the write is conditional (If-None-Match: *).
+import { createHash, randomBytes } from 'node:crypto';
+import * as path from 'node:path';
+import type { BlobHTTPHeaders, BlockBlobClient, ContainerClient } from '@azure/storage-blob';
+import { MsiError } from '../errors.js';
+import { verbose } from '../log.js';
+import type { BlobResult } from '../protocol.js';
+import { storageError, validateBlobName } from './client.js';
+import { openSource } from './files.js';
+import { Budget, MEMORY_BUDGET, type TransferOptions, blockSizeFor } from './transfer.js';
+
+export interface UploadSettings {
+  contentType?: string;
+  metadata?: Record<string, string>;
+  properties?: { cacheControl?: string; contentDisposition?: string; contentEncoding?: string; contentLanguage?: string };
+  tier?: 'Hot' | 'Cool' | 'Cold' | 'Archive';
+  options: TransferOptions;
+}
+
+let mime: { getType(p: string): string | null } | undefined;
+export async function guessContentType(file: string): Promise<string> {
+  mime ??= (await import('mime')).default;
+  return mime.getType(file) ?? 'application/octet-stream';
+}
+
+async function readFully(handle: import('node:fs').promises.FileHandle, buffer: Buffer, position: number): Promise<void> {
+  let done = 0;
+  while (done < buffer.length) {
+    const { bytesRead } = await handle.read(buffer, done, buffer.length - done, position + done);
+    if (bytesRead === 0) throw new MsiError('FileChanged', 'The file became shorter while it was being uploaded. Nothing was committed; try again when it is no longer being written.', 'InvalidData');
+    done += bytesRead;
+  }
+}
+
+function alreadyExists(err: unknown): boolean {
+  const e = err as { statusCode?: number; code?: string; details?: { errorCode?: string } };
+  const code = e.details?.errorCode ?? e.code;
+  return (e.statusCode === 409 || e.statusCode === 412) && code !== 'ContainerNotFound' && code !== 'LeaseIdMissing';
+}
+
+export async function uploadOne(
+  container: ContainerClient,
+  item: { file: string; blob: string },
+  settings: UploadSettings,
+  memory: Budget,
+  report: (delta: number, completed?: boolean) => void,
+  signal: AbortSignal,
+): Promise<BlobResult> {
+  validateBlobName(item.blob);
+  const { options } = settings;
+  const { handle, size } = await openSource(item.file);
+  const where = { container: container.containerName, blob: item.blob };
+  const local = new AbortController();
+  const onAbort = () => local.abort();
+  signal.addEventListener('abort', onAbort, { once: true });
+  try {
+    const client = container.getBlockBlobClient(item.blob);
+    const contentType = settings.contentType ?? (await guessContentType(item.file));
+    const headers: BlobHTTPHeaders = {
+      blobContentType: contentType,
+      blobCacheControl: settings.properties?.cacheControl,
+      blobContentDisposition: settings.properties?.contentDisposition,
+      blobContentEncoding: settings.properties?.contentEncoding,
+      blobContentLanguage: settings.properties?.contentLanguage,
+    };
+    const conditions = options.force ? undefined : { ifNoneMatch: '*' };
+    const common = { metadata: settings.metadata, tier: settings.tier, conditions, abortSignal: local.signal };
+    const blockSize = blockSizeFor(size, options.blockSize);
+    const md5 = options.verify ? createHash('md5') : undefined;
+    let md5Base64: string | undefined;
+    const digest = () => {
+      const d = md5?.digest();
+      md5Base64 = d?.toString('base64');
+      return d;
+    };
+    let response: { etag?: string; lastModified?: Date };
+    try {
+      if (size <= blockSize) {
+        const units = Budget.capped(MEMORY_BUDGET, size);
+        await memory.take(units);
+        try {
+          const body = Buffer.allocUnsafe(size);
+          await readFully(handle, body, 0);
+          md5?.update(body);
+          verbose(`Put Blob ${client.url} (${size} bytes, ${contentType})${options.force ? '' : ', If-None-Match: *'}.`);
+          response = await client.upload(body, size, { ...common, blobHTTPHeaders: { ...headers, blobContentMD5: digest() } });
+        } finally {
+          memory.give(units);
+        }
+        report(size);
+      } else {
+        const ids = await uploadBlocks(client, handle, size, blockSize, options, memory, md5, report, local, item.blob);
+        verbose(`Put Block List ${client.url}: ${ids.length} blocks of ${blockSize} bytes${md5 ? ", with the file's Content-MD5" : ''}${options.force ? '' : ', If-None-Match: *'}.`);
+        response = await client.commitBlockList(ids, { ...common, blobHTTPHeaders: { ...headers, blobContentMD5: digest() } });
+      }
+    } catch (err) {
+      if (!options.force && alreadyExists(err)) throw storageError(Object.assign(err as object, { details: { errorCode: 'BlobAlreadyExists' } }), where);
+      throw storageError(err, where);
+    }
+    report(0, true);
+    const contentMD5 = (response as { contentMD5?: Uint8Array }).contentMD5;
+    return {
+      name: item.blob,
+      container: container.containerName,
+      blobType: 'BlockBlob',
+      length: size,
+      contentType,
+      lastModified: response.lastModified?.toISOString(),
+      etag: response.etag,
+      contentMD5: md5 ? md5Base64 : contentMD5 ? Buffer.from(contentMD5).toString('base64') : undefined,
+    } satisfies BlobResult;
+  } finally {
+    signal.removeEventListener('abort', onAbort);
+    await handle.close();
+  }
+}
+
+/** Stages every block; returns the block ids in order (for Put Block List). */
+async function uploadBlocks(
+  client: BlockBlobClient,
+  handle: import('node:fs').promises.FileHandle,
+  size: number,
+  blockSize: number,
+  options: TransferOptions,
+  memory: Budget,
+  md5: ReturnType<typeof createHash> | undefined,
+  report: (delta: number) => void,
+  local: AbortController,
+  blobName: string,
+): Promise<string[]> {
+  if (!options.force) {
+    // Fail fast instead of staging gigabytes for a commit that If-None-Match will refuse. The commit stays
+    // conditional: this check is only an early answer, not the guard.
+    const exists = await client.exists({ abortSignal: local.signal });
+    if (exists) throw Object.assign(new Error('exists'), { statusCode: 409, details: { errorCode: 'BlobAlreadyExists' } });
+  }
+  const count = Math.ceil(size / blockSize);
+  const prefix = randomBytes(6).toString('hex');
+  const ids = Array.from({ length: count }, (_, i) => Buffer.from(`${prefix}-${String(i).padStart(6, '0')}`).toString('base64'));
+  const requests = new Budget(options.concurrency);
+  const pending = new Set<Promise<void>>();
+  let failure: unknown;
+  verbose(`Staging ${count} blocks of ${blockSize} bytes for ${path.posix.basename(blobName)}, ${options.concurrency} at a time.`);
+  for (let i = 0; i < count && failure === undefined; i++) {
+    const offset = i * blockSize;
+    const length = Math.min(blockSize, size - offset);
+    const units = Budget.capped(MEMORY_BUDGET, length);
+    await requests.take(1);
+    await memory.take(units);
+    if (failure !== undefined) {
+      requests.give(1);
+      memory.give(units);
+      break;
+    }
+    const body = Buffer.allocUnsafe(length);
+    try {
+      await readFully(handle, body, offset);
+    } catch (err) {
+      requests.give(1);
+      memory.give(units);
+      throw err;
+    }
+    md5?.update(body);
+    const p = client
+      .stageBlock(ids[i], body, length, { abortSignal: local.signal })
+      .then(() => report(length))
+      .catch((err: unknown) => {
+        failure ??= err;
+        local.abort();
+      })
+      .finally(() => {
+        requests.give(1);
+        memory.give(units);
+        pending.delete(p);
+      });
+    pending.add(p);
+  }
+  await Promise.all(pending);
+  if (failure !== undefined) throw failure;
+  const stat = await handle.stat();
+  if (stat.size !== size) throw new MsiError('FileChanged', 'The file changed size while it was being uploaded. Nothing was committed; try again when it is no longer being written.', 'InvalidData');
+  return ids;
+}

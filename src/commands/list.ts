@@ -1,0 +1,32 @@
+// Get-MsiBlob: the container's blobs (optionally under a prefix), one line per blob as the pages arrive.
+import { containerClient, storageError } from '../blob/client.js';
+import { emitItem } from '../blob/transfer.js';
+import { verbose } from '../log.js';
+import type { BatchResult, BlobResult, RequestOf } from '../protocol.js';
+
+export async function run(req: RequestOf<'list'>, signal: AbortSignal): Promise<BatchResult> {
+  const container = await containerClient(req.context, req.container);
+  verbose(`Listing ${container.url}${req.prefix ? ` under '${req.prefix}'` : ''}.`);
+  let done = 0;
+  let bytes = 0;
+  try {
+    for await (const b of container.listBlobsFlat({ prefix: req.prefix, abortSignal: signal })) {
+      const p = b.properties;
+      const result: BlobResult = {
+        name: b.name,
+        container: req.container,
+        blobType: p.blobType ?? 'BlockBlob',
+        length: p.contentLength ?? 0,
+        contentType: p.contentType,
+        lastModified: p.lastModified?.toISOString(),
+        etag: p.etag,
+        contentMD5: p.contentMD5 ? Buffer.from(p.contentMD5).toString('base64') : undefined,
+      };
+      emitItem(done++, { result });
+      bytes += result.length;
+    }
+  } catch (err) {
+    throw storageError(err, { container: req.container });
+  }
+  return { done, failed: 0, bytes };
+}
