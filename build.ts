@@ -8,7 +8,8 @@
 import { spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { build } from 'esbuild';
+import { readFile } from 'node:fs/promises';
+import { type Plugin, build } from 'esbuild';
 import { startEmulator } from './src/emulator/server.js';
 import { PROTOCOL_VERSION } from './src/protocol.js';
 
@@ -31,6 +32,69 @@ const common = {
   banner: { js: "var __msiImportMetaUrl = require('url').pathToFileURL(__filename).href;" },
 };
 
+/**
+ * Start-up counts: every cmdlet call starts Node. undici loads node:http2 (and with it node:tls) and node:http
+ * when its files are first required, for things MsiStorage never uses on its paths: ten HTTP/2 constants
+ * (allowH2 is off), http.maxHeaderSize as a default (MsiStorage passes maxHeaderSize itself), and
+ * http.IncomingMessage for an identity check on streams it never creates. About 10 ms per call. These patches
+ * make those loads lazy; each fails the build if undici's text changes. tests/unit/build.test.ts checks the
+ * constants against node:http2.
+ */
+export const HTTP2_CONSTANTS = {
+  HTTP2_HEADER_AUTHORITY: ':authority',
+  HTTP2_HEADER_METHOD: ':method',
+  HTTP2_HEADER_PATH: ':path',
+  HTTP2_HEADER_SCHEME: ':scheme',
+  HTTP2_HEADER_CONTENT_LENGTH: 'content-length',
+  HTTP2_HEADER_EXPECT: 'expect',
+  HTTP2_HEADER_STATUS: ':status',
+  HTTP2_HEADER_PROTOCOL: ':protocol',
+  NGHTTP2_REFUSED_STREAM: 7,
+  NGHTTP2_CANCEL: 8,
+};
+const UNDICI_PATCHES: { file: RegExp; from: string; to: string }[] = [
+  {
+    file: /undici[\\/]lib[\\/]dispatcher[\\/]client-h2\.js$/,
+    from: "  http2 = require('node:http2')",
+    to: `  http2 = { constants: ${JSON.stringify(HTTP2_CONSTANTS)}, connect: (...a) => require('node:http2').connect(...a) }`,
+  },
+  {
+    file: /undici[\\/]lib[\\/]dispatcher[\\/]client\.js$/,
+    from: `const getDefaultNodeMaxHeaderSize = http &&
+  http.maxHeaderSize &&
+  Number.isInteger(http.maxHeaderSize) &&
+  http.maxHeaderSize > 0
+  ? () => http.maxHeaderSize
+  : () => { throw new InvalidArgumentError('http module not available or http.maxHeaderSize invalid') }`,
+    to: `const getDefaultNodeMaxHeaderSize = () => {
+  const size = require('node:http').maxHeaderSize
+  if (Number.isInteger(size) && size > 0) return size
+  throw new InvalidArgumentError('http module not available or http.maxHeaderSize invalid')
+}`,
+  },
+  { file: /undici[\\/]lib[\\/]dispatcher[\\/]client\.js$/, from: "const http = require('node:http')\n", to: '' },
+  { file: /undici[\\/]lib[\\/]core[\\/]util\.js$/, from: "const { IncomingMessage } = require('node:http')\n", to: '' },
+  {
+    file: /undici[\\/]lib[\\/]core[\\/]util\.js$/,
+    from: 'if (Object.getPrototypeOf(stream).constructor === IncomingMessage) {',
+    // An IncomingMessage exists only if node:http was loaded by whoever made it.
+    to: "if (Object.getPrototypeOf(stream).constructor?.name === 'IncomingMessage' && Object.getPrototypeOf(stream).constructor === require('node:http').IncomingMessage) {",
+  },
+];
+const lazyUndici: Plugin = {
+  name: 'undici-lazy-builtins',
+  setup(b) {
+    b.onLoad({ filter: /undici[\\/]lib[\\/](dispatcher[\\/]client(-h2)?|core[\\/]util)\.js$/ }, async (args) => {
+      let source = await readFile(args.path, 'utf8');
+      for (const p of UNDICI_PATCHES.filter((x) => x.file.test(args.path))) {
+        if (!source.includes(p.from)) throw new Error(`${args.path} changed: update the patch in build.ts (${p.from.split('\n')[0]})`);
+        source = source.replace(p.from, p.to);
+      }
+      return { contents: source, loader: 'js' };
+    });
+  },
+};
+
 function loaderSource(): string {
   // Plain ES5 on purpose: it must run (and answer with a JSON error) even on a Node too old for the bundle.
   return `'use strict';
@@ -44,12 +108,14 @@ if (!(major >= ${MIN_NODE_MAJOR})) {
 var fs = require('fs'), path = require('path'), vm = require('vm');
 // undici parses HTTP with llhttp compiled to WebAssembly. V8's optimizing tier-up of that module runs on
 // background threads that process exit waits for: ~60 ms per call. Baseline (Liftoff) code is plenty here.
-require('v8').setFlagsFromString('--liftoff-only');
+// PowerShell passes --liftoff-only on the command line, which spares loading node:v8.
+if (process.execArgv.indexOf('--liftoff-only') < 0) require('v8').setFlagsFromString('--liftoff-only');
 var file = path.join(__dirname, 'msistorage.js');
 var cacheFile = path.join(__dirname, 'msistorage.jscache');
 var cached;
 try { cached = fs.readFileSync(cacheFile); } catch (e) { cached = undefined; }
-var script = new vm.Script(fs.readFileSync(file, 'utf8'), { filename: file, cachedData: cached });
+// The bundle is ASCII (esbuild escapes the rest): latin1 spares decoding UTF-8.
+var script = new vm.Script(fs.readFileSync(file, 'latin1'), { filename: file, cachedData: cached });
 if (!cached || script.cachedDataRejected || process.env.MSISTORAGE_WRITE_CODE_CACHE === '1') {
   // Refresh the cache when this Node cannot use it; best effort (the folder may be read-only).
   process.on('exit', function () {
@@ -70,10 +136,12 @@ async function bundleCli(): Promise<void> {
     entryPoints: [path.join(root, 'src/main.ts')],
     write: false,
     minify: true,
+    plugins: [lazyUndici],
     define: { ...common.define, MSISTORAGE_VERSION: JSON.stringify(pkg.version) },
   });
   const code = out.outputFiles[0].text;
   if (/[^\w$.]import\(/.test(code)) throw new Error('the bundle still contains a dynamic import(); vm.Script cannot run it');
+  if (/[^\x00-\x7f]/.test(code)) throw new Error('the bundle is not ASCII; the loader reads it as latin1');
   writeFileSync(path.join(bin, 'msistorage.js'), `(function (exports, require, module, __filename, __dirname) {${code}\n})`);
   writeFileSync(path.join(bin, 'msistorage.cjs'), loaderSource());
 }
@@ -109,6 +177,7 @@ function stampManifest(): void {
 
 async function main(): Promise<void> {
   mkdirSync(bin, { recursive: true });
+  // Imported by tests for its constants: build only when run as a script.
   await Promise.all([
     bundleCli(),
     build({ ...common, entryPoints: [path.join(root, 'src/emulator/main.ts')], outfile: path.join(bin, 'emulator.cjs'), minify: true }),
@@ -120,7 +189,9 @@ async function main(): Promise<void> {
   console.log(`built MsiStorage ${pkg.version} into ${path.relative(root, dist)}/`);
 }
 
-main().catch((err) => {
-  console.error(err);
-  process.exit(1);
-});
+if (process.argv[1] && path.resolve(process.argv[1]) === path.resolve(new URL(import.meta.url).pathname)) {
+  main().catch((err) => {
+    console.error(err);
+    process.exit(1);
+  });
+}

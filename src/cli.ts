@@ -1,6 +1,9 @@
 // Transport only: read one request line from stdin, validate it, run its command, write one reply line.
 // Commands are imported lazily so that a token request never loads @azure/storage-blob.
+import { writeFileSync } from 'node:fs';
 import { MsiError, toMsiError } from './errors.js';
+import { readLineSync, writeStderr, writeStdout } from './io.js';
+import { setVerbose } from './log.js';
 import { type AnyRequest, type Command, MAX_REQUEST_BYTES, PROTOCOL_VERSION, type Reply, errorReply, okReply, parseRequest } from './protocol.js';
 import { redact, registerSecret } from './redact.js';
 
@@ -19,53 +22,22 @@ const handlers: Record<Command, () => Promise<Handler>> = {
   list: async () => (await import('./commands/list.js')).run,
 };
 
-/**
- * Reads stdin: resolves with the first line (the request). Later lines may carry {"cancel":true}; a cancel
- * line aborts `controller`. The byte limit is enforced while reading, before any parsing.
- */
-function readRequest(controller: AbortController): Promise<string> {
-  return new Promise((resolve, reject) => {
-    let buffered = '';
-    let size = 0;
-    let request: string | undefined;
-    const stdin = process.stdin;
-    stdin.setEncoding('utf8');
-    stdin.on('data', (chunk: string) => {
-      if (request === undefined) {
-        size += Buffer.byteLength(chunk, 'utf8');
-        buffered += chunk;
-        const nl = buffered.indexOf('\n');
-        if (nl >= 0) {
-          request = buffered.slice(0, nl).replace(/\r$/, '');
-          buffered = buffered.slice(nl + 1);
-          resolve(request);
-        } else if (size > MAX_REQUEST_BYTES) {
-          stdin.pause();
-          reject(new MsiError('RequestTooLarge', `The request is larger than the limit of ${MAX_REQUEST_BYTES} bytes.`, 'ProtocolError'));
-          return;
-        }
-      } else {
-        buffered += chunk;
-        if (buffered.length > 64 * 1024) buffered = buffered.slice(-1024);
-      }
-      if (request !== undefined && /"cancel"\s*:\s*true/.test(buffered)) controller.abort();
-    });
-    stdin.on('end', () => {
-      if (request === undefined) {
-        if (buffered.trim()) {
-          request = buffered;
-          resolve(request);
-        } else reject(new MsiError('MalformedRequest', 'No request arrived on stdin. Send one JSON object on one line.', 'ProtocolError'));
-      }
-    });
-    stdin.on('error', reject);
-  });
-}
+/** Batch commands watch stdin for {"cancel":true} while they run (PowerShell sends it on Ctrl+C). */
+const CANCELLABLE = new Set<Command>(['upload', 'download', 'list']);
 
-function writeReply(reply: Reply): Promise<void> {
-  return new Promise((resolve) => {
-    process.stdout.write(`${JSON.stringify(reply)}\n`, () => resolve());
+function watchForCancel(controller: AbortController, rest: string): void {
+  let buffered = rest;
+  const check = () => {
+    if (/"cancel"\s*:\s*true/.test(buffered)) controller.abort();
+    if (buffered.length > 64 * 1024) buffered = buffered.slice(-1024);
+  };
+  check();
+  process.stdin.setEncoding('utf8');
+  process.stdin.on('data', (chunk: string) => {
+    buffered += chunk;
+    check();
   });
+  process.stdin.on('error', () => undefined);
 }
 
 function registerRequestSecrets(req: AnyRequest): void {
@@ -81,12 +53,14 @@ function installCrashGuards(): void {
   const crash = (err: unknown) => {
     if (replied) return;
     replied = true;
-    process.stdout.write(`${JSON.stringify(errorReply(toMsiError(err).toJson()))}\n`, () => process.exit(1));
+    try {
+      writeStdout(JSON.stringify(errorReply(toMsiError(err).toJson())));
+    } finally {
+      process.exit(1);
+    }
   };
   process.on('uncaughtException', crash);
   process.on('unhandledRejection', crash);
-  // The reader went away (PowerShell stopped): nothing left to tell anyone.
-  process.stdout.on('error', () => process.exit(1));
 }
 
 export async function main(): Promise<void> {
@@ -94,15 +68,24 @@ export async function main(): Promise<void> {
   const controller = new AbortController();
   let reply: Reply;
   try {
-    const req = parseRequest(await readRequest(controller));
+    const { line, rest, tooLarge } = readLineSync(MAX_REQUEST_BYTES);
+    if (tooLarge) throw new MsiError('RequestTooLarge', `The request is larger than the limit of ${MAX_REQUEST_BYTES} bytes.`, 'ProtocolError');
+    if (line === undefined) throw new MsiError('MalformedRequest', 'No request arrived on stdin. Send one JSON object on one line.', 'ProtocolError');
+    const req = parseRequest(line);
+    setVerbose(req.verbose !== false);
     registerRequestSecrets(req);
+    if (CANCELLABLE.has(req.command)) watchForCancel(controller, rest);
     const handler = (await handlers[req.command]()) as (r: AnyRequest, s: AbortSignal) => Promise<unknown>;
     reply = okReply(await handler(req, controller.signal));
   } catch (err) {
     const e = controller.signal.aborted ? new MsiError('OperationStopped', 'The operation was stopped.', 'OperationStopped') : toMsiError(err);
-    if (e.code === 'InternalError' && process.env.MSISTORAGE_DEBUG === '1') process.stderr.write(`${redact(String((err as Error)?.stack ?? err))}\n`);
+    if (e.code === 'InternalError' && process.env.MSISTORAGE_DEBUG === '1') writeStderr(redact(String((err as Error)?.stack ?? err)));
     reply = errorReply(e.toJson());
   }
-  await writeReply(reply);
+  writeStdout(JSON.stringify(reply));
+  // Benchmark hook: the peak resident set of this process, in KiB (a number, never anything else).
+  if (process.env.MSISTORAGE_RSS_FILE) {
+    writeFileSync(process.env.MSISTORAGE_RSS_FILE, String(process.resourceUsage().maxRSS));
+  }
   process.exit(reply.ok ? 0 : 1);
 }

@@ -64,13 +64,14 @@ async function dispatcherFor(options: SendOptions): Promise<Dispatcher> {
   const key = `${options.proxy}:${options.connectTimeoutMs}`;
   let d = dispatchers.get(key);
   if (!d) {
-    const connect = { timeout: options.connectTimeoutMs };
+    // maxHeaderSize is Node's own default (16 KiB); giving it spares loading node:http (see build.ts).
+    const settings = { connect: { timeout: options.connectTimeoutMs }, maxHeaderSize: 16 * 1024 };
     if (options.proxy === 'env') {
       const { default: EnvHttpProxyAgent } = await import('undici/lib/dispatcher/env-http-proxy-agent.js');
-      d = new EnvHttpProxyAgent({ connect });
+      d = new EnvHttpProxyAgent(settings);
     } else {
       const { default: Agent } = await import('undici/lib/dispatcher/agent.js');
-      d = new Agent({ connect });
+      d = new Agent(settings);
     }
     dispatchers.set(key, d);
   }

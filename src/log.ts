@@ -1,7 +1,14 @@
 // Events on stderr, one JSON object per line. stdout carries the protocol reply only.
 // The PowerShell bridge turns 'verbose' into Write-Verbose, 'warning' into Write-Warning and 'progress' into
 // Write-Progress. Every message is redacted before it leaves the process.
+import { writeStderr } from './io.js';
 import { redact } from './redact.js';
+
+let verboseWanted = true;
+/** The request says whether anyone will show verbose messages; if not, they are not even formatted. */
+export function setVerbose(wanted: boolean): void {
+  verboseWanted = wanted;
+}
 
 export type ProgressEvent = {
   event: 'progress';
@@ -20,11 +27,11 @@ export type ProgressEvent = {
 };
 
 function emit(event: object): void {
-  process.stderr.write(`${JSON.stringify(event)}\n`);
+  writeStderr(JSON.stringify(event));
 }
 
 export function verbose(message: string): void {
-  emit({ event: 'verbose', message: redact(message) });
+  if (verboseWanted) emit({ event: 'verbose', message: redact(message) });
 }
 
 export function warning(message: string): void {

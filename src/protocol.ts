@@ -136,7 +136,8 @@ export const requestSpecs = {
 } as const satisfies Record<string, Fields>;
 
 export type Command = keyof typeof requestSpecs;
-export type RequestOf<C extends Command> = { v: number; command: C } & InferFields<(typeof requestSpecs)[C]>;
+/** The envelope every request has: the protocol version, the command, and whether verbose events are wanted. */
+export type RequestOf<C extends Command> = { v: number; command: C; verbose?: boolean } & InferFields<(typeof requestSpecs)[C]>;
 export type AnyRequest = { [C in Command]: RequestOf<C> }[Command];
 export type StorageContextJson = Infer<typeof contextSpec>;
 export type IdentityJson = InferFields<typeof identityFields>;
@@ -315,7 +316,8 @@ export function parseRequest(line: string): AnyRequest {
   if (typeof command !== 'string' || !Object.prototype.hasOwnProperty.call(requestSpecs, command)) {
     throw protocolError('UnknownCommand', `Unknown command ${JSON.stringify(command)}. Known commands: ${Object.keys(requestSpecs).join(', ')}.`);
   }
-  const { v: _v, command: _c, ...rest } = req;
+  const { v: _v, command: _c, verbose, ...rest } = req;
+  if (verbose !== undefined && typeof verbose !== 'boolean') throw protocolError('InvalidRequestValue', "The request key 'verbose' must be a boolean.");
   checkFields(rest, requestSpecs[command as Command] as Fields, '');
-  return { v: PROTOCOL_VERSION, command, ...rest } as AnyRequest;
+  return { v: PROTOCOL_VERSION, command, ...(verbose === undefined ? {} : { verbose }), ...rest } as AnyRequest;
 }

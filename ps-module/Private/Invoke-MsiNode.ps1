@@ -150,7 +150,8 @@ function Invoke-MsiNode {
         Stop-MsiWithError -Cmdlet $Cmdlet -Code 'NodeNotFound' -Category 'NotInstalled' -Message "MsiStorage needs Node.js $script:MinNodeMajor or later, and $where. Install Node.js $script:MinNodeMajor+ (https://nodejs.org) and put it on PATH, or set `$env:MSISTORAGE_NODE to the full path of node."
     }
 
-    $request = @{ v = $script:ProtocolVersion; command = $Command }
+    # Verbose events are formatted by Node only when someone will see them.
+    $request = @{ v = $script:ProtocolVersion; command = $Command; verbose = ($VerbosePreference -ne 'SilentlyContinue' -and $VerbosePreference -ne 'Ignore') }
     foreach ($key in $Arguments.Keys) { $request[$key] = $Arguments[$key] }
     $utf8 = New-Object System.Text.UTF8Encoding -ArgumentList $false
     $bytes = $utf8.GetBytes((ConvertTo-Json -InputObject $request -Depth 10 -Compress) + "`n")
@@ -160,7 +161,8 @@ function Invoke-MsiNode {
 
     $psi = New-Object System.Diagnostics.ProcessStartInfo
     $psi.FileName = $node
-    $psi.Arguments = '"' + $scriptPath + '"'
+    # --liftoff-only: see dist/bin/msistorage.cjs (process exit would wait for WebAssembly tier-up).
+    $psi.Arguments = '--liftoff-only "' + $scriptPath + '"'
     $psi.UseShellExecute = $false
     $psi.CreateNoWindow = $true
     $psi.RedirectStandardInput = $true
@@ -225,15 +227,17 @@ function Invoke-MsiNode {
     }
     finally {
         if ($process -and -not $finished) {
-            # Stopped (Ctrl+C, a stopped pipeline, an exception): ask Node to cancel, so that it removes its
-            # temporary files, then make sure it is gone.
-            try {
-                $cancel = $utf8.GetBytes("{`"cancel`":true}`n")
-                $process.StandardInput.BaseStream.Write($cancel, 0, $cancel.Length)
-                $process.StandardInput.BaseStream.Flush()
+            # Stopped (Ctrl+C, a stopped pipeline, an exception). A transfer is asked to cancel, so that it
+            # removes its temporary files; anything else has none, and simply ends.
+            if ($Batch) {
+                try {
+                    $cancel = $utf8.GetBytes("{`"cancel`":true}`n")
+                    $process.StandardInput.BaseStream.Write($cancel, 0, $cancel.Length)
+                    $process.StandardInput.BaseStream.Flush()
+                }
+                catch { Write-Debug 'Node had already closed its stdin' }
             }
-            catch { Write-Debug 'Node had already closed its stdin' }
-            try { if (-not $process.WaitForExit(10000)) { $process.Kill() } } catch { Write-Debug 'Node had already exited' }
+            try { if (-not $process.WaitForExit(10000 * [int][bool]$Batch)) { $process.Kill() } } catch { Write-Debug 'Node had already exited' }
         }
         if ($process) { $process.Dispose() }
     }

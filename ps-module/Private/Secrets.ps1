@@ -3,10 +3,8 @@
 
 function ConvertTo-MsiSecureString {
     param([Parameter(Mandatory = $true)] [AllowEmptyString()] [string] $PlainText)
-    $secure = New-Object System.Security.SecureString
-    foreach ($c in $PlainText.ToCharArray()) { $secure.AppendChar($c) }
-    $secure.MakeReadOnly()
-    return $secure
+    if ($PlainText.Length -eq 0) { return (New-Object System.Security.SecureString) }
+    return (ConvertTo-SecureString -String $PlainText -AsPlainText -Force)
 }
 
 function ConvertFrom-MsiSecureString {

@@ -1,6 +1,7 @@
 // What every transfer shares: sizes and concurrency (with their defaults), a byte budget that bounds memory
 // whatever the file sizes, progress events, and per-item result lines on stdout.
 import { MsiError, invalidArgument, toMsiError } from '../errors.js';
+import { writeStdout } from '../io.js';
 import { progress } from '../log.js';
 import { PROTOCOL_VERSION } from '../protocol.js';
 
@@ -179,7 +180,7 @@ export function emitItem(index: number, outcome: { result: unknown } | { error: 
     if (!error.target && target) error.target = target;
     line = { v: PROTOCOL_VERSION, item: index, ok: false, error };
   }
-  process.stdout.write(`${JSON.stringify(line)}\n`);
+  writeStdout(JSON.stringify(line));
 }
 
 /** Runs a batch: each item's success or failure is its own line; the batch fails only if it was stopped. */

@@ -45,3 +45,52 @@ function New-MsiTestContainerName {
 }
 
 Export-ModuleMember -Function Start-MsiTestStack, Stop-MsiTestStack, Invoke-MsiTestStackCommand, New-MsiTestContainerName, Get-MsiTestNode
+
+function Invoke-MsiTestBlobProperties {
+    # Reads (and optionally overwrites the Content-MD5 of) a blob with the SDK directly, the key on stdin.
+    param([Parameter(Mandatory = $true)] $Context, [Parameter(Mandatory = $true)] [string] $Container, [Parameter(Mandatory = $true)] [string] $Blob, [string] $SetContentMD5)
+    $key = (New-Object System.Net.NetworkCredential -ArgumentList '', $Context.StorageAccountKey).Password
+    $request = @{ endpoint = $Context.BlobEndpoint; account = $Context.StorageAccountName; key = $key; container = $Container; blob = $Blob }
+    if ($PSBoundParameters.ContainsKey('SetContentMD5')) { $request.setContentMD5 = $SetContentMD5 }
+    $psi = New-Object System.Diagnostics.ProcessStartInfo
+    $psi.FileName = Get-MsiTestNode
+    $psi.Arguments = '"' + (Join-Path (Join-Path $script:RepoRoot 'tests') 'helpers/blob-props.cjs') + '"'
+    $psi.WorkingDirectory = $script:RepoRoot
+    $psi.UseShellExecute = $false
+    $psi.RedirectStandardInput = $true
+    $psi.RedirectStandardOutput = $true
+    $p = [System.Diagnostics.Process]::Start($psi)
+    $p.StandardInput.Write((ConvertTo-Json -InputObject $request -Compress))
+    $p.StandardInput.Close()
+    $out = $p.StandardOutput.ReadToEnd()
+    $p.WaitForExit()
+    return ($out | ConvertFrom-Json)
+}
+
+function New-MsiTestFile {
+    # A file of random bytes.
+    param([Parameter(Mandatory = $true)] [string] $Path, [Parameter(Mandatory = $true)] [long] $Size)
+    $buffer = New-Object byte[] ([Math]::Min($Size, 4MB))
+    $rng = [System.Security.Cryptography.RandomNumberGenerator]::Create()
+    $stream = [System.IO.File]::Create($Path)
+    try {
+        $left = $Size
+        while ($left -gt 0) {
+            $n = [int][Math]::Min($left, $buffer.Length)
+            $rng.GetBytes($buffer)
+            $stream.Write($buffer, 0, $n)
+            $left -= $n
+        }
+    }
+    finally { $stream.Dispose() }
+    return Get-Item -LiteralPath $Path
+}
+
+function Get-MsiTestMd5Base64 {
+    param([Parameter(Mandatory = $true)] [string] $Path)
+    $hex = (Get-FileHash -LiteralPath $Path -Algorithm MD5).Hash
+    $bytes = for ($i = 0; $i -lt $hex.Length; $i += 2) { [Convert]::ToByte($hex.Substring($i, 2), 16) }
+    return [Convert]::ToBase64String([byte[]]$bytes)
+}
+
+Export-ModuleMember -Function Invoke-MsiTestBlobProperties, New-MsiTestFile, Get-MsiTestMd5Base64

@@ -1,0 +1,194 @@
+// `npm run bench`: measures MsiStorage against baselines in the same run, against Azurite in memory, and
+// prints a table of ratios. Sizes are parameters:
+//   --size 1GiB --files 1000 --file-size 4KiB --rss-size 2GiB --rounds 3 --iterations 15
+//   --smoke     tiny sizes, one round (what `npm test` runs: it checks that everything measures, not targets)
+import { spawn, spawnSync } from 'node:child_process';
+import { randomFillSync } from 'node:crypto';
+import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { startStack } from './stack-client.ts';
+import { ensurePwsh, root, safeEnv } from './tools.ts';
+
+const MiB = 1024 * 1024;
+function size(text: string): number {
+  const m = /^(\d+(?:\.\d+)?)\s*(B|KiB|KB|MiB|MB|GiB|GB)?$/i.exec(text.trim());
+  if (!m) throw new Error(`not a size: ${text}`);
+  const unit = (m[2] ?? 'B').toLowerCase();
+  const mult = unit.startsWith('k') ? 1024 : unit.startsWith('m') ? MiB : unit.startsWith('g') ? 1024 * MiB : 1;
+  return Math.round(Number(m[1]) * mult);
+}
+function arg(name: string, fallback: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? process.argv[i + 1] : fallback;
+}
+const smoke = process.argv.includes('--smoke');
+const cfg = {
+  size: size(arg('size', smoke ? '8MiB' : '1GiB')),
+  files: Number(arg('files', smoke ? '20' : '1000')),
+  fileSize: size(arg('file-size', '4KiB')),
+  rssSize: size(arg('rss-size', smoke ? '16MiB' : '2GiB')),
+  rounds: Number(arg('rounds', smoke ? '1' : '3')),
+  iterations: Number(arg('iterations', smoke ? '3' : '15')),
+  blockSize: 8 * MiB,
+  concurrency: 8,
+};
+
+const manifest = path.join(root, 'MsiStorage.psd1');
+const work = mkdtempSync(path.join(tmpdir(), 'msistorage-bench-'));
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const fmtBytes = (n: number) => (n >= 1024 * MiB ? `${(n / 1024 / MiB).toFixed(1)} GiB` : n >= MiB ? `${(n / MiB).toFixed(0)} MiB` : `${(n / 1024).toFixed(0)} KiB`);
+const mbps = (bytes: number, ms: number) => bytes / MiB / (ms / 1000);
+
+function randomFile(file: string, bytes: number): void {
+  const fd = openSync(file, 'w');
+  const chunk = Buffer.allocUnsafe(Math.min(bytes, 16 * MiB) || 1);
+  for (let left = bytes; left > 0; ) {
+    const n = Math.min(left, chunk.length);
+    randomFillSync(chunk, 0, n);
+    writeSync(fd, chunk, 0, n);
+    left -= n;
+  }
+  closeSync(fd);
+}
+
+function runJson(cmd: string, args: string[], input?: string, env: NodeJS.ProcessEnv = safeEnv()): Promise<Record<string, number>> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { cwd: root, env, stdio: ['pipe', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (c: Buffer) => (out += c.toString()));
+    child.stderr.on('data', (c: Buffer) => (err += c.toString()));
+    child.on('exit', (code) => {
+      const line = out.trim().split('\n').filter((l) => l.startsWith('{')).at(-1);
+      if (code !== 0 || !line) return reject(new Error(`${path.basename(cmd)} ${args.slice(0, 4).join(' ')} failed (${code}): ${err || out}`));
+      resolve(JSON.parse(line) as Record<string, number>);
+    });
+    child.stdin.end(input ?? '');
+  });
+}
+
+async function main(): Promise<void> {
+  const pwsh = ensurePwsh();
+  if (spawnSync(path.join(root, 'node_modules', '.bin', 'tsx'), ['build.ts'], { cwd: root, stdio: 'inherit' }).status !== 0) process.exit(1);
+  const stack = await startStack();
+  const info = stack.info;
+  try {
+    // The baselines need the account key: get it as any client would, from the emulated IMDS and ARM.
+    const token = ((await (await fetch(`${info.imdsHost}/metadata/identity/oauth2/token?api-version=2018-02-01&resource=https://management.azure.com/`, { headers: { Metadata: 'true' } })).json()) as { access_token: string }).access_token;
+    const keys = (await (
+      await fetch(`${info.armEndpoint}subscriptions/${info.subscriptionId}/resourceGroups/${info.resourceGroupName}/providers/Microsoft.Storage/storageAccounts/${info.storageAccountName}/listKeys?api-version=2023-05-01`, {
+        method: 'POST',
+        headers: { Authorization: `Bearer ${token}` },
+      })
+    ).json()) as { keys: { value: string }[] };
+    const key = keys.keys[0].value;
+    const sdk = await import('@azure/storage-blob');
+    const container = new sdk.BlobServiceClient(info.blobEndpoint, new sdk.StorageSharedKeyCredential(info.storageAccountName, key)).getContainerClient('bench');
+    await container.createIfNotExists();
+    const drop = async (name: string) => void (await container.getBlobClient(name).deleteIfExists());
+    const baseline = (req: Record<string, unknown>) =>
+      runJson(process.execPath, [path.join(root, 'scripts', 'bench', 'baseline.cjs')], JSON.stringify({ endpoint: info.blobEndpoint, account: info.storageAccountName, key, container: 'bench', blockSize: cfg.blockSize, concurrency: cfg.concurrency, ...req }));
+    const ours = (mode: string, params: Record<string, string | number>, env?: NodeJS.ProcessEnv) =>
+      runJson(pwsh, ['-NoProfile', '-NonInteractive', '-File', path.join(root, 'scripts', 'bench', 'bench.ps1'), '-Mode', mode, '-Manifest', manifest, '-StackJson', JSON.stringify(info), ...Object.entries(params).flatMap(([k, v]) => [`-${k}`, String(v)])], undefined, env);
+
+    const rows: { measure: string; ours: string; base: string; ratio: number; target: string; pass: boolean }[] = [];
+    const big = path.join(work, 'big.bin');
+    console.log(`[bench] writing ${fmtBytes(cfg.size)} of random data...`);
+    randomFile(big, cfg.size);
+
+    // 1. upload throughput
+    const up = { ours: [] as number[], base: [] as number[], raw: [] as number[] };
+    for (let r = 0; r < cfg.rounds; r++) {
+      const b = await baseline({ mode: 'upload', file: big, blob: `base-${r}` });
+      up.base.push(mbps(b.bytes, b.ms));
+      await drop(`base-${r}`);
+      const o = await ours('upload', { Container: 'bench', File: big, Blob: `ours-${r}`, BlockSize: cfg.blockSize, Concurrency: cfg.concurrency });
+      up.ours.push(mbps(o.bytes, o.ms));
+      await drop(`ours-${r}`);
+      const u = await baseline({ mode: 'undici-put', file: big, blob: `raw-${r}` });
+      up.raw.push(mbps(u.bytes, u.ms));
+      if (r < cfg.rounds - 1) await drop(`raw-${r}`);
+    }
+    const upRatio = median(up.ours) / median(up.base);
+    rows.push({ measure: `upload ${fmtBytes(cfg.size)}: Send-MsiBlob vs SDK uploadFile`, ours: `${median(up.ours).toFixed(0)} MiB/s`, base: `${median(up.base).toFixed(0)} MiB/s`, ratio: upRatio, target: '>= 0.95x throughput', pass: upRatio >= 0.95 });
+
+    // 2. download throughput (of the blob the raw client left)
+    const down = { ours: [] as number[], base: [] as number[], raw: [] as number[] };
+    const rawBlob = `raw-${cfg.rounds - 1}`;
+    for (let r = 0; r < cfg.rounds; r++) {
+      const b = await baseline({ mode: 'download', blob: rawBlob, destination: path.join(work, 'base.out') });
+      down.base.push(mbps(b.bytes, b.ms));
+      const o = await ours('download', { Container: 'bench', Blob: rawBlob, Destination: path.join(work, 'ours.out'), BlockSize: cfg.blockSize, Concurrency: cfg.concurrency });
+      down.ours.push(mbps(o.bytes, o.ms));
+      const u = await baseline({ mode: 'undici-get', blob: rawBlob, destination: path.join(work, 'raw.out') });
+      down.raw.push(mbps(u.bytes, u.ms));
+      for (const f of ['base.out', 'ours.out', 'raw.out']) rmSync(path.join(work, f), { force: true });
+    }
+    await drop(rawBlob);
+    const downRatio = median(down.ours) / median(down.base);
+    rows.push({ measure: `download ${fmtBytes(cfg.size)}: Receive-MsiBlob vs SDK downloadToFile`, ours: `${median(down.ours).toFixed(0)} MiB/s`, base: `${median(down.base).toFixed(0)} MiB/s`, ratio: downRatio, target: '>= 1.0x throughput', pass: downRatio >= 1.0 });
+    rmSync(big, { force: true });
+
+    // 3. many small files
+    const folder = path.join(work, 'many');
+    mkdirSync(folder);
+    for (let i = 0; i < cfg.files; i++) randomFile(path.join(folder, `f${String(i).padStart(5, '0')}.bin`), cfg.fileSize);
+    const many = { ours: [] as number[], base: [] as number[] };
+    for (let r = 0; r < cfg.rounds; r++) {
+      many.base.push((await baseline({ mode: 'many', folder, prefix: `base${r}/`, concurrency: 16 })).ms);
+      many.ours.push((await ours('many', { Container: 'bench', Folder: folder })).ms);
+    }
+    const manyRatio = median(many.ours) / median(many.base);
+    rows.push({ measure: `${cfg.files} files of ${fmtBytes(cfg.fileSize)}: pipeline vs Node script at concurrency 16`, ours: `${(median(many.ours) / 1000).toFixed(2)} s`, base: `${(median(many.base) / 1000).toFixed(2)} s`, ratio: manyRatio, target: '<= 1.3x time', pass: manyRatio <= 1.3 });
+    rmSync(folder, { recursive: true, force: true });
+    await container.deleteIfExists();
+    await container.create();
+
+    // 4. peak RSS of the Node process, large upload and download
+    const rssFile = path.join(work, 'rss.bin');
+    randomFile(rssFile, cfg.rssSize);
+    const rssLog = path.join(work, 'rss.txt');
+    const rssEnv = safeEnv({ MSISTORAGE_RSS_FILE: rssLog });
+    await ours('upload', { Container: 'bench', File: rssFile, Blob: 'rss', BlockSize: cfg.blockSize, Concurrency: cfg.concurrency }, rssEnv);
+    const upRss = Number(readFileSync(rssLog, 'utf8')) / 1024;
+    rmSync(rssFile, { force: true });
+    await ours('download', { Container: 'bench', Blob: 'rss', Destination: path.join(work, 'rss.out'), BlockSize: cfg.blockSize, Concurrency: cfg.concurrency }, rssEnv);
+    const downRss = Number(readFileSync(rssLog, 'utf8')) / 1024;
+    rmSync(path.join(work, 'rss.out'), { force: true });
+    await drop('rss');
+    const peak = Math.max(upRss, downRss);
+    rows.push({ measure: `peak RSS of Node, ${fmtBytes(cfg.rssSize)} upload / download`, ours: `${upRss.toFixed(0)} / ${downRss.toFixed(0)} MiB`, base: '-', ratio: peak, target: '<= 200 MiB', pass: peak <= 200 });
+
+    // 5. start-up: uncached Get-MsiToken vs a bare node -e 0, both from pwsh
+    const t = await ours('token', { Iterations: cfg.iterations });
+    const tokenRatio = t.token / t.bare;
+    rows.push({ measure: 'uncached Get-MsiToken vs node -e 0 from pwsh (median)', ours: `${t.token.toFixed(0)} ms`, base: `${t.bare.toFixed(0)} ms`, ratio: tokenRatio, target: '<= 1.5x', pass: tokenRatio <= 1.5 });
+
+    // The table.
+    console.log('');
+    console.log(`MsiStorage benchmark (${smoke ? 'SMOKE: tiny sizes, ratios are noise' : `median of ${cfg.rounds}`}), Azurite in memory on this machine`);
+    const header = ['measure', 'MsiStorage', 'baseline', 'ratio', 'target', ''];
+    const table = rows.map((r) => [r.measure, r.ours, r.base, r.measure.startsWith('peak') ? '-' : `${r.ratio.toFixed(2)}x`, r.target, smoke ? '' : r.pass ? 'PASS' : 'MISS']);
+    const widths = header.map((h, i) => Math.max(h.length, ...table.map((row) => row[i].length)));
+    const line = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i])).join(' | ')} |`;
+    console.log(line(header));
+    console.log(`|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`);
+    for (const row of table) console.log(line(row));
+    console.log('');
+    console.log(`Azurite's ceiling, the same bytes through a minimal undici client: PUT ${median(up.raw).toFixed(0)} MiB/s, GET ${median(down.raw).toFixed(0)} MiB/s`);
+    console.log(`  (MsiStorage reaches ${((100 * median(up.ours)) / median(up.raw)).toFixed(0)}% of it on upload, ${((100 * median(down.ours)) / median(down.raw)).toFixed(0)}% on download)`);
+    console.log(`Cached Get-MsiToken: ${t.cached.toFixed(1)} ms (no process started)`);
+    writeFileSync(path.join(root, 'tests', '.out', 'bench.json'), JSON.stringify({ cfg, rows, raw: { put: median(up.raw), get: median(down.raw) }, cachedTokenMs: t.cached }, null, 2));
+  } finally {
+    await stack.stop();
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+mkdirSync(path.join(root, 'tests', '.out'), { recursive: true });
+main().catch((err) => {
+  console.error(err);
+  rmSync(work, { recursive: true, force: true });
+  process.exit(1);
+});

@@ -1,0 +1,270 @@
+# Issue 5: large files in blocks and ranges, integrity by default, many files in one process, progress,
+# and content settings, against Azurite.
+BeforeAll {
+    Import-Module (Join-Path $PSScriptRoot 'TestStack.psm1') -Force
+    $script:ManifestPath = Join-Path (Split-Path -Parent (Split-Path -Parent $PSScriptRoot)) 'MsiStorage.psd1'
+    Import-Module $ManifestPath -Force
+    $script:Stack = Start-MsiTestStack
+    $env:AZURE_POD_IDENTITY_AUTHORITY_HOST = $Stack.imdsHost
+    $script:Work = Join-Path ([System.IO.Path]::GetTempPath()) ('msistorage-transfers-' + [guid]::NewGuid().ToString('N'))
+    New-Item -ItemType Directory -Path $Work | Out-Null
+    $script:Ctx = New-MsiStorageContext -StorageAccountName $Stack.storageAccountName -ResourceGroupName $Stack.resourceGroupName -SubscriptionId $Stack.subscriptionId -ArmEndpoint $Stack.armEndpoint -BlobEndpoint $Stack.blobEndpoint
+    $script:Container = New-MsiTestContainerName
+    New-MsiStorageContainer -Name $Container -Context $Ctx | Out-Null
+    $script:Big = New-MsiTestFile -Path (Join-Path $Work 'big.bin') -Size 20MB
+    $script:BigMd5 = Get-MsiTestMd5Base64 -Path $Big.FullName
+
+    function Get-Partials([string] $Folder) { @(Get-ChildItem -LiteralPath $Folder -Force -Recurse -Filter '*msistorage-partial*') }
+    function New-CountingNode {
+        # MSISTORAGE_NODE pointing at a wrapper that counts how many Node processes the module starts.
+        $log = Join-Path $Work ('starts-' + [guid]::NewGuid().ToString('N') + '.log')
+        $wrapper = Join-Path $Work ('node-' + [guid]::NewGuid().ToString('N') + '.sh')
+        $node = (Get-Command node -CommandType Application | Select-Object -First 1).Path
+        Set-Content -LiteralPath $wrapper -Value "#!/bin/sh`necho start >> '$log'`nexec '$node' `"`$@`"`n"
+        & chmod +x $wrapper
+        return @{ Wrapper = $wrapper; Log = $log }
+    }
+}
+AfterAll {
+    Stop-MsiTestStack $script:Stack
+    Remove-Item -LiteralPath $script:Work -Recurse -Force -ErrorAction SilentlyContinue
+}
+
+Describe 'Large files' {
+    It 'uploads in parallel blocks and stores the whole file MD5 as Content-MD5' {
+        $verbose = Send-MsiBlob -File $Big.FullName -Container $Container -Blob 'big.bin' -Context $Ctx -BlockSize 1MB -Concurrency 4 -Verbose 4>&1
+        $blob = $verbose | Where-Object { $_ -isnot [System.Management.Automation.VerboseRecord] }
+        ($verbose | Where-Object { $_ -is [System.Management.Automation.VerboseRecord] } | Out-String) | Should -Match 'Staging 20 blocks of 1048576 bytes'
+        $blob.Length | Should -Be 20MB
+        $blob.ContentMD5 | Should -Be $BigMd5
+        (Invoke-MsiTestBlobProperties -Context $Ctx -Container $Container -Blob 'big.bin').contentMD5 | Should -Be $BigMd5
+    }
+
+    It 'downloads in parallel ranges, verifies the MD5, and writes an identical file' {
+        $dest = Join-Path $Work 'big-copy.bin'
+        $verbose = Receive-MsiBlob -Blob 'big.bin' -Container $Container -Destination $dest -Context $Ctx -BlockSize 1MB -Concurrency 4 -Verbose 4>&1
+        ($verbose | Where-Object { $_ -is [System.Management.Automation.VerboseRecord] } | Out-String) | Should -Match 'MD5 and length verified'
+        (Get-MsiTestMd5Base64 -Path $dest) | Should -Be $BigMd5
+    }
+
+    It 'auto-scales the block size so that no file needs more than 50,000 blocks' {
+        $small = New-MsiTestFile -Path (Join-Path $Work 'blocks.bin') -Size 300KB
+        $verbose = Send-MsiBlob -File $small.FullName -Container $Container -Context $Ctx -BlockSize 64KB -Verbose 4>&1 | Out-String
+        $verbose | Should -Match 'Staging 5 blocks of 65536 bytes'
+    }
+
+    It 'fails when the stored MD5 was changed behind its back, and leaves no file' {
+        Send-MsiBlob -File $Big.FullName -Container $Container -Blob 'tampered.bin' -Context $Ctx | Out-Null
+        Invoke-MsiTestBlobProperties -Context $Ctx -Container $Container -Blob 'tampered.bin' -SetContentMD5 'AAAAAAAAAAAAAAAAAAAAAA==' | Out-Null
+        $dest = Join-Path $Work 'tampered.bin'
+        $err = { Receive-MsiBlob -Blob 'tampered.bin' -Container $Container -Destination $dest -Context $Ctx -ErrorAction Stop } | Should -Throw -ErrorId 'ReceiveMsiBlobIntegrityCheckFailed,Receive-MsiBlob' -PassThru
+        $err.CategoryInfo.Category | Should -Be 'InvalidData'
+        $err.Exception.Message | Should -Match '-SkipIntegrityCheck'
+        Test-Path -LiteralPath $dest | Should -BeFalse
+        Get-Partials $Work | Should -BeNullOrEmpty
+    }
+
+    It '-SkipIntegrityCheck downloads it anyway, checking the length only' {
+        $dest = Join-Path $Work 'tampered-skip.bin'
+        Receive-MsiBlob -Blob 'tampered.bin' -Container $Container -Destination $dest -Context $Ctx -SkipIntegrityCheck | Out-Null
+        (Get-MsiTestMd5Base64 -Path $dest) | Should -Be $BigMd5
+    }
+
+    It 'a blob with no stored MD5 is checked for length only, and -Verbose says so' {
+        Send-MsiBlob -File $Big.FullName -Container $Container -Blob 'nomd5.bin' -Context $Ctx -SkipIntegrityCheck | Out-Null
+        (Invoke-MsiTestBlobProperties -Context $Ctx -Container $Container -Blob 'nomd5.bin').contentMD5 | Should -BeNullOrEmpty
+        $verbose = Receive-MsiBlob -Blob 'nomd5.bin' -Container $Container -Destination (Join-Path $Work 'nomd5.bin') -Context $Ctx -Verbose 4>&1 | Out-String
+        $verbose | Should -Match 'has no stored Content-MD5: only its length'
+    }
+
+    It 'uploads a zero-byte file' {
+        $empty = Join-Path $Work 'empty.txt'
+        [System.IO.File]::WriteAllBytes($empty, [byte[]]@())
+        (Send-MsiBlob -File $empty -Container $Container -Context $Ctx).Length | Should -Be 0
+        $dest = Join-Path $Work 'empty-copy.txt'
+        Receive-MsiBlob -Blob 'empty.txt' -Container $Container -Destination $dest -Context $Ctx | Out-Null
+        (Get-Item -LiteralPath $dest).Length | Should -Be 0
+    }
+}
+
+Describe 'Azurite stopped mid-download' {
+    It 'leaves no partial file and the old destination intact' {
+        $stack = Start-MsiTestStack
+        $ps = $null
+        try {
+            $env:AZURE_POD_IDENTITY_AUTHORITY_HOST = $stack.imdsHost
+            $ctx = New-MsiStorageContext -StorageAccountName $stack.storageAccountName -ResourceGroupName $stack.resourceGroupName -SubscriptionId $stack.subscriptionId -ArmEndpoint $stack.armEndpoint -BlobEndpoint $stack.blobEndpoint
+            New-MsiStorageContainer -Name 'midway' -Context $ctx | Out-Null
+            $file = New-MsiTestFile -Path (Join-Path $Work 'midway.bin') -Size 96MB
+            Send-MsiBlob -File $file.FullName -Container 'midway' -Context $ctx | Out-Null
+            $folder = Join-Path $Work 'midway-dest'
+            New-Item -ItemType Directory -Path $folder | Out-Null
+            $dest = Join-Path $folder 'midway.bin'
+            Set-Content -LiteralPath $dest -Value 'the previous version' -NoNewline
+
+            $ps = [powershell]::Create()
+            $null = $ps.AddScript({
+                    param($Manifest, $Ctx, $Dest)
+                    $env:MSISTORAGE_RETRY_DELAY_SCALE = '0.01'
+                    Import-Module $Manifest
+                    Receive-MsiBlob -Blob 'midway.bin' -Container 'midway' -Destination $Dest -Context $Ctx -Force -Concurrency 1 -BlockSize 256KB
+                }).AddArgument($ManifestPath).AddArgument($ctx).AddArgument($dest)
+            $async = $ps.BeginInvoke()
+            $deadline = [DateTime]::UtcNow.AddSeconds(20)
+            while (-not (Get-Partials $folder) -and [DateTime]::UtcNow -lt $deadline -and -not $async.IsCompleted) { Start-Sleep -Milliseconds 20 }
+            Get-Partials $folder | Should -Not -BeNullOrEmpty -Because 'the download must be under way when Azurite stops'
+            (Invoke-MsiTestStackCommand $stack 'stop-azurite').ok | Should -BeTrue
+            $null = $async.AsyncWaitHandle.WaitOne(60000)
+            $ps.EndInvoke($async) | Out-Null
+            $errors = @($ps.Streams.Error)
+            $errors.Count | Should -Be 1
+            $errors[0].FullyQualifiedErrorId | Should -Match '^ReceiveMsiBlob(StorageUnreachable|StorageUnavailable)'
+            $errors[0].Exception.Message | Should -Match 'could not be reached|kept failing'
+            Get-Partials $folder | Should -BeNullOrEmpty
+            Get-Content -LiteralPath $dest -Raw | Should -Be 'the previous version'
+        }
+        finally {
+            if ($ps) { $ps.Dispose() }
+            $env:AZURE_POD_IDENTITY_AUTHORITY_HOST = $Stack.imdsHost
+            Stop-MsiTestStack $stack
+        }
+    }
+}
+
+Describe 'Many files' {
+    BeforeAll {
+        $script:Tree = Join-Path $Work 'tree'
+        New-Item -ItemType Directory -Path (Join-Path $Tree 'sub/deeper') -Force | Out-Null
+        'a' | Set-Content -LiteralPath (Join-Path $Tree 'a.txt')
+        '{"b":1}' | Set-Content -LiteralPath (Join-Path $Tree 'sub/b.json')
+        'c' | Set-Content -LiteralPath (Join-Path $Tree 'sub/deeper/c.txt')
+        $script:TreeContainer = New-MsiTestContainerName
+        New-MsiStorageContainer -Name $TreeContainer -Context $Ctx | Out-Null
+    }
+    AfterEach { $env:MSISTORAGE_NODE = $null }
+
+    It 'binds Get-ChildItem output, names blobs relative to -SourceRoot, and starts one Node process' {
+        $counting = New-CountingNode
+        $env:MSISTORAGE_NODE = $counting.Wrapper
+        $out = Get-ChildItem -LiteralPath $Tree -File -Recurse | Send-MsiBlob -Container $TreeContainer -SourceRoot $Tree -Context $Ctx
+        @($out).Count | Should -Be 3
+        @($out.Name | Sort-Object) | Should -Be @('a.txt', 'sub/b.json', 'sub/deeper/c.txt')
+        ($out | Where-Object Name -EQ 'sub/b.json').ContentType | Should -Be 'application/json'
+        @(Get-Content -LiteralPath $counting.Log).Count | Should -Be 1
+    }
+
+    It 'lists with Get-MsiBlob -Prefix and pipes into Receive-MsiBlob with a folder, in one process' {
+        $counting = New-CountingNode
+        $env:MSISTORAGE_NODE = $counting.Wrapper
+        $folder = Join-Path $Work 'tree-copy'
+        New-Item -ItemType Directory -Path $folder | Out-Null
+        $listed = Get-MsiBlob -Container $TreeContainer -Prefix 'sub/' -Context $Ctx
+        @($listed.Name | Sort-Object) | Should -Be @('sub/b.json', 'sub/deeper/c.txt')
+        $listed[0].PSObject.TypeNames | Should -Contain 'MsiStorage.Blob'
+        $got = $listed | Receive-MsiBlob -Destination $folder
+        @($got).Count | Should -Be 2
+        Get-Content -LiteralPath (Join-Path $folder 'sub/deeper/c.txt') | Should -Be 'c'
+        @(Get-Content -LiteralPath $counting.Log).Count | Should -Be 2 -Because 'one process lists, one downloads the whole pipeline'
+    }
+
+    It 'gives each file its own error: one unreadable file does not stop the rest' {
+        $batch = Join-Path $Work 'batch'
+        New-Item -ItemType Directory -Path $batch | Out-Null
+        foreach ($n in 1..3) { "good $n" | Set-Content -LiteralPath (Join-Path $batch "good$n.txt") }
+        $bad = Join-Path $batch 'secret.txt'
+        'unreadable' | Set-Content -LiteralPath $bad
+        & chmod 000 $bad
+        $uid = (& id -u)
+        if ($uid -eq '0') {
+            # root reads anything: run Node without the capabilities that let it ignore file permissions.
+            $wrapper = Join-Path $Work 'node-no-dac.sh'
+            $node = (Get-Command node -CommandType Application | Select-Object -First 1).Path
+            Set-Content -LiteralPath $wrapper -Value "#!/bin/sh`nexec setpriv --inh-caps=-dac_override,-dac_read_search --bounding-set=-dac_override,-dac_read_search '$node' `"`$@`"`n"
+            & chmod +x $wrapper
+            $env:MSISTORAGE_NODE = $wrapper
+        }
+        $container = New-MsiTestContainerName
+        New-MsiStorageContainer -Name $container -Context $Ctx | Out-Null
+        $out = Get-ChildItem -LiteralPath $batch -File | Send-MsiBlob -Container $container -Context $Ctx -ErrorVariable failures -ErrorAction SilentlyContinue
+        @($out).Count | Should -Be 3
+        @($failures).Count | Should -Be 1
+        $failures[0].FullyQualifiedErrorId | Should -Be 'SendMsiBlobFileNotReadable,Send-MsiBlob'
+        $failures[0].CategoryInfo.Category | Should -Be 'PermissionDenied'
+        $failures[0].TargetObject | Should -Be $bad
+        @((Get-MsiBlob -Container $container -Context $Ctx).Name | Sort-Object) | Should -Be @('good1.txt', 'good2.txt', 'good3.txt')
+    }
+
+    It 'refuses -Blob for several files' {
+        { Get-ChildItem -LiteralPath $Tree -File -Recurse | Send-MsiBlob -Container $TreeContainer -Blob 'one' -Context $Ctx } | Should -Throw -ErrorId 'SendMsiBlobBlobNameForManyFiles,Send-MsiBlob'
+    }
+
+    It 'refuses several blobs into one file' {
+        $listed = Get-MsiBlob -Container $TreeContainer -Context $Ctx
+        { $listed | Receive-MsiBlob -Destination (Join-Path $Work 'one-file.txt') } | Should -Throw -ErrorId 'ReceiveMsiBlobDestinationNotFolder,Receive-MsiBlob'
+    }
+}
+
+Describe 'Progress' {
+    It 'shows bytes, percent and rate for a large file, and files done of total for a batch' {
+        $ps = [powershell]::Create()
+        try {
+            $null = $ps.AddScript({
+                    param($Manifest, $Ctx, $Files, $Container)
+                    Import-Module $Manifest
+                    $ProgressPreference = 'Continue'
+                    $Files | Send-MsiBlob -Container $Container -Context $Ctx -Force -BlockSize 1MB -Concurrency 2 | Out-Null
+                }).AddArgument($ManifestPath).AddArgument($Ctx).AddArgument(@($Big.FullName, (Join-Path $Work 'empty.txt'))).AddArgument($Container)
+            $null = $ps.Invoke()
+            $ps.Streams.Error | Should -BeNullOrEmpty
+            $records = @($ps.Streams.Progress)
+            $file = $records | Where-Object { $_.Activity -eq 'Uploading big.bin' -and $_.PercentComplete -gt 0 }
+            $file | Should -Not -BeNullOrEmpty
+            $file[0].StatusDescription | Should -Match '\d+(\.\d)? (KiB|MiB) of 20\.0 MiB, .+/s'
+            $file[0].ParentActivityId | Should -Be 1
+            ($records | Where-Object { $_.Activity -eq 'Uploading 2 files' -and $_.StatusDescription -match '\d of 2 files' }) | Should -Not -BeNullOrEmpty
+            ($records | Where-Object { $_.RecordType -eq 'Completed' }) | Should -Not -BeNullOrEmpty
+        }
+        finally { $ps.Dispose() }
+    }
+
+    It 'shows nothing when $ProgressPreference is SilentlyContinue' {
+        $ps = [powershell]::Create()
+        try {
+            $null = $ps.AddScript({
+                    param($Manifest, $Ctx, $File, $Container)
+                    Import-Module $Manifest
+                    $ProgressPreference = 'SilentlyContinue'
+                    Send-MsiBlob -File $File -Container $Container -Context $Ctx -Force | Out-Null
+                }).AddArgument($ManifestPath).AddArgument($Ctx).AddArgument($Big.FullName).AddArgument($Container)
+            $null = $ps.Invoke()
+            $ps.Streams.Error | Should -BeNullOrEmpty
+            @($ps.Streams.Progress).Count | Should -Be 0
+        }
+        finally { $ps.Dispose() }
+    }
+}
+
+Describe 'Content settings' {
+    It 'sets the content type, metadata, properties and tier' {
+        $file = Join-Path $Work 'page.html'
+        '<p>hi</p>' | Set-Content -LiteralPath $file
+        $blob = Send-MsiBlob -File $file -Container $Container -Context $Ctx -Force -Metadata @{ owner = 'ops'; build = 42 } `
+            -Properties @{ CacheControl = 'no-cache'; ContentDisposition = 'inline'; ContentEncoding = 'identity'; ContentLanguage = 'en' } -StandardBlobTier Cool
+        $blob.ContentType | Should -Be 'text/html'
+        $props = Invoke-MsiTestBlobProperties -Context $Ctx -Container $Container -Blob 'page.html'
+        $props.contentType | Should -Be 'text/html'
+        $props.metadata.owner | Should -Be 'ops'
+        $props.metadata.build | Should -Be '42'
+        $props.cacheControl | Should -Be 'no-cache'
+        $props.contentDisposition | Should -Be 'inline'
+        $props.contentEncoding | Should -Be 'identity'
+        $props.contentLanguage | Should -Be 'en'
+        $props.accessTier | Should -Be 'Cool'
+        (Send-MsiBlob -File $file -Container $Container -Blob 'page.bin' -ContentType 'application/x-custom' -Context $Ctx -Force).ContentType | Should -Be 'application/x-custom'
+    }
+
+    It 'refuses an unknown property, naming the allowed ones' {
+        $err = { Send-MsiBlob -File $Big.FullName -Container $Container -Context $Ctx -Properties @{ Colour = 'blue' } } | Should -Throw -ErrorId 'SendMsiBlobInvalidBlobProperty,Send-MsiBlob' -PassThru
+        $err.Exception.Message | Should -Match 'CacheControl'
+    }
+}

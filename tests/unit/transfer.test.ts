@@ -1,0 +1,63 @@
+import { describe, expect, it } from 'vitest';
+import { blobNameFor } from '../../src/commands/upload.js';
+import { Budget, MAX_BLOCKS, blockSizeFor, mapLimit, transferOptions } from '../../src/blob/transfer.js';
+
+const MiB = 1024 * 1024;
+
+describe('block size', () => {
+  it('keeps the requested size while it needs at most 50,000 blocks', () => {
+    expect(blockSizeFor(10 * 1024 * MiB, 8 * MiB)).toBe(8 * MiB);
+  });
+  it('grows, in whole MiB, so that no file needs more than 50,000 blocks', () => {
+    const size = 1024 * 1024 * MiB; // 1 TiB
+    const b = blockSizeFor(size, 8 * MiB);
+    expect(b % MiB).toBe(0);
+    expect(Math.ceil(size / b)).toBeLessThanOrEqual(MAX_BLOCKS);
+    expect(Math.ceil(size / (b - MiB))).toBeGreaterThan(MAX_BLOCKS);
+  });
+  it('refuses a file larger than a block blob can hold', () => {
+    expect(() => blockSizeFor(50_000 * 4000 * MiB + 1, 8 * MiB)).toThrow(/more than a block blob can hold/);
+  });
+  it('validates -BlockSize, -Concurrency and -ConcurrentTaskCount by name', () => {
+    expect(() => transferOptions({ blockSize: 1000 })).toThrow(/-BlockSize/);
+    expect(() => transferOptions({ concurrency: 0 })).toThrow(/-Concurrency/);
+    expect(() => transferOptions({ fileConcurrency: 1000 })).toThrow(/-ConcurrentTaskCount/);
+    expect(transferOptions({})).toMatchObject({ blockSize: 8 * MiB, concurrency: 8, fileConcurrency: 16, verify: true, force: false });
+  });
+});
+
+describe('blob names', () => {
+  it('uses -Blob, else the path under -SourceRoot with slashes, else the file name', () => {
+    expect(blobNameFor('/data/a/b.txt', 'x', '/data')).toBe('x');
+    expect(blobNameFor('/data/a/b.txt', undefined, '/data')).toBe('a/b.txt');
+    expect(blobNameFor('/data/a/b.txt', undefined, undefined)).toBe('b.txt');
+    expect(() => blobNameFor('/other/b.txt', undefined, '/data')).toThrow(/-SourceRoot/);
+  });
+});
+
+describe('concurrency helpers', () => {
+  it('never has more than the limit in flight, and keeps the order of results', async () => {
+    let inFlight = 0;
+    let peak = 0;
+    const out = await mapLimit([5, 1, 4, 2, 3, 6], 2, async (n) => {
+      inFlight++;
+      peak = Math.max(peak, inFlight);
+      await new Promise((r) => setTimeout(r, n));
+      inFlight--;
+      return n * 10;
+    });
+    expect(out).toEqual([50, 10, 40, 20, 30, 60]);
+    expect(peak).toBe(2);
+  });
+  it('a byte budget makes takers wait until enough is given back', async () => {
+    const budget = new Budget(10);
+    await budget.take(8);
+    let got = false;
+    const waiting = budget.take(5).then(() => (got = true));
+    await new Promise((r) => setTimeout(r, 5));
+    expect(got).toBe(false);
+    budget.give(8);
+    await waiting;
+    expect(got).toBe(true);
+  });
+});
