@@ -1,5 +1,6 @@
 // Transport only: read one request line from stdin, validate it, run its command, write one reply line.
 // Commands are imported lazily so that a token request never loads @azure/storage-blob.
+import { setMaxListeners } from 'node:events';
 import { writeFileSync } from 'node:fs';
 import { MsiError, toMsiError } from './errors.js';
 import { readLineSync, writeStderr, writeStdout } from './io.js';
@@ -66,6 +67,8 @@ function installCrashGuards(): void {
 export async function main(): Promise<void> {
   installCrashGuards();
   const controller = new AbortController();
+  // Every transfer in a batch listens to it; that is not a leak.
+  setMaxListeners(0, controller.signal);
   let reply: Reply;
   try {
     const { line, rest, tooLarge } = readLineSync(MAX_REQUEST_BYTES);

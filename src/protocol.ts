@@ -192,16 +192,32 @@ export interface SasResult extends LocationResult {
   token?: TokenResult;
 }
 
+/** Every field is present (null when unknown), so that PowerShell reads them without probing. */
 export interface BlobResult {
   name: string;
   container: string;
   blobType: string;
   length: number;
-  contentType?: string;
-  lastModified?: string;
-  etag?: string;
-  contentMD5?: string;
-  destination?: string;
+  contentType: string | null;
+  lastModified: string | null;
+  etag: string | null;
+  contentMD5: string | null;
+  destination: string | null;
+}
+
+export function blobResult(fields: { name: string; container: string; length: number; blobType?: string; contentType?: string; lastModified?: Date; etag?: string; contentMD5?: string | Uint8Array; destination?: string }): BlobResult {
+  const md5 = fields.contentMD5;
+  return {
+    name: fields.name,
+    container: fields.container,
+    blobType: fields.blobType ?? 'BlockBlob',
+    length: fields.length,
+    contentType: fields.contentType ?? null,
+    lastModified: fields.lastModified ? fields.lastModified.toISOString() : null,
+    etag: fields.etag ?? null,
+    contentMD5: md5 === undefined || md5.length === 0 ? null : typeof md5 === 'string' ? md5 : Buffer.from(md5).toString('base64'),
+    destination: fields.destination ?? null,
+  };
 }
 
 export interface BatchResult {

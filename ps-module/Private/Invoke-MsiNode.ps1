@@ -11,14 +11,14 @@ $script:PackageRoot = Split-Path -Parent (Split-Path -Parent $PSScriptRoot)
 $script:NodePathCache = @{ Key = $null; Path = $null }
 
 function Get-MsiNodeScript {
-    if ($script:NodeScript -and (Test-Path -LiteralPath $script:NodeScript -PathType Leaf)) { return $script:NodeScript }
+    if ($script:NodeScript -and [System.IO.File]::Exists($script:NodeScript)) { return $script:NodeScript }
     # Installed package: <package>/bin; a clone of the repository: <repo>/dist/bin (after npm run build).
     $candidates = @(
         (Join-Path (Join-Path $script:PackageRoot 'bin') 'msistorage.cjs'),
         (Join-Path (Join-Path (Join-Path $script:PackageRoot 'dist') 'bin') 'msistorage.cjs')
     )
     foreach ($candidate in $candidates) {
-        if (Test-Path -LiteralPath $candidate -PathType Leaf) {
+        if ([System.IO.File]::Exists($candidate)) {
             $script:NodeScript = $candidate
             return $candidate
         }
@@ -153,13 +153,13 @@ function Invoke-MsiNode {
     # Verbose events are formatted by Node only when someone will see them.
     $request = @{ v = $script:ProtocolVersion; command = $Command; verbose = ($VerbosePreference -ne 'SilentlyContinue' -and $VerbosePreference -ne 'Ignore') }
     foreach ($key in $Arguments.Keys) { $request[$key] = $Arguments[$key] }
-    $utf8 = New-Object System.Text.UTF8Encoding -ArgumentList $false
+    $utf8 = [System.Text.UTF8Encoding]::new($false)
     $bytes = $utf8.GetBytes((ConvertTo-Json -InputObject $request -Depth 10 -Compress) + "`n")
     $request = $null
     $Cmdlet.WriteDebug("MsiStorage: starting '$node' for command '$Command' with request keys: $(@($Arguments.Keys | Sort-Object) -join ', ').")
     $showProgress = Test-MsiProgressWanted -Cmdlet $Cmdlet
 
-    $psi = New-Object System.Diagnostics.ProcessStartInfo
+    $psi = [System.Diagnostics.ProcessStartInfo]::new()
     $psi.FileName = $node
     # --liftoff-only: see dist/bin/msistorage.cjs (process exit would wait for WebAssembly tier-up).
     $psi.Arguments = '--liftoff-only "' + $scriptPath + '"'
@@ -175,7 +175,7 @@ function Invoke-MsiNode {
     $finished = $false
     $exitCode = $null
     $reply = $null
-    $other = New-Object 'System.Collections.Generic.List[string]'
+    $other = [System.Collections.Generic.List[string]]::new()
     try {
         try {
             $process = [System.Diagnostics.Process]::Start($psi)
@@ -188,32 +188,34 @@ function Invoke-MsiNode {
         $stdin.Flush()
         [Array]::Clear($bytes, 0, $bytes.Length)
         # Read both streams line by line; waiting at most 200 ms at a time lets Ctrl+C (StopProcessing)
-        # interrupt even a silent transfer.
+        # interrupt even a silent transfer. A closed stream is replaced by a task that never completes.
+        $never = [System.Threading.Tasks.TaskCompletionSource[string]]::new().Task
         $outTask = $process.StandardOutput.ReadLineAsync()
         $errTask = $process.StandardError.ReadLineAsync()
-        $outOpen = $true
-        $errOpen = $true
-        while ($outOpen -or $errOpen) {
-            $waiting = New-Object 'System.Collections.Generic.List[System.Threading.Tasks.Task]'
-            if ($outOpen) { $waiting.Add($outTask) }
-            if ($errOpen) { $waiting.Add($errTask) }
-            if ([System.Threading.Tasks.Task]::WaitAny($waiting.ToArray(), 200) -lt 0) { continue }
-            if ($errOpen -and $errTask.IsCompleted) {
+        $open = 2
+        $pair = [System.Threading.Tasks.Task[]]::new(2)
+        while ($open -gt 0) {
+            if (-not ($outTask.IsCompleted -or $errTask.IsCompleted)) {
+                $pair[0] = $outTask
+                $pair[1] = $errTask
+                if ([System.Threading.Tasks.Task]::WaitAny($pair, 200) -lt 0) { continue }
+            }
+            if ($errTask.IsCompleted) {
                 $line = $errTask.Result
-                if ($null -eq $line) { $errOpen = $false }
+                if ($null -eq $line) { $errTask = $never; $open-- }
                 else {
-                    Write-MsiEvent -Line $line -Cmdlet $Cmdlet -Other $other -ShowProgress $showProgress
                     $errTask = $process.StandardError.ReadLineAsync()
+                    Write-MsiEvent -Line $line -Cmdlet $Cmdlet -Other $other -ShowProgress $showProgress
                 }
             }
-            if ($outOpen -and $outTask.IsCompleted) {
+            if ($outTask.IsCompleted) {
                 $line = $outTask.Result
-                if ($null -eq $line) { $outOpen = $false; continue }
+                if ($null -eq $line) { $outTask = $never; $open--; continue }
                 $outTask = $process.StandardOutput.ReadLineAsync()
                 $message = $null
                 try { $message = ConvertFrom-Json -InputObject $line } catch { if ($other.Count -lt 20) { $other.Add($line) } }
                 if (-not $message) { continue }
-                if ($message.PSObject.Properties['item']) {
+                if ($null -ne $message.PSObject.Properties['item']) {
                     if ($message.ok) { $message.result }
                     else { $Cmdlet.WriteError((New-MsiErrorRecord -ErrorObject $message.error -Cmdlet $Cmdlet)) }
                 }

@@ -46,27 +46,26 @@ function ConvertTo-MsiStorageKey {
 }
 
 function ConvertTo-MsiBlob {
-    param([Parameter(Mandatory = $true)] $Result, $Context)
-    $blob = [pscustomobject]@{
-        PSTypeName   = 'MsiStorage.Blob'
-        Name         = [string]$Result.name
-        Container    = [string]$Result.container
-        BlobType     = [string]$Result.blobType
-        Length       = [long]$Result.length
-        ContentType  = $null
-        LastModified = $null
-        ETag         = $null
-        ContentMD5   = $null
-        Context      = $Context
+    # Blob results stream in from a batch: one object each, as cheaply as possible (every field is present).
+    param([Parameter(Mandatory = $true, ValueFromPipeline = $true)] $Result, $Context)
+    process {
+        $lastModified = $null
+        if ($Result.lastModified) { $lastModified = [System.DateTimeOffset]::Parse($Result.lastModified, [System.Globalization.CultureInfo]::InvariantCulture) }
+        $blob = [pscustomobject]@{
+            PSTypeName   = 'MsiStorage.Blob'
+            Name         = $Result.name
+            Container    = $Result.container
+            BlobType     = $Result.blobType
+            Length       = [long]$Result.length
+            ContentType  = $Result.contentType
+            LastModified = $lastModified
+            ETag         = $Result.etag
+            ContentMD5   = $Result.contentMD5
+            Context      = $Context
+        }
+        if ($null -ne $Result.destination) { Add-Member -InputObject $blob -NotePropertyName 'Destination' -NotePropertyValue $Result.destination }
+        $blob
     }
-    if ($Result.PSObject.Properties['contentType']) { $blob.ContentType = [string]$Result.contentType }
-    if ($Result.PSObject.Properties['lastModified']) { $blob.LastModified = ConvertTo-MsiDate $Result.lastModified }
-    if ($Result.PSObject.Properties['etag']) { $blob.ETag = [string]$Result.etag }
-    if ($Result.PSObject.Properties['contentMD5']) { $blob.ContentMD5 = [string]$Result.contentMD5 }
-    if ($Result.PSObject.Properties['destination']) {
-        Add-Member -InputObject $blob -NotePropertyName 'Destination' -NotePropertyValue ([string]$Result.destination)
-    }
-    return $blob
 }
 
 function ConvertTo-MsiContextArgument {

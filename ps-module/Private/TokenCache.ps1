@@ -7,16 +7,9 @@ $script:MsiTokenRefreshMargin = [TimeSpan]::FromMinutes(5)
 
 function Get-MsiTokenCacheKey {
     param([string] $Resource, [string] $Endpoint, [hashtable] $Identity = @{})
-    $selector = @('clientId', 'objectId', 'identityResourceId') | ForEach-Object { "$_=$($Identity[$_])" }
-    $sourceInputs = @(
-        "endpoint=$Endpoint"
-        "IDENTITY_ENDPOINT=$env:IDENTITY_ENDPOINT"
-        "IDENTITY_HEADER=$([bool]$env:IDENTITY_HEADER)"
-        "IMDS_ENDPOINT=$env:IMDS_ENDPOINT"
-        "MSI_ENDPOINT=$env:MSI_ENDPOINT"
-        "AZURE_POD_IDENTITY_AUTHORITY_HOST=$env:AZURE_POD_IDENTITY_AUTHORITY_HOST"
-    )
-    return (@($sourceInputs) + @("resource=$Resource") + @($selector)) -join '|'
+    return "endpoint=$Endpoint|IDENTITY_ENDPOINT=$env:IDENTITY_ENDPOINT|IDENTITY_HEADER=$([bool]$env:IDENTITY_HEADER)|IMDS_ENDPOINT=$env:IMDS_ENDPOINT|" +
+        "MSI_ENDPOINT=$env:MSI_ENDPOINT|AZURE_POD_IDENTITY_AUTHORITY_HOST=$env:AZURE_POD_IDENTITY_AUTHORITY_HOST|resource=$Resource|" +
+        "clientId=$($Identity['clientId'])|objectId=$($Identity['objectId'])|identityResourceId=$($Identity['identityResourceId'])"
 }
 
 function Test-MsiTokenFresh {

@@ -125,7 +125,7 @@ function Receive-MsiBlob {
             if ($PSBoundParameters.ContainsKey('ConcurrentTaskCount')) { $arguments.fileConcurrency = $ConcurrentTaskCount }
             if ($SkipIntegrityCheck) { $arguments.skipIntegrityCheck = $true }
             $ctx = $batch.Context
-            Invoke-MsiNode -Command 'download' -Arguments $arguments -Cmdlet $PSCmdlet -Batch | ForEach-Object { ConvertTo-MsiBlob -Result $_ -Context $ctx }
+            Invoke-MsiNode -Command 'download' -Arguments $arguments -Cmdlet $PSCmdlet -Batch | ConvertTo-MsiBlob -Context $ctx
         }
     }
 }

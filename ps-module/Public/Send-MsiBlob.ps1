@@ -166,6 +166,6 @@ function Send-MsiBlob {
             $arguments.metadata = $meta
         }
         if ($Properties) { $arguments.properties = ConvertTo-MsiBlobProperties -Properties $Properties -Cmdlet $PSCmdlet }
-        Invoke-MsiNode -Command 'upload' -Arguments $arguments -Cmdlet $PSCmdlet -Batch | ForEach-Object { ConvertTo-MsiBlob -Result $_ -Context $Context }
+        Invoke-MsiNode -Command 'upload' -Arguments $arguments -Cmdlet $PSCmdlet -Batch | ConvertTo-MsiBlob -Context $Context
     }
 }

@@ -2,19 +2,20 @@
 // in the destination's folder; the MD5 is computed in order as the ranges complete, and the length and MD5
 // are checked before fsync and an atomic rename. Any failure removes the temporary file and leaves the
 // destination untouched. A range that stalls is aborted and resumed where it stopped, a bounded number of times.
-import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import type { BlobClient, ContainerClient } from '@azure/storage-blob';
 import { MsiError } from '../errors.js';
 import { verbose } from '../log.js';
-import type { BlobResult } from '../protocol.js';
+import { type BlobResult, blobResult } from '../protocol.js';
 import { storageError, validateBlobName } from './client.js';
 import { commitDestination, removeQuietly, resolveDestination } from './files.js';
+import { type Hasher, createHasher } from './hasher.js';
 import { type TransferOptions, mapLimit } from './transfer.js';
 
 /** No data for this long on a range: abort it and resume. */
 export const STALL_TIMEOUT_MS = Number(process.env.MSISTORAGE_STALL_TIMEOUT_MS ?? 60_000);
 const RANGE_ATTEMPTS = 4;
+const WRITE_BATCH = 1024 * 1024;
 
 async function downloadRange(
   blob: BlobClient,
@@ -40,16 +41,26 @@ async function downloadRange(
       const res = await blob.download(pos, end - pos, { abortSignal: ac.signal, conditions: etag ? { ifMatch: etag } : undefined, maxRetryRequests: 0 });
       const body = res.readableStreamBody;
       if (!body) throw new MsiError('StorageUnreachable', 'The service answered without a body.', 'ResourceUnavailable');
+      // Chunks are gathered into writes of about 1 MiB: far fewer file-system calls than one per socket read.
+      let pending: Buffer[] = [];
+      let pendingBytes = 0;
+      const flush = async () => {
+        if (pendingBytes === 0) return;
+        const data = pending.length === 1 ? pending[0] : Buffer.concat(pending, pendingBytes);
+        let written = 0;
+        while (written < data.length) written += (await file.write(data, written, data.length - written, pos + written)).bytesWritten;
+        pos += data.length;
+        report(data.length);
+        pending = [];
+        pendingBytes = 0;
+      };
       for await (const chunk of body as AsyncIterable<Buffer>) {
         arm();
-        let written = 0;
-        while (written < chunk.length) {
-          const { bytesWritten } = await file.write(chunk, written, chunk.length - written, pos + written);
-          written += bytesWritten;
-        }
-        pos += chunk.length;
-        report(chunk.length);
+        pending.push(chunk);
+        pendingBytes += chunk.length;
+        if (pendingBytes >= WRITE_BATCH) await flush();
       }
+      await flush();
     } catch (err) {
       if (signal.aborted) throw err;
       const e = err as { statusCode?: number };
@@ -84,31 +95,18 @@ export async function downloadOne(
   const report = progressFor(size);
   const etag = props.etag;
   const expectedMd5 = props.contentMD5 ? Buffer.from(props.contentMD5).toString('base64') : undefined;
-  const file = await fs.open(dest.temp, 'wx+', 0o600);
+  const file = await fs.open(dest.temp, 'wx', 0o600);
   let committed = false;
+  let hasher: Hasher | undefined;
   try {
     const chunk = options.blockSize;
     const count = Math.ceil(size / chunk);
     verbose(`Downloading ${blob.url} (${size} bytes${count > 1 ? `, ${count} ranges of ${chunk} bytes, ${options.concurrency} at a time` : ''}) through '${dest.temp}'.`);
-    // MD5 in order: whenever the ranges before it are complete, a range is read back (from the page cache)
-    // and hashed, while later ranges are still downloading.
-    const md5 = options.verify && expectedMd5 ? createHash('md5') : undefined;
+    // MD5 in order, on the side: whenever the ranges before it are complete, the hasher reads further
+    // (from the page cache) while later ranges are still downloading.
+    hasher = options.verify && expectedMd5 ? createHasher(dest.temp, size) : undefined;
     const done = new Array<boolean>(count).fill(false);
-    let hashed = 0;
-    let hashing = Promise.resolve();
-    const hashReady = () => {
-      hashing = hashing.then(async () => {
-        const buffer = Buffer.allocUnsafe(chunk);
-        while (hashed < count && done[hashed]) {
-          const start = hashed * chunk;
-          const length = Math.min(chunk, size - start);
-          let got = 0;
-          while (got < length) got += (await file.read(buffer, got, length - got, start + got)).bytesRead;
-          md5!.update(buffer.subarray(0, length));
-          hashed++;
-        }
-      });
-    };
+    let prefix = 0;
     await mapLimit(
       Array.from({ length: count }, (_, i) => i),
       options.concurrency,
@@ -117,18 +115,20 @@ export async function downloadOne(
         const start = i * chunk;
         await downloadRange(blob, file, start, Math.min(size, start + chunk), etag, report, signal);
         done[i] = true;
-        if (md5) hashReady();
+        if (hasher) {
+          while (prefix < count && done[prefix]) prefix++;
+          hasher.ready(Math.min(size, prefix * chunk));
+        }
       },
     );
-    await hashing;
     const written = (await file.stat()).size;
     if (written !== size) {
       throw new MsiError('LengthMismatch', `The download of '${item.blob}' gave ${written} bytes, but the blob has ${size}. The destination was left untouched; try again.`, 'InvalidData', {
         target: dest.file,
       });
     }
-    if (md5) {
-      const actual = md5.digest('base64');
+    if (hasher) {
+      const actual = await hasher.digest();
       if (actual !== expectedMd5) {
         throw new MsiError(
           'IntegrityCheckFailed',
@@ -147,20 +147,21 @@ export async function downloadOne(
     await commitDestination(dest, options.force);
     committed = true;
     report(0, true);
-    return {
+    return blobResult({
       name: item.blob,
       container: container.containerName,
-      blobType: props.blobType ?? 'BlockBlob',
+      blobType: props.blobType,
       length: size,
       contentType: props.contentType,
-      lastModified: props.lastModified?.toISOString(),
+      lastModified: props.lastModified,
       etag,
       contentMD5: expectedMd5,
       destination: dest.file,
-    };
+    });
   } catch (err) {
     throw storageError(err, where);
   } finally {
+    hasher?.abort();
     if (!committed) {
       await file.close().catch(() => undefined);
       await removeQuietly(dest.temp);

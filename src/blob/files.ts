@@ -7,21 +7,24 @@ import { MsiError, invalidArgument } from '../errors.js';
 /** Opens the source file for reading, or says exactly why it cannot be used. */
 export async function openSource(file: string, parameter = 'File'): Promise<{ handle: fs.FileHandle; size: number }> {
   if (!path.isAbsolute(file)) throw invalidArgument(parameter, `-${parameter} '${file}' must be an absolute path (the module resolves it for you).`, 'InvalidPath');
-  let stat;
+  let handle: fs.FileHandle;
   try {
-    stat = await fs.stat(file);
+    // O_NONBLOCK: a FIFO among the files must not block the open; it is refused just below.
+    handle = await fs.open(file, constants.O_RDONLY | (constants.O_NONBLOCK ?? 0));
   } catch (err) {
+    // Opening a directory for reading succeeds on some systems and fails with EISDIR on others.
     throw fileError(err, file, parameter);
   }
-  if (stat.isDirectory()) {
-    throw invalidArgument(parameter, `-${parameter} '${file}' is a directory. Give a file, or pipe the folder's files: Get-ChildItem -File -Recurse '${file}' | Send-MsiBlob ...`, 'FileIsDirectory');
-  }
-  if (!stat.isFile()) throw invalidArgument(parameter, `-${parameter} '${file}' is not a regular file.`, 'NotAFile');
   try {
-    const handle = await fs.open(file, 'r');
+    const stat = await handle.stat();
+    if (stat.isDirectory()) {
+      throw invalidArgument(parameter, `-${parameter} '${file}' is a directory. Give a file, or pipe the folder's files: Get-ChildItem -File -Recurse '${file}' | Send-MsiBlob ...`, 'FileIsDirectory');
+    }
+    if (!stat.isFile()) throw invalidArgument(parameter, `-${parameter} '${file}' is not a regular file.`, 'NotAFile');
     return { handle, size: stat.size };
   } catch (err) {
-    throw fileError(err, file, parameter);
+    await handle.close();
+    throw err;
   }
 }
 
@@ -29,7 +32,7 @@ export function fileError(err: unknown, file: string, parameter: string): MsiErr
   const code = (err as { code?: string }).code;
   if (code === 'ENOENT' || code === 'ENOTDIR') return new MsiError('FileNotFound', `-${parameter} '${file}' does not exist. Check the path.`, 'ObjectNotFound', { parameter, target: file });
   if (code === 'EACCES' || code === 'EPERM') return new MsiError('FileNotReadable', `-${parameter} '${file}' cannot be read: permission denied. Check the file's permissions.`, 'PermissionDenied', { parameter, target: file });
-  if (code === 'EISDIR') return invalidArgument(parameter, `-${parameter} '${file}' is a directory. Give a file.`, 'FileIsDirectory');
+  if (code === 'EISDIR') return invalidArgument(parameter, `-${parameter} '${file}' is a directory. Give a file, or pipe the folder's files: Get-ChildItem -File -Recurse '${file}' | Send-MsiBlob ...`, 'FileIsDirectory');
   return new MsiError('FileReadFailed', `-${parameter} '${file}' could not be read: ${(err as Error).message}`, 'ReadError', { parameter, target: file });
 }
 

@@ -6,8 +6,9 @@ import * as path from 'node:path';
 import type { BlobHTTPHeaders, BlockBlobClient, ContainerClient } from '@azure/storage-blob';
 import { MsiError } from '../errors.js';
 import { verbose } from '../log.js';
-import type { BlobResult } from '../protocol.js';
+import { type BlobResult, blobResult } from '../protocol.js';
 import { storageError, validateBlobName } from './client.js';
+import { createHasher } from './hasher.js';
 import { openSource } from './files.js';
 import { Budget, MEMORY_BUDGET, type TransferOptions, blockSizeFor } from './transfer.js';
 
@@ -45,12 +46,13 @@ export async function uploadOne(
   item: { file: string; blob: string },
   settings: UploadSettings,
   memory: Budget,
-  report: (delta: number, completed?: boolean) => void,
+  progressFor: (size: number) => (delta: number, completed?: boolean) => void,
   signal: AbortSignal,
 ): Promise<BlobResult> {
   validateBlobName(item.blob);
   const { options } = settings;
   const { handle, size } = await openSource(item.file);
+  const report = progressFor(size);
   const where = { container: container.containerName, blob: item.blob };
   const local = new AbortController();
   const onAbort = () => local.abort();
@@ -68,13 +70,7 @@ export async function uploadOne(
     const conditions = options.force ? undefined : { ifNoneMatch: '*' };
     const common = { metadata: settings.metadata, tier: settings.tier, conditions, abortSignal: local.signal };
     const blockSize = blockSizeFor(size, options.blockSize);
-    const md5 = options.verify ? createHash('md5') : undefined;
     let md5Base64: string | undefined;
-    const digest = () => {
-      const d = md5?.digest();
-      md5Base64 = d?.toString('base64');
-      return d;
-    };
     let response: { etag?: string; lastModified?: Date };
     try {
       if (size <= blockSize) {
@@ -83,34 +79,42 @@ export async function uploadOne(
         try {
           const body = Buffer.allocUnsafe(size);
           await readFully(handle, body, 0);
-          md5?.update(body);
+          const md5 = options.verify ? createHash('md5').update(body).digest() : undefined;
+          md5Base64 = md5?.toString('base64');
           verbose(`Put Blob ${client.url} (${size} bytes, ${contentType})${options.force ? '' : ', If-None-Match: *'}.`);
-          response = await client.upload(body, size, { ...common, blobHTTPHeaders: { ...headers, blobContentMD5: digest() } });
+          response = await client.upload(body, size, { ...common, blobHTTPHeaders: { ...headers, blobContentMD5: md5 } });
         } finally {
           memory.give(units);
         }
         report(size);
       } else {
-        const ids = await uploadBlocks(client, handle, size, blockSize, options, memory, md5, report, local, item.blob);
-        verbose(`Put Block List ${client.url}: ${ids.length} blocks of ${blockSize} bytes${md5 ? ", with the file's Content-MD5" : ''}${options.force ? '' : ', If-None-Match: *'}.`);
-        response = await client.commitBlockList(ids, { ...common, blobHTTPHeaders: { ...headers, blobContentMD5: digest() } });
+        // The file's MD5 is computed on the side while the blocks go out, and stored by Put Block List.
+        const hasher = options.verify ? createHasher(item.file, size) : undefined;
+        hasher?.ready(size);
+        let ids: string[];
+        try {
+          ids = await uploadBlocks(client, handle, size, blockSize, options, memory, report, local, item.blob);
+          md5Base64 = await hasher?.digest();
+        } finally {
+          hasher?.abort();
+        }
+        verbose(`Put Block List ${client.url}: ${ids.length} blocks of ${blockSize} bytes${md5Base64 ? ", with the file's Content-MD5" : ''}${options.force ? '' : ', If-None-Match: *'}.`);
+        response = await client.commitBlockList(ids, { ...common, blobHTTPHeaders: { ...headers, blobContentMD5: md5Base64 ? Buffer.from(md5Base64, 'base64') : undefined } });
       }
     } catch (err) {
       if (!options.force && alreadyExists(err)) throw storageError(Object.assign(err as object, { details: { errorCode: 'BlobAlreadyExists' } }), where);
       throw storageError(err, where);
     }
     report(0, true);
-    const contentMD5 = (response as { contentMD5?: Uint8Array }).contentMD5;
-    return {
+    return blobResult({
       name: item.blob,
       container: container.containerName,
-      blobType: 'BlockBlob',
       length: size,
       contentType,
-      lastModified: response.lastModified?.toISOString(),
+      lastModified: response.lastModified,
       etag: response.etag,
-      contentMD5: md5 ? md5Base64 : contentMD5 ? Buffer.from(contentMD5).toString('base64') : undefined,
-    } satisfies BlobResult;
+      contentMD5: md5Base64 ?? (response as { contentMD5?: Uint8Array }).contentMD5,
+    });
   } finally {
     signal.removeEventListener('abort', onAbort);
     await handle.close();
@@ -125,7 +129,6 @@ async function uploadBlocks(
   blockSize: number,
   options: TransferOptions,
   memory: Budget,
-  md5: ReturnType<typeof createHash> | undefined,
   report: (delta: number) => void,
   local: AbortController,
   blobName: string,
@@ -136,6 +139,7 @@ async function uploadBlocks(
     const exists = await client.exists({ abortSignal: local.signal });
     if (exists) throw Object.assign(new Error('exists'), { statusCode: 409, details: { errorCode: 'BlobAlreadyExists' } });
   }
+  const startedMtime = (await handle.stat()).mtimeMs;
   const count = Math.ceil(size / blockSize);
   const prefix = randomBytes(6).toString('hex');
   const ids = Array.from({ length: count }, (_, i) => Buffer.from(`${prefix}-${String(i).padStart(6, '0')}`).toString('base64'));
@@ -162,7 +166,6 @@ async function uploadBlocks(
       memory.give(units);
       throw err;
     }
-    md5?.update(body);
     const p = client
       .stageBlock(ids[i], body, length, { abortSignal: local.signal })
       .then(() => report(length))
@@ -180,6 +183,8 @@ async function uploadBlocks(
   await Promise.all(pending);
   if (failure !== undefined) throw failure;
   const stat = await handle.stat();
-  if (stat.size !== size) throw new MsiError('FileChanged', 'The file changed size while it was being uploaded. Nothing was committed; try again when it is no longer being written.', 'InvalidData');
+  if (stat.size !== size || stat.mtimeMs !== startedMtime) {
+    throw new MsiError('FileChanged', 'The file changed while it was being uploaded. Nothing was committed; try again when it is no longer being written.', 'InvalidData');
+  }
   return ids;
 }

@@ -2,7 +2,7 @@
 import { containerClient, storageError } from '../blob/client.js';
 import { emitItem } from '../blob/transfer.js';
 import { verbose } from '../log.js';
-import type { BatchResult, BlobResult, RequestOf } from '../protocol.js';
+import { type BatchResult, type RequestOf, blobResult } from '../protocol.js';
 
 export async function run(req: RequestOf<'list'>, signal: AbortSignal): Promise<BatchResult> {
   const container = await containerClient(req.context, req.container);
@@ -12,16 +12,16 @@ export async function run(req: RequestOf<'list'>, signal: AbortSignal): Promise<
   try {
     for await (const b of container.listBlobsFlat({ prefix: req.prefix, abortSignal: signal })) {
       const p = b.properties;
-      const result: BlobResult = {
+      const result = blobResult({
         name: b.name,
         container: req.container,
-        blobType: p.blobType ?? 'BlockBlob',
+        blobType: p.blobType,
         length: p.contentLength ?? 0,
         contentType: p.contentType,
-        lastModified: p.lastModified?.toISOString(),
+        lastModified: p.lastModified,
         etag: p.etag,
-        contentMD5: p.contentMD5 ? Buffer.from(p.contentMD5).toString('base64') : undefined,
-      };
+        contentMD5: p.contentMD5,
+      });
       emitItem(done++, { result });
       bytes += result.length;
     }

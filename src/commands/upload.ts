@@ -21,7 +21,8 @@ import type { BatchResult, RequestOf } from '../protocol.js';
 export async function run(req: RequestOf<'upload'>, signal: AbortSignal): Promise<BatchResult> {
   const options = transferOptions(req);
   const container = await containerClient(req.context, req.container);
-  const sizes = await Promise.all(req.items.map((i) => fs.stat(i.file).then((s) => (s.isFile() ? s.size : 0), () => 0)));
+  // Sizes only feed the batch's progress bar.
+  const sizes = options.progress && req.items.length > 1 ? await Promise.all(req.items.map((i) => fs.stat(i.file).then((s) => (s.isFile() ? s.size : 0), () => 0))) : req.items.map(() => 0);
   const reporter = new ProgressReporter(options.progress, 'Uploading', req.items.length, sizes.reduce((a, b) => a + b, 0));
   const memory = new Budget(MEMORY_BUDGET);
   const seen = new Map<string, string>();
@@ -37,7 +38,7 @@ export async function run(req: RequestOf<'upload'>, signal: AbortSignal): Promis
         });
       }
       seen.set(blob, item.file);
-      const result = await uploadOne(container, { file: item.file, blob }, settings, memory, reporter.file(i, blob, sizes[i]), signal);
+      const result = await uploadOne(container, { file: item.file, blob }, settings, memory, (size) => reporter.file(i, blob, size), signal);
       return { result, bytes: result.length };
     });
   } finally {
