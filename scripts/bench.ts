@@ -70,7 +70,7 @@ function runJson(cmd: string, args: string[], input?: string, env: NodeJS.Proces
 
 async function main(): Promise<void> {
   const pwsh = ensurePwsh();
-  if (spawnSync(path.join(root, 'node_modules', '.bin', 'tsx'), ['build.ts'], { cwd: root, stdio: 'inherit' }).status !== 0) process.exit(1);
+  if (!process.argv.includes('--no-build') && spawnSync(path.join(root, 'node_modules', '.bin', 'tsx'), ['build.ts'], { cwd: root, stdio: 'inherit' }).status !== 0) process.exit(1);
   const stack = await startStack();
   const info = stack.info;
   try {

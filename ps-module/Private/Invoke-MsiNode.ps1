@@ -189,6 +189,10 @@ function Invoke-MsiNode {
         [Array]::Clear($bytes, 0, $bytes.Length)
         # Read both streams line by line; waiting at most 200 ms at a time lets Ctrl+C (StopProcessing)
         # interrupt even a silent transfer. A closed stream is replaced by a task that never completes.
+        # For a large batch, results are left to gather for a moment before they are parsed: waking up for
+        # every line would take CPU from the transfer itself.
+        $coalesce = 0
+        if ($Batch -and $Arguments.ContainsKey('items') -and @($Arguments['items']).Count -gt 20) { $coalesce = 40 }
         $never = [System.Threading.Tasks.TaskCompletionSource[string]]::new().Task
         $outTask = $process.StandardOutput.ReadLineAsync()
         $errTask = $process.StandardError.ReadLineAsync()
@@ -209,17 +213,31 @@ function Invoke-MsiNode {
                 }
             }
             if ($outTask.IsCompleted) {
-                $line = $outTask.Result
-                if ($null -eq $line) { $outTask = $never; $open--; continue }
-                $outTask = $process.StandardOutput.ReadLineAsync()
-                $message = $null
-                try { $message = ConvertFrom-Json -InputObject $line } catch { if ($other.Count -lt 20) { $other.Add($line) } }
-                if (-not $message) { continue }
-                if ($null -ne $message.PSObject.Properties['item']) {
-                    if ($message.ok) { $message.result }
-                    else { $Cmdlet.WriteError((New-MsiErrorRecord -ErrorObject $message.error -Cmdlet $Cmdlet)) }
+                if ($coalesce -gt 0) { [System.Threading.Thread]::Sleep($coalesce) }
+                # Drain every line already buffered and parse them together: one ConvertFrom-Json per burst,
+                # not per item, keeps a thousand-file batch cheap.
+                $lines = [System.Collections.Generic.List[string]]::new()
+                while ($outTask.IsCompleted) {
+                    $line = $outTask.Result
+                    if ($null -eq $line) { $outTask = $never; $open--; break }
+                    $lines.Add($line)
+                    $outTask = $process.StandardOutput.ReadLineAsync()
                 }
-                else { $reply = $message }
+                if ($lines.Count -eq 0) { continue }
+                $messages = $null
+                try { $messages = ConvertFrom-Json -InputObject ('[' + [string]::Join(',', $lines) + ']') }
+                catch {
+                    # A line that is not JSON (a crash message): parse one by one, keeping the rest.
+                    $messages = foreach ($l in $lines) { try { ConvertFrom-Json -InputObject $l } catch { if ($other.Count -lt 20) { $other.Add($l) } } }
+                }
+                foreach ($message in $messages) {
+                    if ($null -eq $message) { continue }
+                    if ($null -ne $message.PSObject.Properties['item']) {
+                        if ($message.ok) { $message.result }
+                        else { $Cmdlet.WriteError((New-MsiErrorRecord -ErrorObject $message.error -Cmdlet $Cmdlet)) }
+                    }
+                    else { $reply = $message }
+                }
             }
         }
         $process.WaitForExit()

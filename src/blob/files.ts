@@ -1,30 +1,42 @@
 // Local file checks and the temp-file-then-commit dance that keeps destinations whole.
 import { randomBytes } from 'node:crypto';
-import { constants, promises as fs } from 'node:fs';
+import { closeSync, constants, fstatSync, promises as fs, openSync, readSync } from 'node:fs';
 import * as path from 'node:path';
 import { MsiError, invalidArgument } from '../errors.js';
 
-/** Opens the source file for reading, or says exactly why it cannot be used. */
-export async function openSource(file: string, parameter = 'File'): Promise<{ handle: fs.FileHandle; size: number }> {
+/**
+ * Opens the source file for reading, or says exactly why it cannot be used. Synchronous on purpose: for
+ * thousands of small files, four thread-pool round trips per file cost more than the calls themselves.
+ * O_NONBLOCK keeps a FIFO among the files from blocking the open; it is refused just below.
+ */
+export function openSourceSync(file: string, parameter = 'File'): { fd: number; size: number; mtimeMs: number } {
   if (!path.isAbsolute(file)) throw invalidArgument(parameter, `-${parameter} '${file}' must be an absolute path (the module resolves it for you).`, 'InvalidPath');
-  let handle: fs.FileHandle;
+  let fd: number;
   try {
-    // O_NONBLOCK: a FIFO among the files must not block the open; it is refused just below.
-    handle = await fs.open(file, constants.O_RDONLY | (constants.O_NONBLOCK ?? 0));
+    fd = openSync(file, constants.O_RDONLY | (constants.O_NONBLOCK ?? 0));
   } catch (err) {
-    // Opening a directory for reading succeeds on some systems and fails with EISDIR on others.
     throw fileError(err, file, parameter);
   }
   try {
-    const stat = await handle.stat();
+    const stat = fstatSync(fd);
     if (stat.isDirectory()) {
       throw invalidArgument(parameter, `-${parameter} '${file}' is a directory. Give a file, or pipe the folder's files: Get-ChildItem -File -Recurse '${file}' | Send-MsiBlob ...`, 'FileIsDirectory');
     }
     if (!stat.isFile()) throw invalidArgument(parameter, `-${parameter} '${file}' is not a regular file.`, 'NotAFile');
-    return { handle, size: stat.size };
+    return { fd, size: stat.size, mtimeMs: stat.mtimeMs };
   } catch (err) {
-    await handle.close();
+    closeSync(fd);
     throw err;
+  }
+}
+
+/** Reads exactly buffer.length bytes at position, or fails if the file became shorter. */
+export function readFullySync(fd: number, buffer: Buffer, position: number): void {
+  let done = 0;
+  while (done < buffer.length) {
+    const n = readSync(fd, buffer, done, buffer.length - done, position + done);
+    if (n === 0) throw new MsiError('FileChanged', 'The file became shorter while it was being uploaded. Nothing was committed; try again when it is no longer being written.', 'InvalidData');
+    done += n;
   }
 }
 

@@ -2,6 +2,7 @@
 // staged in parallel, then one Put Block List that stores the whole file's Content-MD5. Memory is bounded
 // by a shared byte budget. Without force, the write is conditional (If-None-Match: *).
 import { createHash, randomBytes } from 'node:crypto';
+import { closeSync, fstatSync, read } from 'node:fs';
 import * as path from 'node:path';
 import type { BlobHTTPHeaders, BlockBlobClient, ContainerClient } from '@azure/storage-blob';
 import { MsiError } from '../errors.js';
@@ -9,7 +10,7 @@ import { verbose } from '../log.js';
 import { type BlobResult, blobResult } from '../protocol.js';
 import { storageError, validateBlobName } from './client.js';
 import { createHasher } from './hasher.js';
-import { openSource } from './files.js';
+import { openSourceSync, readFullySync } from './files.js';
 import { Budget, MEMORY_BUDGET, type TransferOptions, blockSizeFor } from './transfer.js';
 
 export interface UploadSettings {
@@ -26,13 +27,19 @@ export async function guessContentType(file: string): Promise<string> {
   return mime.getType(file) ?? 'application/octet-stream';
 }
 
-async function readFully(handle: import('node:fs').promises.FileHandle, buffer: Buffer, position: number): Promise<void> {
-  let done = 0;
-  while (done < buffer.length) {
-    const { bytesRead } = await handle.read(buffer, done, buffer.length - done, position + done);
-    if (bytesRead === 0) throw new MsiError('FileChanged', 'The file became shorter while it was being uploaded. Nothing was committed; try again when it is no longer being written.', 'InvalidData');
-    done += bytesRead;
-  }
+/** Reads a block off the event loop (a block is megabytes; small files are read synchronously). */
+function readAt(fd: number, buffer: Buffer, position: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const step = (done: number) => {
+      if (done >= buffer.length) return resolve();
+      read(fd, buffer, done, buffer.length - done, position + done, (err, n) => {
+        if (err) return reject(err);
+        if (n === 0) return reject(new MsiError('FileChanged', 'The file became shorter while it was being uploaded. Nothing was committed; try again when it is no longer being written.', 'InvalidData'));
+        step(done + n);
+      });
+    };
+    step(0);
+  });
 }
 
 function alreadyExists(err: unknown): boolean {
@@ -51,7 +58,8 @@ export async function uploadOne(
 ): Promise<BlobResult> {
   validateBlobName(item.blob);
   const { options } = settings;
-  const { handle, size } = await openSource(item.file);
+  const source = openSourceSync(item.file);
+  const { size } = source;
   const report = progressFor(size);
   const where = { container: container.containerName, blob: item.blob };
   const local = new AbortController();
@@ -78,7 +86,7 @@ export async function uploadOne(
         await memory.take(units);
         try {
           const body = Buffer.allocUnsafe(size);
-          await readFully(handle, body, 0);
+          readFullySync(source.fd, body, 0);
           const md5 = options.verify ? createHash('md5').update(body).digest() : undefined;
           md5Base64 = md5?.toString('base64');
           verbose(`Put Blob ${client.url} (${size} bytes, ${contentType})${options.force ? '' : ', If-None-Match: *'}.`);
@@ -93,7 +101,7 @@ export async function uploadOne(
         hasher?.ready(size);
         let ids: string[];
         try {
-          ids = await uploadBlocks(client, handle, size, blockSize, options, memory, report, local, item.blob);
+          ids = await uploadBlocks(client, source, blockSize, options, memory, report, local, item.blob);
           md5Base64 = await hasher?.digest();
         } finally {
           hasher?.abort();
@@ -117,15 +125,14 @@ export async function uploadOne(
     });
   } finally {
     signal.removeEventListener('abort', onAbort);
-    await handle.close();
+    closeSync(source.fd);
   }
 }
 
 /** Stages every block; returns the block ids in order (for Put Block List). */
 async function uploadBlocks(
   client: BlockBlobClient,
-  handle: import('node:fs').promises.FileHandle,
-  size: number,
+  source: { fd: number; size: number; mtimeMs: number },
   blockSize: number,
   options: TransferOptions,
   memory: Budget,
@@ -139,12 +146,14 @@ async function uploadBlocks(
     const exists = await client.exists({ abortSignal: local.signal });
     if (exists) throw Object.assign(new Error('exists'), { statusCode: 409, details: { errorCode: 'BlobAlreadyExists' } });
   }
-  const startedMtime = (await handle.stat()).mtimeMs;
+  const { size, fd } = source;
   const count = Math.ceil(size / blockSize);
   const prefix = randomBytes(6).toString('hex');
   const ids = Array.from({ length: count }, (_, i) => Buffer.from(`${prefix}-${String(i).padStart(6, '0')}`).toString('base64'));
   const requests = new Budget(options.concurrency);
   const pending = new Set<Promise<void>>();
+  // Block buffers are reused: allocating a fresh one per block would fault in every page of the file again.
+  const spare: Buffer[] = [];
   let failure: unknown;
   verbose(`Staging ${count} blocks of ${blockSize} bytes for ${path.posix.basename(blobName)}, ${options.concurrency} at a time.`);
   for (let i = 0; i < count && failure === undefined; i++) {
@@ -158,9 +167,10 @@ async function uploadBlocks(
       memory.give(units);
       break;
     }
-    const body = Buffer.allocUnsafe(length);
+    const buffer = spare.pop() ?? Buffer.allocUnsafe(blockSize);
+    const body = buffer.subarray(0, length);
     try {
-      await readFully(handle, body, offset);
+      await readAt(fd, body, offset);
     } catch (err) {
       requests.give(1);
       memory.give(units);
@@ -174,6 +184,7 @@ async function uploadBlocks(
         local.abort();
       })
       .finally(() => {
+        spare.push(buffer);
         requests.give(1);
         memory.give(units);
         pending.delete(p);
@@ -182,8 +193,8 @@ async function uploadBlocks(
   }
   await Promise.all(pending);
   if (failure !== undefined) throw failure;
-  const stat = await handle.stat();
-  if (stat.size !== size || stat.mtimeMs !== startedMtime) {
+  const stat = fstatSync(fd);
+  if (stat.size !== size || stat.mtimeMs !== source.mtimeMs) {
     throw new MsiError('FileChanged', 'The file changed while it was being uploaded. Nothing was committed; try again when it is no longer being written.', 'InvalidData');
   }
   return ids;
