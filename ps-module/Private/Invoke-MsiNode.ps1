@@ -128,6 +128,14 @@ function Test-MsiProgressWanted {
     return ([string]$pref -ne 'SilentlyContinue' -and [string]$pref -ne 'Ignore')
 }
 
+function Test-MsiStopOnError {
+    # Module functions do not see a caller script's $ErrorActionPreference; read it from the caller's
+    # session state, unless -ErrorAction was given (which the function's own WriteError honours).
+    param([Parameter(Mandatory = $true)] [System.Management.Automation.PSCmdlet] $Cmdlet)
+    if ($Cmdlet.MyInvocation.BoundParameters.ContainsKey('ErrorAction')) { return $false }
+    return ([string]$Cmdlet.SessionState.PSVariable.GetValue('ErrorActionPreference') -eq 'Stop')
+}
+
 function Invoke-MsiNode {
     # Starts Node, sends the request, and relays what comes back while it runs: stderr events (verbose,
     # warning, progress), and for batch commands one stdout line per item (written to the output as it
@@ -158,6 +166,7 @@ function Invoke-MsiNode {
     $request = $null
     $Cmdlet.WriteDebug("MsiStorage: starting '$node' for command '$Command' with request keys: $(@($Arguments.Keys | Sort-Object) -join ', ').")
     $showProgress = Test-MsiProgressWanted -Cmdlet $Cmdlet
+    $stopOnError = Test-MsiStopOnError -Cmdlet $Cmdlet
 
     $psi = [System.Diagnostics.ProcessStartInfo]::new()
     $psi.FileName = $node
@@ -187,6 +196,8 @@ function Invoke-MsiNode {
         $stdin.Write($bytes, 0, $bytes.Length)
         $stdin.Flush()
         [Array]::Clear($bytes, 0, $bytes.Length)
+        # Only a batch listens on stdin after its request (for a cancel); for the rest, the request is all.
+        if (-not $Batch) { $process.StandardInput.Close() }
         # Read both streams line by line; waiting at most 200 ms at a time lets Ctrl+C (StopProcessing)
         # interrupt even a silent transfer. A closed stream is replaced by a task that never completes.
         # For a large batch, results are left to gather for a moment before they are parsed: waking up for
@@ -234,6 +245,7 @@ function Invoke-MsiNode {
                     if ($null -eq $message) { continue }
                     if ($null -ne $message.PSObject.Properties['item']) {
                         if ($message.ok) { $message.result }
+                        elseif ($stopOnError) { $Cmdlet.ThrowTerminatingError((New-MsiErrorRecord -ErrorObject $message.error -Cmdlet $Cmdlet)) }
                         else { $Cmdlet.WriteError((New-MsiErrorRecord -ErrorObject $message.error -Cmdlet $Cmdlet)) }
                     }
                     else { $reply = $message }

@@ -68,13 +68,18 @@ function ConvertTo-MsiBlob {
     }
 }
 
+function Assert-MsiContext {
+    param($Context, [Parameter(Mandatory = $true)] [System.Management.Automation.PSCmdlet] $Cmdlet)
+    if ($null -eq $Context -or -not ($Context.PSObject.TypeNames -contains 'MsiStorage.StorageContext')) {
+        Stop-MsiWithError -Cmdlet $Cmdlet -Code 'InvalidContext' -Parameter 'Context' -Message '-Context is not an MsiStorage context. Make one with New-MsiStorageContext.'
+    }
+}
+
 function ConvertTo-MsiContextArgument {
     # The context as the request carries it: its secret in plain text, for stdin only. A managed-identity
     # context whose token nears expiry gets a fresh one first (from the session cache, or the identity).
     param([Parameter(Mandatory = $true)] $Context, [Parameter(Mandatory = $true)] [System.Management.Automation.PSCmdlet] $Cmdlet)
-    if (-not ($Context.PSObject.TypeNames -contains 'MsiStorage.StorageContext')) {
-        Stop-MsiWithError -Cmdlet $Cmdlet -Code 'InvalidContext' -Parameter 'Context' -Message '-Context is not an MsiStorage context. Make one with New-MsiStorageContext.'
-    }
+    Assert-MsiContext -Context $Context -Cmdlet $Cmdlet
     $argument = @{ storageAccountName = $Context.StorageAccountName; blobEndpoint = $Context.BlobEndpoint; authType = $Context.AuthType }
     switch ($Context.AuthType) {
         'SharedKey' { $argument.storageAccountKey = ConvertFrom-MsiSecureString -SecureString $Context.StorageAccountKey }

@@ -42,9 +42,9 @@ function New-MsiStorageContainer {
         [Parameter(Mandatory = $true)]
         [object] $Context
     )
-    $ctx = ConvertTo-MsiContextArgument -Context $Context -Cmdlet $PSCmdlet
+    Assert-MsiContext -Context $Context -Cmdlet $PSCmdlet
     if (-not $PSCmdlet.ShouldProcess("$($Context.BlobEndpoint)$Name", 'Create container')) { return }
-    $result = Invoke-MsiNode -Command 'newContainer' -Arguments @{ context = $ctx; container = $Name } -Cmdlet $PSCmdlet
+    $result = Invoke-MsiNode -Command 'newContainer' -Arguments @{ context = (ConvertTo-MsiContextArgument -Context $Context -Cmdlet $PSCmdlet); container = $Name } -Cmdlet $PSCmdlet
     [pscustomobject]@{
         PSTypeName   = 'MsiStorage.Container'
         Name         = [string]$result.name

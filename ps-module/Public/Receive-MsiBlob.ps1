@@ -102,6 +102,7 @@ function Receive-MsiBlob {
         $batches = New-Object 'System.Collections.Generic.List[object]'
     }
     process {
+        Assert-MsiContext -Context $Context -Cmdlet $PSCmdlet
         $path = Resolve-MsiPath -Path $Destination -Cmdlet $PSCmdlet
         if (-not $PSCmdlet.ShouldProcess($path, "Download $($Context.BlobEndpoint)$Container/$Blob")) { return }
         $batch = $null

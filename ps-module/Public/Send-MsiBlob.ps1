@@ -132,6 +132,7 @@ function Send-MsiBlob {
         [switch] $SkipIntegrityCheck
     )
     begin {
+        Assert-MsiContext -Context $Context -Cmdlet $PSCmdlet
         $items = New-Object 'System.Collections.Generic.List[hashtable]'
     }
     process {

@@ -53,15 +53,58 @@ export function normalizeSas(sas: string): string {
   return trimmed;
 }
 
-export function pipelineOptions(): StoragePipelineOptions {
+/**
+ * A client-side limit on each try. The SDK's tryTimeoutInMs only asks the service to give up (a timeout=
+ * query parameter); a connection that never answers would hang forever. This policy aborts the try and
+ * reports it as ETIMEDOUT, which the storage retry policy retries.
+ */
+function tryTimeoutPolicy(ms: number, RestError: typeof import('@azure/storage-blob').RestError) {
+  return {
+    name: 'msistorageTryTimeout',
+    async sendRequest(request: { abortSignal?: AbortSignal }, next: (r: unknown) => Promise<unknown>) {
+      const parent = request.abortSignal;
+      const controller = new AbortController();
+      const onAbort = () => controller.abort();
+      parent?.addEventListener('abort', onAbort, { once: true });
+      let timedOut = false;
+      const timer = setTimeout(() => {
+        timedOut = true;
+        controller.abort();
+      }, ms);
+      request.abortSignal = controller.signal;
+      try {
+        return await next(request);
+      } catch (err) {
+        if (timedOut && !parent?.aborted) throw new RestError(`The service did not answer within ${ms} ms.`, { code: 'ETIMEDOUT' });
+        throw err;
+      } finally {
+        clearTimeout(timer);
+        parent?.removeEventListener('abort', onAbort);
+        request.abortSignal = parent;
+      }
+    },
+  };
+}
+
+export async function pipelineOptions(): Promise<StoragePipelineOptions> {
   // The same test knob as the identity and ARM back-off: it scales the delays, not the number of tries.
   const scale = Number(process.env.MSISTORAGE_RETRY_DELAY_SCALE ?? 1);
   const s = (ms: number) => Math.max(1, Math.round(ms * (Number.isFinite(scale) && scale >= 0 ? scale : 1)));
-  return {
-    // Per-try timeout: a 8 MiB block at 100 KB/s still fits; a stuck request never hangs forever.
-    retryOptions: { maxTries: 4, tryTimeoutInMs: 2 * 60_000, retryDelayInMs: s(500), maxRetryDelayInMs: s(10_000) },
+  // Per try: a 8 MiB block at 100 KB/s still fits. MSISTORAGE_TRY_TIMEOUT_MS shortens it (a test knob).
+  const tryTimeout = Number(process.env.MSISTORAGE_TRY_TIMEOUT_MS) || 2 * 60_000;
+  const { RestError } = await import('@azure/storage-blob');
+  const options = {
+    retryOptions: { maxTries: 4, tryTimeoutInMs: tryTimeout, retryDelayInMs: s(500), maxRetryDelayInMs: s(10_000) },
     userAgentOptions: { userAgentPrefix: 'MsiStorage' },
   };
+  // core-client's additionalPolicies: every client made from this pipeline (service, container, blob)
+  // adds them to the one pipeline they share, so they are handed out once.
+  let handedOut = false;
+  Object.defineProperty(options, 'additionalPolicies', {
+    enumerable: true,
+    get: () => (handedOut ? [] : ((handedOut = true), [{ policy: tryTimeoutPolicy(tryTimeout, RestError), position: 'perRetry' }])),
+  });
+  return options as StoragePipelineOptions;
 }
 
 export async function serviceClient(ctx: StorageContextJson): Promise<BlobServiceClient> {
@@ -74,11 +117,11 @@ export async function serviceClient(ctx: StorageContextJson): Promise<BlobServic
       if (!ctx.storageAccountKey) throw missing('key');
       validateAccountKey(ctx.storageAccountKey);
       registerSecret(ctx.storageAccountKey);
-      return new blob.BlobServiceClient(endpoint, new blob.StorageSharedKeyCredential(ctx.storageAccountName, ctx.storageAccountKey), pipelineOptions());
+      return new blob.BlobServiceClient(endpoint, new blob.StorageSharedKeyCredential(ctx.storageAccountName, ctx.storageAccountKey), await pipelineOptions());
     }
     case 'SAS': {
       if (!ctx.sasToken) throw missing('SAS');
-      return new blob.BlobServiceClient(`${endpoint}?${normalizeSas(ctx.sasToken)}`, new blob.AnonymousCredential(), pipelineOptions());
+      return new blob.BlobServiceClient(`${endpoint}?${normalizeSas(ctx.sasToken)}`, new blob.AnonymousCredential(), await pipelineOptions());
     }
     case 'OAuth': {
       const token = ctx.bearerToken;
@@ -88,7 +131,7 @@ export async function serviceClient(ctx: StorageContextJson): Promise<BlobServic
         throw invalidArgument('Context', `Azure Storage accepts bearer tokens only over HTTPS, and ${endpoint} is HTTP. Use the account's https:// blob endpoint.`, 'OAuthNeedsHttps');
       }
       const credential = { getToken: async () => ({ token, expiresOnTimestamp: Date.now() + 3_600_000 }) };
-      return new blob.BlobServiceClient(endpoint, credential, pipelineOptions());
+      return new blob.BlobServiceClient(endpoint, credential, await pipelineOptions());
     }
     default:
       throw missing('known authentication type');

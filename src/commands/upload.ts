@@ -18,8 +18,21 @@ export function blobNameFor(file: string, blob: string | undefined, sourceRoot: 
 }
 import type { BatchResult, RequestOf } from '../protocol.js';
 
+/** Azure metadata: names are C# identifiers; values travel in HTTP headers, so printable ASCII. */
+export function validateMetadata(metadata: Record<string, string> | undefined): void {
+  for (const [name, value] of Object.entries(metadata ?? {})) {
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) {
+      throw invalidArgument('Metadata', `-Metadata name '${name}' is not allowed: names are letters, digits and '_', not starting with a digit.`, 'InvalidMetadata');
+    }
+    if (!/^[\x20-\x7e]*$/.test(value)) {
+      throw invalidArgument('Metadata', `-Metadata value of '${name}' has characters an HTTP header cannot carry: use printable ASCII (encode anything else, e.g. as base64).`, 'InvalidMetadata');
+    }
+  }
+}
+
 export async function run(req: RequestOf<'upload'>, signal: AbortSignal): Promise<BatchResult> {
   const options = transferOptions(req);
+  validateMetadata(req.metadata);
   const container = await containerClient(req.context, req.container);
   // Sizes only feed the batch's progress bar.
   const sizes = options.progress && req.items.length > 1 ? await Promise.all(req.items.map((i) => fs.stat(i.file).then((s) => (s.isFile() ? s.size : 0), () => 0))) : req.items.map(() => 0);

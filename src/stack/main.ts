@@ -16,6 +16,11 @@
 // with one JSON line on stdout:
 //   stop-azurite   kills Azurite at once (simulates the storage service going away mid-transfer)
 //   start-azurite  starts it again on the same port (its in-memory data is gone)
+//   stop-front     resets every connection through the front and closes it (the service goes away; Azurite,
+//                  and what it holds, stays); start-front opens it again on the same port
+//   fail-front <status> <n>   the next n requests through the front get <status> (500, 503...)
+//   hang-front <n>            the next n requests through the front are accepted and never answered
+//   front-requests            how many requests the front has seen
 // Closing stdin, SIGINT or SIGTERM stops everything.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -114,10 +119,31 @@ function keyBasedNotPermitted(res: http.ServerResponse): void {
   res.end(body);
 }
 
-/** The enforcing front: a transparent HTTP proxy to Azurite that applies allowSharedKeyAccess=false. */
+/**
+ * The front: a transparent HTTP proxy to Azurite that applies allowSharedKeyAccess=false, and that the tests
+ * drive to fail like a storage service does: it can stop (connections reset, then refused), answer the next
+ * requests with a status, or accept them and never answer.
+ */
+const front = { stopped: false, failStatus: 0, failCount: 0, hangCount: 0, requests: 0, sockets: new Set<import('node:net').Socket>() };
+let frontServer: http.Server | undefined;
+let frontPort = 0;
+
 function startFront(target: string, stored: () => StoredAccount[]): Promise<string> {
   const upstream = new URL(target);
   const server = http.createServer((req, res) => {
+    front.requests++;
+    if (front.hangCount > 0) {
+      front.hangCount--;
+      req.resume();
+      return;
+    }
+    if (front.failCount > 0) {
+      front.failCount--;
+      req.resume();
+      const body = `<?xml version="1.0" encoding="utf-8"?><Error><Code>${front.failStatus === 503 ? 'ServerBusy' : 'InternalError'}</Code><Message>Injected fault.</Message></Error>`;
+      res.writeHead(front.failStatus, { 'Content-Type': 'application/xml', 'Content-Length': String(Buffer.byteLength(body)), 'x-ms-error-code': front.failStatus === 503 ? 'ServerBusy' : 'InternalError' });
+      return res.end(body);
+    }
     const url = new URL(req.url ?? '/', 'http://front');
     const account = stored().find((a) => a.name === url.pathname.split('/')[1]?.toLowerCase());
     const keyBased = /^SharedKey(Lite)?\s/i.test(req.headers.authorization ?? '') || (url.searchParams.has('sig') && !url.searchParams.has('skoid'));
@@ -139,7 +165,26 @@ function startFront(target: string, stored: () => StoredAccount[]): Promise<stri
     });
     req.pipe(proxied);
   });
-  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(`http://127.0.0.1:${(server.address() as AddressInfo).port}`)));
+  server.on('connection', (socket) => {
+    front.sockets.add(socket);
+    socket.on('close', () => front.sockets.delete(socket));
+  });
+  frontServer = server;
+  return new Promise((resolve) =>
+    server.listen(frontPort, '127.0.0.1', () => {
+      frontPort = (server.address() as AddressInfo).port;
+      resolve(`http://127.0.0.1:${frontPort}`);
+    }),
+  );
+}
+
+function stopFront(): Promise<void> {
+  return new Promise((resolve) => {
+    for (const s of front.sockets) s.resetAndDestroy();
+    if (!frontServer) return resolve();
+    frontServer.close(() => resolve());
+    frontServer = undefined;
+  });
 }
 
 async function main(): Promise<void> {
@@ -148,14 +193,16 @@ async function main(): Promise<void> {
   azuritePort = Number(new URL(azuriteUrl).port);
   const endpoint = (name: string) => `${azuriteUrl}/${name}/`;
   const emu = await startEmulator({ accounts: accounts.map((a) => ({ name: a.name, keys: a.keys, blobEndpoint: endpoint(a.name), resourceGroupName: a.resourceGroupName })) });
-  const front = await startFront(azuriteUrl, () => emu.accounts);
-  for (const a of emu.accounts) a.enforcingEndpoint = `${front}/${a.name}/`;
+  const storedAccounts = () => emu.accounts;
+  const frontUrl = await startFront(azuriteUrl, storedAccounts);
+  for (const a of emu.accounts) a.enforcingEndpoint = `${frontUrl}/${a.name}/`;
   const info = {
     imdsHost: emu.url,
     legacyTokenEndpoint: `${emu.url}/oauth2/token`,
     armEndpoint: `${emu.url}/`,
     blobEndpoint: endpoint(accounts[0].name),
-    enforcingEndpoint: `${front}/${accounts[0].name}/`,
+    enforcingEndpoint: `${frontUrl}/${accounts[0].name}/`,
+    frontBlobEndpoint: `${frontUrl}/${accounts[0].name}/`,
     azuriteUrl,
     storageAccountName: accounts[0].name,
     subscriptionId: emu.subscriptionId,
@@ -194,6 +241,22 @@ async function main(): Promise<void> {
         } else if (cmd === 'start-azurite') {
           await startAzurite(azuritePort);
           process.stdout.write(`${JSON.stringify({ ok: true, command: cmd, azuritePid: azurite?.pid })}\n`);
+        } else if (cmd === 'stop-front') {
+          await stopFront();
+          process.stdout.write(`${JSON.stringify({ ok: true, command: cmd })}\n`);
+        } else if (cmd === 'start-front') {
+          await startFront(azuriteUrl, storedAccounts);
+          process.stdout.write(`${JSON.stringify({ ok: true, command: cmd })}\n`);
+        } else if (/^fail-front \d{3} \d+$/.test(cmd)) {
+          const [, status, count] = cmd.split(' ');
+          front.failStatus = Number(status);
+          front.failCount = Number(count);
+          process.stdout.write(`${JSON.stringify({ ok: true, command: cmd })}\n`);
+        } else if (/^hang-front \d+$/.test(cmd)) {
+          front.hangCount = Number(cmd.split(' ')[1]);
+          process.stdout.write(`${JSON.stringify({ ok: true, command: cmd })}\n`);
+        } else if (cmd === 'front-requests') {
+          process.stdout.write(`${JSON.stringify({ ok: true, command: cmd, requests: front.requests })}\n`);
         } else if (cmd) {
           process.stdout.write(`${JSON.stringify({ ok: false, command: cmd, error: 'unknown command' })}\n`);
         }

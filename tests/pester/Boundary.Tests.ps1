@@ -1,0 +1,98 @@
+# Issue 6: the Node boundary, seen from PowerShell: no Node, an old Node, a script that speaks another
+# protocol version or dies without a reply. And the script itself: malformed requests get one JSON error
+# reply and a non-zero exit, never a stack trace.
+BeforeAll {
+    $script:Root = Split-Path -Parent (Split-Path -Parent $PSScriptRoot)
+    Import-Module (Join-Path $Root 'MsiStorage.psd1') -Force
+    $script:Node = (Get-Command node -CommandType Application | Select-Object -First 1).Path
+    $script:Bundle = Join-Path $Root 'dist/bin/msistorage.cjs'
+    $script:Work = Join-Path ([System.IO.Path]::GetTempPath()) ('msistorage-boundary-' + [guid]::NewGuid().ToString('N'))
+    New-Item -ItemType Directory -Path $Work | Out-Null
+    $script:Saved = @{ PATH = $env:PATH; MSISTORAGE_NODE = $env:MSISTORAGE_NODE; NODE_OPTIONS = $env:NODE_OPTIONS }
+
+    function New-FakeNode([string] $Name, [string] $Body) {
+        $f = Join-Path $Work $Name
+        Set-Content -LiteralPath $f -Value "#!/bin/sh`ncat > /dev/null`n$Body`n"
+        & chmod +x $f
+        return $f
+    }
+    function Invoke-Bundle([string] $Text) {
+        $psi = [System.Diagnostics.ProcessStartInfo]::new($Node, "`"$Bundle`"")
+        $psi.UseShellExecute = $false; $psi.RedirectStandardInput = $true; $psi.RedirectStandardOutput = $true; $psi.RedirectStandardError = $true
+        $p = [System.Diagnostics.Process]::Start($psi)
+        $bytes = [System.Text.Encoding]::UTF8.GetBytes($Text)
+        $p.StandardInput.BaseStream.Write($bytes, 0, $bytes.Length)
+        $p.StandardInput.Close()
+        $errTask = $p.StandardError.ReadToEndAsync()
+        $out = $p.StandardOutput.ReadToEnd()
+        $p.WaitForExit()
+        return @{ Exit = $p.ExitCode; Reply = ($out | ConvertFrom-Json); Stderr = $errTask.Result }
+    }
+}
+AfterAll { Remove-Item -LiteralPath $script:Work -Recurse -Force -ErrorAction SilentlyContinue }
+
+Describe 'Starting Node' {
+    AfterEach {
+        $env:PATH = $Saved.PATH
+        $env:MSISTORAGE_NODE = $Saved.MSISTORAGE_NODE
+        $env:NODE_OPTIONS = $Saved.NODE_OPTIONS
+    }
+
+    It 'no node on PATH: NotInstalled, naming Node.js 20 and MSISTORAGE_NODE' {
+        $env:MSISTORAGE_NODE = $null
+        $env:PATH = $Work
+        $err = { Get-MsiToken -Force } | Should -Throw -ErrorId 'GetMsiTokenNodeNotFound,Get-MsiToken' -PassThru
+        $err.CategoryInfo.Category | Should -Be 'NotInstalled'
+        $err.Exception.Message | Should -Match 'Node\.js 20 or later'
+        $err.Exception.Message | Should -Match 'MSISTORAGE_NODE'
+    }
+
+    It 'MSISTORAGE_NODE pointing nowhere: NotInstalled' {
+        $env:MSISTORAGE_NODE = Join-Path $Work 'nothing-here'
+        { Get-MsiToken -Force } | Should -Throw -ErrorId 'GetMsiTokenNodeNotFound,Get-MsiToken'
+    }
+
+    It 'a Node older than 20: NotInstalled, naming the minimum' {
+        $preload = Join-Path $Work 'old-node.cjs'
+        Set-Content -LiteralPath $preload -Value "Object.defineProperty(process, 'versions', { value: { ...process.versions, node: '18.19.0' } });"
+        $env:NODE_OPTIONS = "--require $preload"
+        $err = { Get-MsiToken -Force } | Should -Throw -ErrorId 'GetMsiTokenNodeTooOld,Get-MsiToken' -PassThru
+        $err.CategoryInfo.Category | Should -Be 'NotInstalled'
+        $err.Exception.Message | Should -Match 'Node\.js 20 or later'
+    }
+
+    It 'a script that speaks another protocol version: ProtocolError, saying to reinstall' {
+        $env:MSISTORAGE_NODE = New-FakeNode 'v99.sh' "echo '{`"v`":99,`"ok`":true,`"result`":{}}'"
+        $err = { Get-MsiToken -Force } | Should -Throw -ErrorId 'GetMsiTokenProtocolVersionMismatch,Get-MsiToken' -PassThru
+        $err.CategoryInfo.Category | Should -Be 'ProtocolError'
+        $err.Exception.Message | Should -Match 'reinstall the module'
+    }
+
+    It 'a script that dies without a reply: ProtocolError with what it said' {
+        $env:MSISTORAGE_NODE = New-FakeNode 'crash.sh' "echo 'Segmentation fault' >&2; exit 139"
+        $err = { Get-MsiToken -Force } | Should -Throw -ErrorId 'GetMsiTokenNodeProtocolError,Get-MsiToken' -PassThru
+        $err.Exception.Message | Should -Match 'exit code 139'
+        $err.Exception.Message | Should -Match 'Segmentation fault'
+    }
+}
+
+Describe 'The script refuses bad requests with one JSON error' {
+    It '<Name>' -TestCases @(
+        @{ Name = 'malformed JSON'; Text = "{not json`n"; Code = 'MalformedRequest' }
+        @{ Name = 'an unknown command'; Text = '{"v":1,"command":"format-disk"}' + "`n"; Code = 'UnknownCommand' }
+        @{ Name = 'an unknown key'; Text = '{"v":1,"command":"token","resorce":"x"}' + "`n"; Code = 'UnknownRequestKey' }
+        @{ Name = 'a protocol version mismatch'; Text = '{"v":2,"command":"token"}' + "`n"; Code = 'ProtocolVersionMismatch' }
+        @{ Name = 'a request over the size limit'; Text = '{"v":1,"command":"token","resource":"' + ('x' * 300KB) + '"}' + "`n"; Code = 'RequestTooLarge' }
+        @{ Name = 'an empty request'; Text = ''; Code = 'MalformedRequest' }
+        @{ Name = 'a wrong type'; Text = '{"v":1,"command":"token","timeoutSec":"soon"}' + "`n"; Code = 'InvalidRequestValue' }
+    ) {
+        param($Name, $Text, $Code)
+        $r = Invoke-Bundle $Text
+        $r.Exit | Should -Be 1
+        $r.Reply.ok | Should -BeFalse
+        $r.Reply.v | Should -Be 1
+        $r.Reply.error.code | Should -Be $Code
+        $r.Reply.error.category | Should -Be 'ProtocolError'
+        $r.Stderr | Should -Not -Match '\n\s+at '
+    }
+}

@@ -1,0 +1,167 @@
+# Issue 6: the catalogue of bad input. Every entry checks the exact ErrorId, the category, and that the
+# message names the parameter and says how to fix it; and every entry's streams (-Verbose, -Debug, errors)
+# are scanned for the key and the token.
+BeforeAll {
+    Import-Module (Join-Path $PSScriptRoot 'TestStack.psm1') -Force
+    Import-Module (Join-Path (Split-Path -Parent (Split-Path -Parent $PSScriptRoot)) 'MsiStorage.psd1') -Force
+    $script:Stack = Start-MsiTestStack
+    $env:AZURE_POD_IDENTITY_AUTHORITY_HOST = $Stack.imdsHost
+    $script:Work = Join-Path ([System.IO.Path]::GetTempPath()) ('msistorage-catalogue-' + [guid]::NewGuid().ToString('N'))
+    New-Item -ItemType Directory -Path $Work | Out-Null
+    $script:Token = Get-MsiToken
+    $script:Key = Get-MsiStorageKey -Token $Token -SubscriptionId $Stack.subscriptionId -ResourceGroupName $Stack.resourceGroupName -StorageAccountName $Stack.storageAccountName -ArmEndpoint $Stack.armEndpoint
+    $script:Ctx = New-MsiStorageContext -StorageAccountName $Stack.storageAccountName -StorageAccountKey $Key -BlobEndpoint $Stack.blobEndpoint
+    $script:Secrets = @(
+        (New-Object System.Net.NetworkCredential -ArgumentList '', $Token.Token).Password
+        (New-Object System.Net.NetworkCredential -ArgumentList '', $Key.Value).Password
+    )
+    $script:Container = New-MsiTestContainerName
+    New-MsiStorageContainer -Name $Container -Context $Ctx | Out-Null
+    $script:File = Join-Path $Work 'ok.txt'
+    Set-Content -LiteralPath $File -Value 'ok'
+    Send-MsiBlob -File $File -Container $Container -Blob 'exists.txt' -Context $Ctx | Out-Null
+    New-Item -ItemType Directory -Path (Join-Path $Work 'adir') | Out-Null
+    New-Item -ItemType Directory -Path (Join-Path $Work 'dest/exists.txt') -Force | Out-Null
+    $script:KeyArgs = @{ SubscriptionId = $Stack.subscriptionId; ResourceGroupName = $Stack.resourceGroupName; StorageAccountName = $Stack.storageAccountName; ArmEndpoint = $Stack.armEndpoint; Token = $Token }
+    $script:Tried = 0
+    $script:Scanned = 0
+    $script:NodeCalls = 0
+}
+AfterAll {
+    Write-Host "    catalogue: $script:Tried inputs tried ($script:NodeCalls reached Node), $script:Scanned characters of output, verbose and debug scanned: 0 leaks"
+    Stop-MsiTestStack $script:Stack
+    Remove-Item -LiteralPath $script:Work -Recurse -Force -ErrorAction SilentlyContinue
+}
+
+Describe 'Bad input' {
+    It '<Name>' -TestCases @(
+        # Files
+        @{ Name = 'a missing file'; Id = 'SendMsiBlobFileNotFound,Send-MsiBlob'; Category = 'ObjectNotFound'; Says = '-File'; Fix = 'Check the path'; Run = { Send-MsiBlob -File (Join-Path $Work 'missing.txt') -Container $Container -Context $Ctx } }
+        @{ Name = 'a directory as -File'; Id = 'SendMsiBlobFileIsDirectory,Send-MsiBlob'; Category = 'InvalidArgument'; Says = '-File'; Fix = 'Get-ChildItem -File -Recurse'; Run = { Send-MsiBlob -File (Join-Path $Work 'adir') -Container $Container -Context $Ctx } }
+        @{ Name = 'a FIFO as -File'; Id = 'SendMsiBlobNotAFile,Send-MsiBlob'; Category = 'InvalidArgument'; Says = '-File'; Fix = 'not a regular file'; Run = { $f = Join-Path $Work 'pipe.fifo'; if (-not (Test-Path $f)) { & mkfifo $f }; Send-MsiBlob -File $f -Container $Container -Context $Ctx } }
+        # Container names
+        @{ Name = 'a container name too short'; Id = 'SendMsiBlobInvalidContainerName,Send-MsiBlob'; Category = 'InvalidArgument'; Says = '-Container'; Fix = '3-63 lowercase'; Run = { Send-MsiBlob -File $File -Container 'ab' -Context $Ctx } }
+        @{ Name = 'a container name too long'; Id = 'SendMsiBlobInvalidContainerName,Send-MsiBlob'; Category = 'InvalidArgument'; Says = '-Container'; Fix = '3-63 lowercase'; Run = { Send-MsiBlob -File $File -Container ('a' * 64) -Context $Ctx } }
+        @{ Name = 'a container name in upper case'; Id = 'SendMsiBlobInvalidContainerName,Send-MsiBlob'; Category = 'InvalidArgument'; Says = '-Container'; Fix = 'lowercase'; Run = { Send-MsiBlob -File $File -Container 'Upper' -Context $Ctx } }
+        @{ Name = 'a container name with an underscore'; Id = 'SendMsiBlobInvalidContainerName,Send-MsiBlob'; Category = 'InvalidArgument'; Says = '-Container'; Fix = 'single hyphens'; Run = { Send-MsiBlob -File $File -Container 'has_underscore' -Context $Ctx } }
+        @{ Name = 'a container name with a double hyphen'; Id = 'ReceiveMsiBlobInvalidContainerName,Receive-MsiBlob'; Category = 'InvalidArgument'; Says = '-Container'; Fix = 'single hyphens'; Run = { Receive-MsiBlob -Blob 'x' -Container 'a--b' -Destination $Work -Context $Ctx } }
+        @{ Name = 'a container name starting with a hyphen'; Id = 'NewMsiStorageContainerInvalidContainerName,New-MsiStorageContainer'; Category = 'InvalidArgument'; Says = '-Container'; Fix = 'starting and ending with a letter or digit'; Run = { New-MsiStorageContainer -Name '-abc' -Context $Ctx } }
+        # Blob names
+        @{ Name = 'a blob name over 1024 characters'; Id = 'SendMsiBlobInvalidBlobName,Send-MsiBlob'; Category = 'InvalidArgument'; Says = '-Blob'; Fix = 'at most 1024'; Run = { Send-MsiBlob -File $File -Container $Container -Blob ('n' * 1025) -Context $Ctx } }
+        @{ Name = 'a blob name with a control character'; Id = 'SendMsiBlobInvalidBlobName,Send-MsiBlob'; Category = 'InvalidArgument'; Says = '-Blob'; Fix = 'Remove them'; Run = { Send-MsiBlob -File $File -Container $Container -Blob "bad`tname" -Context $Ctx } }
+        @{ Name = 'a blob name ending with a dot'; Id = 'SendMsiBlobInvalidBlobName,Send-MsiBlob'; Category = 'InvalidArgument'; Says = '-Blob'; Fix = 'Remove it'; Run = { Send-MsiBlob -File $File -Container $Container -Blob 'name.' -Context $Ctx } }
+        @{ Name = 'a blob name that climbs out of the destination folder'; Id = 'ReceiveMsiBlobUnsafeBlobPath,Receive-MsiBlob'; Category = 'InvalidArgument'; Says = '-Destination'; Fix = 'as a file path'; Run = { Receive-MsiBlob -Blob '../escape.txt' -Container $Container -Destination $Work -Context $Ctx } }
+        # Identifiers
+        @{ Name = 'a subscription id that is not a GUID'; Id = 'GetMsiStorageKeyInvalidSubscriptionId,Get-MsiStorageKey'; Category = 'InvalidArgument'; Says = '-SubscriptionId'; Fix = 'GUID'; Run = { $a = $KeyArgs.Clone(); $a.SubscriptionId = 'my-subscription'; Get-MsiStorageKey @a } }
+        @{ Name = 'a storage account name too short'; Id = 'GetMsiStorageKeyInvalidStorageAccountName,Get-MsiStorageKey'; Category = 'InvalidArgument'; Says = '-StorageAccountName'; Fix = '3-24 lowercase'; Run = { $a = $KeyArgs.Clone(); $a.StorageAccountName = 'ab'; Get-MsiStorageKey @a } }
+        @{ Name = 'a storage account name too long'; Id = 'GetMsiStorageKeyInvalidStorageAccountName,Get-MsiStorageKey'; Category = 'InvalidArgument'; Says = '-StorageAccountName'; Fix = '3-24 lowercase'; Run = { $a = $KeyArgs.Clone(); $a.StorageAccountName = 'a' * 25; Get-MsiStorageKey @a } }
+        @{ Name = 'a storage account name with wrong characters'; Id = 'NewMsiStorageContextInvalidStorageAccountName,New-MsiStorageContext'; Category = 'InvalidArgument'; Says = '-StorageAccountName'; Fix = 'lowercase letters and digits'; Run = { New-MsiStorageContext -StorageAccountName 'My_Account' -StorageAccountKey $Key -BlobEndpoint $Stack.blobEndpoint } }
+        @{ Name = 'a resource group name with wrong characters'; Id = 'GetMsiStorageKeyInvalidResourceGroupName,Get-MsiStorageKey'; Category = 'InvalidArgument'; Says = '-ResourceGroupName'; Fix = '1-90 letters'; Run = { $a = $KeyArgs.Clone(); $a.ResourceGroupName = 'rg with spaces'; Get-MsiStorageKey @a } }
+        @{ Name = '-KeyName key3'; Id = 'ParameterArgumentValidationError,Get-MsiStorageKey'; Category = 'InvalidData'; Says = 'KeyName'; Fix = 'key1,key2'; Run = { Get-MsiStorageKey @KeyArgs -KeyName key3 } }
+        @{ Name = 'an empty SecureString key'; Id = 'NewMsiStorageContextInvalidStorageAccountKey,New-MsiStorageContext'; Category = 'InvalidArgument'; Says = '-StorageAccountKey'; Fix = 'Get-MsiStorageKey'; Run = { New-MsiStorageContext -StorageAccountName 'account1' -StorageAccountKey (New-Object System.Security.SecureString) -BlobEndpoint $Stack.blobEndpoint } }
+        @{ Name = 'a key that is not base64'; Id = 'NewMsiStorageContextInvalidStorageAccountKey,New-MsiStorageContext'; Category = 'InvalidArgument'; Says = '-StorageAccountKey'; Fix = 'Get-MsiStorageKey'; Run = { New-MsiStorageContext -StorageAccountName 'account1' -StorageAccountKey 'not base64!' -BlobEndpoint $Stack.blobEndpoint } }
+        @{ Name = 'a -Token that is not a token'; Id = 'GetMsiStorageKeyInvalidToken,Get-MsiStorageKey'; Category = 'InvalidArgument'; Says = '-Token'; Fix = 'Get-MsiToken'; Run = { $a = $KeyArgs.Clone(); $a.Token = (New-Object System.Security.SecureString); Get-MsiStorageKey @a } }
+        @{ Name = 'a client id that is not a GUID'; Id = 'GetMsiTokenInvalidIdentitySelector,Get-MsiToken'; Category = 'InvalidArgument'; Says = '-ClientId'; Fix = 'client \(application\) id'; Run = { Get-MsiToken -ClientId 'my-app' } }
+        @{ Name = 'an object id that is not a GUID'; Id = 'GetMsiTokenInvalidIdentitySelector,Get-MsiToken'; Category = 'InvalidArgument'; Says = '-ObjectId'; Fix = 'object \(principal\) id'; Run = { Get-MsiToken -ObjectId '42' } }
+        @{ Name = 'an identity resource id of something else'; Id = 'GetMsiTokenInvalidIdentitySelector,Get-MsiToken'; Category = 'InvalidArgument'; Says = '-IdentityResourceId'; Fix = 'userAssignedIdentities'; Run = { Get-MsiToken -IdentityResourceId '/subscriptions/x/resourceGroups/y/providers/Microsoft.Compute/virtualMachines/z' } }
+        @{ Name = 'a storage resource id of something else'; Id = 'GetMsiStorageKeyInvalidResourceId,Get-MsiStorageKey'; Category = 'InvalidArgument'; Says = '-ResourceId'; Fix = 'Microsoft.Storage/storageAccounts'; Run = { Get-MsiStorageKey -ResourceId '/subscriptions/x/resourceGroups/y' -Token $Token -ArmEndpoint $Stack.armEndpoint } }
+        # Endpoints
+        @{ Name = '-Endpoint that is not a URL'; Id = 'GetMsiTokenInvalidEndpoint,Get-MsiToken'; Category = 'InvalidArgument'; Says = '-Endpoint'; Fix = 'absolute URL'; Run = { Get-MsiToken -Endpoint 'not-a-url' } }
+        @{ Name = '-Endpoint with an unsupported scheme'; Id = 'GetMsiTokenInvalidEndpoint,Get-MsiToken'; Category = 'InvalidArgument'; Says = '-Endpoint'; Fix = 'only http and https'; Run = { Get-MsiToken -Endpoint 'ftp://127.0.0.1/token' } }
+        @{ Name = '-Endpoint with a user name'; Id = 'GetMsiTokenInvalidEndpoint,Get-MsiToken'; Category = 'InvalidArgument'; Says = '-Endpoint'; Fix = 'user name or password'; Run = { Get-MsiToken -Endpoint 'http://user:pw@127.0.0.1/token' } }
+        @{ Name = '-ArmEndpoint with an unsupported scheme'; Id = 'GetMsiStorageKeyInvalidEndpoint,Get-MsiStorageKey'; Category = 'InvalidArgument'; Says = '-ArmEndpoint'; Fix = 'only http and https'; Run = { $a = $KeyArgs.Clone(); $a.ArmEndpoint = 'file:///etc'; Get-MsiStorageKey @a } }
+        @{ Name = '-BlobEndpoint that is not a URL'; Id = 'NewMsiStorageContextInvalidEndpoint,New-MsiStorageContext'; Category = 'InvalidArgument'; Says = '-BlobEndpoint'; Fix = 'absolute URL'; Run = { New-MsiStorageContext -StorageAccountName 'account1' -StorageAccountKey $Key -BlobEndpoint 'blobs here' } }
+        @{ Name = '-BlobEndpoint with a query'; Id = 'NewMsiStorageContextInvalidEndpoint,New-MsiStorageContext'; Category = 'InvalidArgument'; Says = '-BlobEndpoint'; Fix = 'only the service URL'; Run = { New-MsiStorageContext -StorageAccountName 'account1' -StorageAccountKey $Key -BlobEndpoint 'http://127.0.0.1:1/account1?sv=1' } }
+        # Destinations
+        @{ Name = 'a destination folder that does not exist'; Id = 'ReceiveMsiBlobDestinationFolderNotFound,Receive-MsiBlob'; Category = 'ObjectNotFound'; Says = '-Destination'; Fix = 'New-Item -ItemType Directory'; Run = { Receive-MsiBlob -Blob 'exists.txt' -Container $Container -Destination (Join-Path $Work 'no/such/folder/x.txt') -Context $Ctx } }
+        @{ Name = 'a destination that is a directory in the way'; Id = 'ReceiveMsiBlobDestinationIsDirectory,Receive-MsiBlob'; Category = 'InvalidArgument'; Says = '-Destination'; Fix = 'another file path'; Run = { Receive-MsiBlob -Blob 'exists.txt' -Container $Container -Destination (Join-Path $Work 'dest') -Context $Ctx } }
+        @{ Name = 'an existing destination without -Force'; Id = 'ReceiveMsiBlobDestinationExists,Receive-MsiBlob'; Category = 'ResourceExists'; Says = '-Force'; Fix = 'left untouched'; Run = { Receive-MsiBlob -Blob 'exists.txt' -Container $Container -Destination $File -Context $Ctx } }
+        @{ Name = 'an existing blob without -Force'; Id = 'SendMsiBlobBlobAlreadyExists,Send-MsiBlob'; Category = 'ResourceExists'; Says = '-Force'; Fix = 'overwrite'; Run = { Send-MsiBlob -File $File -Container $Container -Blob 'exists.txt' -Context $Ctx } }
+        # Other parameters
+        @{ Name = '-Metadata with a name Azure refuses'; Id = 'SendMsiBlobInvalidMetadata,Send-MsiBlob'; Category = 'InvalidArgument'; Says = '-Metadata'; Fix = "letters, digits and '_'"; Run = { Send-MsiBlob -File $File -Container $Container -Blob 'meta' -Context $Ctx -Metadata @{ 'bad-name' = 'x' } } }
+        @{ Name = '-Metadata with a non-ASCII value'; Id = 'SendMsiBlobInvalidMetadata,Send-MsiBlob'; Category = 'InvalidArgument'; Says = '-Metadata'; Fix = 'printable ASCII'; Run = { Send-MsiBlob -File $File -Container $Container -Blob 'meta' -Context $Ctx -Metadata @{ owner = "Zoë" } } }
+        @{ Name = '-Properties with an unknown property'; Id = 'SendMsiBlobInvalidBlobProperty,Send-MsiBlob'; Category = 'InvalidArgument'; Says = '-Properties'; Fix = 'CacheControl'; Run = { Send-MsiBlob -File $File -Container $Container -Context $Ctx -Properties @{ Colour = 'blue' } } }
+        @{ Name = '-Context that is not a context'; Id = 'SendMsiBlobInvalidContext,Send-MsiBlob'; Category = 'InvalidArgument'; Says = '-Context'; Fix = 'New-MsiStorageContext'; Run = { Send-MsiBlob -File $File -Container $Container -Context ([pscustomobject]@{ StorageAccountName = 'x' }) } }
+        @{ Name = '-Blob for several files'; Id = 'SendMsiBlobBlobNameForManyFiles,Send-MsiBlob'; Category = 'InvalidArgument'; Says = '-Blob'; Fix = '-SourceRoot'; Run = { $File, $File | Send-MsiBlob -Container $Container -Blob 'one' -Context $Ctx } }
+        @{ Name = 'a file outside -SourceRoot'; Id = 'SendMsiBlobFileOutsideSourceRoot,Send-MsiBlob'; Category = 'InvalidArgument'; Says = '-SourceRoot'; Fix = 'contains every file'; Run = { Send-MsiBlob -File $File -Container $Container -SourceRoot (Join-Path $Work 'adir') -Context $Ctx } }
+        @{ Name = 'a SAS permission letter that does not exist'; Id = 'NewMsiStorageSasInvalidSasPermission,New-MsiStorageSas'; Category = 'InvalidArgument'; Says = '-Permission'; Fix = 'racwdl'; Run = { New-MsiStorageSas -StorageAccountName $Stack.storageAccountName -ResourceGroupName $Stack.resourceGroupName -SubscriptionId $Stack.subscriptionId -ArmEndpoint $Stack.armEndpoint -Container $Container -Permission 'rz' } }
+        @{ Name = 'a SAS expiry in the past'; Id = 'NewMsiStorageSasInvalidSasTime,New-MsiStorageSas'; Category = 'InvalidArgument'; Says = '-ExpiryTime'; Fix = 'in the future'; Run = { New-MsiStorageSas -StorageAccountName $Stack.storageAccountName -ArmEndpoint $Stack.armEndpoint -Container $Container -ExpiryTime ([DateTimeOffset]::UtcNow.AddDays(-1)) } }
+        @{ Name = 'a SAS without a signature'; Id = 'NewMsiStorageContextInvalidSasToken,New-MsiStorageContext'; Category = 'InvalidArgument'; Says = '-SasToken'; Fix = 'New-MsiStorageSas'; Run = { New-MsiStorageContext -StorageAccountName 'account1' -SasToken 'sv=2023-01-03&sp=r' -BlobEndpoint $Stack.blobEndpoint } }
+        @{ Name = '-BlockSize below the minimum'; Id = 'ParameterArgumentValidationError,Send-MsiBlob'; Category = 'InvalidData'; Says = 'BlockSize'; Fix = '65536'; Run = { Send-MsiBlob -File $File -Container $Container -Context $Ctx -BlockSize 1000 } }
+        @{ Name = '-Concurrency 0'; Id = 'ParameterArgumentValidationError,Receive-MsiBlob'; Category = 'InvalidData'; Says = 'Concurrency'; Fix = '1'; Run = { Receive-MsiBlob -Blob 'exists.txt' -Container $Container -Destination $Work -Context $Ctx -Concurrency 0 } }
+        @{ Name = '-TimeoutSec 0'; Id = 'ParameterArgumentValidationError,Get-MsiToken'; Category = 'InvalidData'; Says = 'TimeoutSec'; Fix = 'greater than or equal to 1'; Run = { Get-MsiToken -TimeoutSec 0 } }
+        @{ Name = '-Environment that is not a cloud'; Id = 'ParameterArgumentValidationError,Get-MsiStorageKey'; Category = 'InvalidData'; Says = 'Environment'; Fix = 'AzureChinaCloud'; Run = { Get-MsiStorageKey -StorageAccountName 'account1' -Environment 'AzureGermanCloud' } }
+    ) {
+        param($Name, $Id, $Category, $Says, $Fix, $Run)
+        $script:Tried++
+        $caught = $null
+        # Module functions take Verbose and Debug preferences from the global scope: turn them on there.
+        $savedVerbose, $savedDebug = $global:VerbosePreference, $global:DebugPreference
+        $global:VerbosePreference, $global:DebugPreference = 'Continue', 'Continue'
+        try {
+            $streams = & {
+                $ErrorActionPreference = 'Stop'
+                try { & $Run } catch { $script:caughtRecord = $_; $_ }
+            } *>&1 | Out-String
+        }
+        finally { $global:VerbosePreference, $global:DebugPreference = $savedVerbose, $savedDebug }
+        $script:Scanned += $streams.Length
+        if ($streams -match 'MsiStorage: starting') { $script:NodeCalls++ }
+        $caught = $script:caughtRecord
+        $script:caughtRecord = $null
+        $caught | Should -Not -BeNullOrEmpty -Because "$Name must fail"
+        $caught.FullyQualifiedErrorId | Should -Be $Id
+        $caught.CategoryInfo.Category | Should -Be $Category
+        $caught.Exception.Message | Should -Match ([regex]::Escape($Says))
+        $caught.Exception.Message | Should -Match $Fix
+        foreach ($secret in $Secrets) { $streams | Should -Not -Match ([regex]::Escape($secret)) }
+    }
+}
+
+Describe 'The scan is not vacuous' {
+    It 'saw debug and verbose output from Node calls' {
+        $script:NodeCalls | Should -BeGreaterThan 20
+        $script:Scanned | Should -BeGreaterThan 10000
+    }
+}
+
+Describe 'Valid input that looks unusual' {
+    It 'uploads a zero-byte file' {
+        $empty = Join-Path $Work 'zero.bin'
+        [System.IO.File]::WriteAllBytes($empty, [byte[]]@())
+        (Send-MsiBlob -File $empty -Container $Container -Context $Ctx).Length | Should -Be 0
+    }
+
+    It 'round-trips the blob name <Blob>' -TestCases @(
+        @{ Blob = 'with space.txt' }
+        @{ Blob = 'ünïcødé-名前.txt' }
+        @{ Blob = 'hash#tag.txt' }
+        @{ Blob = 'question?.txt' }
+        @{ Blob = 'per%cent.txt' }
+        @{ Blob = 'folder/sub folder/ä #?%.txt' }
+    ) {
+        param($Blob)
+        $script:Tried++
+        $content = "content of $Blob"
+        $source = Join-Path $Work ('src-' + [guid]::NewGuid().ToString('N'))
+        Set-Content -LiteralPath $source -Value $content -NoNewline -Encoding utf8
+        (Send-MsiBlob -File $source -Container $Container -Blob $Blob -Context $Ctx -Force).Name | Should -Be $Blob
+        (Get-MsiBlob -Container $Container -Prefix $Blob -Context $Ctx).Name | Should -Contain $Blob
+        $dest = Join-Path $Work ('dst-' + [guid]::NewGuid().ToString('N'))
+        (Receive-MsiBlob -Blob $Blob -Container $Container -Destination $dest -Context $Ctx).Name | Should -Be $Blob
+        Get-Content -LiteralPath $dest -Raw -Encoding utf8 | Should -Be $content
+    }
+
+    It 'receives into a folder, creating the blob name folders inside it' {
+        $folder = Join-Path $Work 'into'
+        New-Item -ItemType Directory -Path $folder | Out-Null
+        $out = Receive-MsiBlob -Blob 'folder/sub folder/ä #?%.txt' -Container $Container -Destination $folder -Context $Ctx
+        $out.Destination | Should -Be (Join-Path $folder 'folder/sub folder/ä #?%.txt')
+    }
+
+    It 'accepts paths written with backslashes or slashes' {
+        $mixed = $File.Replace('/', '\')
+        if ([System.IO.Path]::DirectorySeparatorChar -eq '/') { $mixed = $File -replace '/([^/]+)$', '\$1' }
+        (Send-MsiBlob -File $mixed -Container $Container -Blob 'slashes.txt' -Context $Ctx -Force).Length | Should -Be (Get-Item -LiteralPath $File).Length
+    }
+}

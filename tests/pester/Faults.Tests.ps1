@@ -1,0 +1,206 @@
+# Issue 6: faults from the identity endpoint, ARM and storage, and interruption. The storage faults go
+# through the stack's front (a proxy to Azurite that can stop, fail or hang), so that what Azurite holds can
+# be checked afterwards.
+BeforeAll {
+    Import-Module (Join-Path $PSScriptRoot 'TestStack.psm1') -Force
+    $script:ManifestPath = Join-Path (Split-Path -Parent (Split-Path -Parent $PSScriptRoot)) 'MsiStorage.psd1'
+    Import-Module $ManifestPath -Force
+    $script:Stack = Start-MsiTestStack
+    $script:Emu = $Stack.imdsHost
+    $env:AZURE_POD_IDENTITY_AUTHORITY_HOST = $Emu
+    $env:MSISTORAGE_RETRY_DELAY_SCALE = '0.01'
+    $script:Work = Join-Path ([System.IO.Path]::GetTempPath()) ('msistorage-faults-' + [guid]::NewGuid().ToString('N'))
+    New-Item -ItemType Directory -Path $Work | Out-Null
+    $script:Key = Get-MsiStorageKey -SubscriptionId $Stack.subscriptionId -ResourceGroupName $Stack.resourceGroupName -StorageAccountName $Stack.storageAccountName -ArmEndpoint $Stack.armEndpoint
+    $script:Direct = New-MsiStorageContext -StorageAccountName $Stack.storageAccountName -StorageAccountKey $Key -BlobEndpoint $Stack.blobEndpoint
+    $script:Front = New-MsiStorageContext -StorageAccountName $Stack.storageAccountName -StorageAccountKey $Key -BlobEndpoint $Stack.frontBlobEndpoint
+    $script:Container = New-MsiTestContainerName
+    New-MsiStorageContainer -Name $Container -Context $Direct | Out-Null
+    $script:Big = New-MsiTestFile -Path (Join-Path $Work 'big.bin') -Size 48MB
+    $script:Small = Join-Path $Work 'small.txt'
+    Set-Content -LiteralPath $Small -Value 'small'
+    $script:Survived = 0
+
+    function Invoke-Emulator([string] $Path, $Body, [string] $Method = 'Post') {
+        $json = if ($null -ne $Body) { ConvertTo-Json -InputObject $Body -Depth 6 -Compress } else { $null }
+        Invoke-RestMethod -Method $Method -Uri "$Emu$Path" -Body $json -ContentType 'application/json' -NoProxy
+    }
+    function Get-FrontRequests { (Invoke-MsiTestStackCommand $Stack 'front-requests').requests }
+    function Get-Partials([string] $Folder) { @(Get-ChildItem -LiteralPath $Folder -Force -Recurse -Filter '*msistorage-partial*') }
+    function Start-Background([scriptblock] $Script, [object[]] $Arguments) {
+        $ps = [powershell]::Create()
+        $null = $ps.AddScript($Script)
+        foreach ($a in $Arguments) { $null = $ps.AddArgument($a) }
+        return @{ PowerShell = $ps; Async = $ps.BeginInvoke() }
+    }
+    function Wait-Until([scriptblock] $Condition, [int] $Seconds = 20) {
+        $deadline = [DateTime]::UtcNow.AddSeconds($Seconds)
+        while (-not (& $Condition) -and [DateTime]::UtcNow -lt $deadline) { Start-Sleep -Milliseconds 20 }
+        return (& $Condition)
+    }
+}
+AfterAll {
+    Write-Host "    faults: $script:Survived injected faults survived or reported cleanly"
+    $env:MSISTORAGE_RETRY_DELAY_SCALE = $null
+    Stop-MsiTestStack $script:Stack
+    Remove-Item -LiteralPath $script:Work -Recurse -Force -ErrorAction SilentlyContinue
+}
+Describe 'Faults' {
+AfterEach {
+    Invoke-Emulator '/__emulator/faults' $null 'Delete' | Out-Null
+    InModuleScope MsiStorage { $script:MsiTokenCache = @{} }
+}
+
+Describe 'Identity endpoint faults' {
+    It 'a 200 without access_token is an InvalidData error' {
+        Invoke-Emulator '/__emulator/faults' @{ target = 'imds'; faults = @(@{ status = 200; body = @{ token_type = 'Bearer'; expires_in = '3599' } }) } | Out-Null
+        $err = { Get-MsiToken -Force } | Should -Throw -ErrorId 'GetMsiTokenInvalidTokenResponse,Get-MsiToken' -PassThru
+        $err.CategoryInfo.Category | Should -Be 'InvalidData'
+        $script:Survived++
+    }
+
+    It 'resets, then an HTML page, then a hang: each reported or ridden out' {
+        Invoke-Emulator '/__emulator/faults' @{ target = 'imds'; faults = @(@{ reset = $true }, @{ reset = $true }) } | Out-Null
+        (Get-MsiToken -Force).Source | Should -Be 'IMDS'
+        Invoke-Emulator '/__emulator/faults' @{ target = 'imds'; faults = @(@{ html = $true }) } | Out-Null
+        { Get-MsiToken -Force } | Should -Throw -ErrorId 'GetMsiTokenInvalidTokenResponse,Get-MsiToken'
+        Invoke-Emulator '/__emulator/faults' @{ target = 'imds'; faults = @(@{ hang = $true }, @{ hang = $true }) } | Out-Null
+        { Get-MsiToken -Force -TimeoutSec 1 } | Should -Throw -ErrorId 'GetMsiTokenIdentityEndpointTimeout,Get-MsiToken'
+        $script:Survived += 4
+    }
+
+    It 'redacts a token that an endpoint echoes in its error' {
+        $real = Get-MsiToken -AsPlainText -Force
+        Invoke-Emulator '/__emulator/faults' @{ target = 'imds'; faults = @(@{ status = 400; body = @{ error = 'invalid_request'; error_description = "Token $real is not valid here; key Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==" } }) } | Out-Null
+        $err = { Get-MsiToken -Force } | Should -Throw -PassThru
+        $err.Exception.Message | Should -Not -Match ([regex]::Escape($real))
+        $err.Exception.Message | Should -Not -Match 'Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50'
+        $err.Exception.Message | Should -Match '\[redacted\]'
+        ($err.Exception.Data['MsiStorage.azureMessage']) | Should -Not -Match ([regex]::Escape($real))
+        $script:Survived++
+    }
+}
+
+Describe 'ARM faults' {
+    It 'a hang ends at -TimeoutSec with ArmTimeout' {
+        Invoke-Emulator '/__emulator/faults' @{ target = 'arm'; faults = @(@{ hang = $true }, @{ hang = $true }, @{ hang = $true }) } | Out-Null
+        $sw = [System.Diagnostics.Stopwatch]::StartNew()
+        $err = { Get-MsiStorageKey -Token (Get-MsiToken) -SubscriptionId $Stack.subscriptionId -ResourceGroupName $Stack.resourceGroupName -StorageAccountName $Stack.storageAccountName -ArmEndpoint $Stack.armEndpoint -TimeoutSec 2 } |
+            Should -Throw -ErrorId 'GetMsiStorageKeyArmTimeout,Get-MsiStorageKey' -PassThru
+        $sw.Elapsed.TotalSeconds | Should -BeLessThan 5
+        $err.CategoryInfo.Category | Should -Be 'OperationTimeout'
+        $script:Survived++
+    }
+
+    It 'rides out 429 with Retry-After, 503 and a reset' {
+        Invoke-Emulator '/__emulator/faults' @{ target = 'arm'; faults = @(@{ status = 429; retryAfter = 1 }, @{ status = 503 }, @{ reset = $true }) } | Out-Null
+        (Get-MsiStorageKey -SubscriptionId $Stack.subscriptionId -ResourceGroupName $Stack.resourceGroupName -StorageAccountName $Stack.storageAccountName -ArmEndpoint $Stack.armEndpoint).KeyName | Should -Be 'key1'
+        $script:Survived += 3
+    }
+}
+
+Describe 'Storage faults' {
+    It 'retries 500 and 503 from the service' -TestCases @(@{ Status = 500 }, @{ Status = 503 }) {
+        param($Status)
+        $before = Get-FrontRequests
+        (Invoke-MsiTestStackCommand $Stack "fail-front $Status 2").ok | Should -BeTrue
+        (Send-MsiBlob -File $Small -Container $Container -Blob "retried-$Status" -Context $Front -Force).Name | Should -Be "retried-$Status"
+        (Get-FrontRequests) - $before | Should -BeGreaterOrEqual 3
+        $script:Survived += 2
+    }
+
+    It 'a request that hangs is abandoned after the per-try timeout and retried' {
+        $env:MSISTORAGE_TRY_TIMEOUT_MS = '1000'
+        try {
+            (Invoke-MsiTestStackCommand $Stack 'hang-front 1').ok | Should -BeTrue
+            $sw = [System.Diagnostics.Stopwatch]::StartNew()
+            (Send-MsiBlob -File $Small -Container $Container -Blob 'after-hang' -Context $Front -Force).Name | Should -Be 'after-hang'
+            $sw.Elapsed.TotalSeconds | Should -BeLessThan 10
+        }
+        finally { $env:MSISTORAGE_TRY_TIMEOUT_MS = $null }
+        $script:Survived++
+    }
+
+    It 'the service going away mid-upload commits nothing under the name, with a clear error' {
+        $job = Start-Background -Script {
+            param($Manifest, $Ctx, $File, $Container)
+            $env:MSISTORAGE_RETRY_DELAY_SCALE = '0.01'
+            Import-Module $Manifest
+            Send-MsiBlob -File $File -Container $Container -Blob 'interrupted.bin' -Context $Ctx -BlockSize 256KB -Concurrency 1
+        } -Arguments @($ManifestPath, $Front, $Big.FullName, $Container)
+        $start = Get-FrontRequests
+        try {
+            Wait-Until { (Get-FrontRequests) -gt $start + 10 } | Should -BeTrue -Because 'blocks must be on their way when the service stops'
+            (Invoke-MsiTestStackCommand $Stack 'stop-front').ok | Should -BeTrue
+            $null = $job.Async.AsyncWaitHandle.WaitOne(60000)
+            $null = $job.PowerShell.EndInvoke($job.Async)
+            $errors = @($job.PowerShell.Streams.Error)
+            $errors.Count | Should -Be 1
+            $errors[0].FullyQualifiedErrorId | Should -Be 'SendMsiBlobStorageUnreachable,Send-MsiBlob'
+            $errors[0].Exception.Message | Should -Match 'could not be reached'
+        }
+        finally {
+            $job.PowerShell.Dispose()
+            (Invoke-MsiTestStackCommand $Stack 'start-front').ok | Should -BeTrue
+        }
+        # Azurite still holds the container and its other blobs; the interrupted one was never committed.
+        @((Get-MsiBlob -Container $Container -Context $Direct).Name) | Should -Not -Contain 'interrupted.bin'
+        @((Get-MsiBlob -Container $Container -Context $Direct).Name) | Should -Contain 'after-hang'
+        $script:Survived++
+    }
+}
+
+Describe 'Interruption' {
+    It 'stopping the pipeline mid-download kills Node and removes its temporary file' {
+        Send-MsiBlob -File $Big.FullName -Container $Container -Blob 'slow.bin' -Context $Direct -Force | Out-Null
+        $folder = Join-Path $Work 'stopped'
+        New-Item -ItemType Directory -Path $folder | Out-Null
+        $pidFile = Join-Path $Work 'node.pid'
+        $wrapper = Join-Path $Work 'node-pid.sh'
+        $node = (Get-Command node -CommandType Application | Select-Object -First 1).Path
+        Set-Content -LiteralPath $wrapper -Value "#!/bin/sh`necho `$`$ > '$pidFile'`nexec '$node' `"`$@`"`n"
+        & chmod +x $wrapper
+        $job = Start-Background -Script {
+            param($Manifest, $Ctx, $Container, $Dest, $Wrapper)
+            $env:MSISTORAGE_NODE = $Wrapper
+            Import-Module $Manifest
+            Receive-MsiBlob -Blob 'slow.bin' -Container $Container -Destination $Dest -Context $Ctx -BlockSize 64KB -Concurrency 1
+        } -Arguments @($ManifestPath, $Front, $Container, (Join-Path $folder 'slow.bin'), $wrapper)
+        try {
+            Wait-Until { Get-Partials $folder } | Should -BeTrue -Because 'the download must be under way'
+            $nodePid = [int](Get-Content -LiteralPath $pidFile)
+            Test-Path "/proc/$nodePid" | Should -BeTrue
+            $job.PowerShell.Stop()
+            Wait-Until { -not (Test-Path "/proc/$nodePid") } -Seconds 15 | Should -BeTrue -Because 'the Node child must be gone'
+            Get-Partials $folder | Should -BeNullOrEmpty
+            Test-Path (Join-Path $folder 'slow.bin') | Should -BeFalse
+        }
+        finally { $job.PowerShell.Dispose(); $env:MSISTORAGE_NODE = $null }
+        $script:Survived++
+    }
+
+    It 'stopping mid-upload kills Node and commits nothing' {
+        $pidFile = Join-Path $Work 'node-up.pid'
+        $wrapper = Join-Path $Work 'node-up.sh'
+        $node = (Get-Command node -CommandType Application | Select-Object -First 1).Path
+        Set-Content -LiteralPath $wrapper -Value "#!/bin/sh`necho `$`$ > '$pidFile'`nexec '$node' `"`$@`"`n"
+        & chmod +x $wrapper
+        $start = Get-FrontRequests
+        $job = Start-Background -Script {
+            param($Manifest, $Ctx, $File, $Container, $Wrapper)
+            $env:MSISTORAGE_NODE = $Wrapper
+            Import-Module $Manifest
+            Send-MsiBlob -File $File -Container $Container -Blob 'stopped-upload.bin' -Context $Ctx -BlockSize 128KB -Concurrency 1
+        } -Arguments @($ManifestPath, $Front, $Big.FullName, $Container, $wrapper)
+        try {
+            Wait-Until { (Get-FrontRequests) -gt $start + 5 } | Should -BeTrue
+            $nodePid = [int](Get-Content -LiteralPath $pidFile)
+            $job.PowerShell.Stop()
+            Wait-Until { -not (Test-Path "/proc/$nodePid") } -Seconds 15 | Should -BeTrue
+        }
+        finally { $job.PowerShell.Dispose(); $env:MSISTORAGE_NODE = $null }
+        @((Get-MsiBlob -Container $Container -Context $Direct).Name) | Should -Not -Contain 'stopped-upload.bin'
+        $script:Survived++
+    }
+}
+}
