@@ -18,6 +18,7 @@
         'New-MsiStorageSas'
         'Send-MsiBlob'
         'Receive-MsiBlob'
+        'Remove-MsiBlob'
     )
     CmdletsToExport      = @()
     VariablesToExport    = @()

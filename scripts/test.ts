@@ -25,6 +25,7 @@ const want = (s: string) => only.length === 0 || only.includes(s);
 if (!step('build', bin('tsx'), ['build.ts'])) process.exit(1);
 if (want('typecheck')) step('typecheck', bin('tsc'), ['--noEmit', '-p', '.']);
 if (want('vitest')) step('vitest', bin('vitest'), ['run']);
+if (want('pester')) step('package', bin('tsx'), ['scripts/package.ts', '--no-build']);
 if (want('bench')) step('bench-smoke', bin('tsx'), ['scripts/bench.ts', '--smoke', '--no-build']);
 if (want('pester')) {
   step('pester', pwsh, ['-NoProfile', '-NonInteractive', '-File', path.join(root, 'tests', 'pester', 'Invoke-Tests.ps1'), '-PesterPath', pester, '-ResultPath', path.join(root, 'tests', '.out', 'pester.xml')]);

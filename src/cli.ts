@@ -21,10 +21,12 @@ const handlers: Record<Command, () => Promise<Handler>> = {
   upload: async () => (await import('./commands/upload.js')).run,
   download: async () => (await import('./commands/download.js')).run,
   list: async () => (await import('./commands/list.js')).run,
+  containers: async () => (await import('./commands/list.js')).containers,
+  remove: async () => (await import('./commands/remove.js')).run,
 };
 
 /** Batch commands watch stdin for {"cancel":true} while they run (PowerShell sends it on Ctrl+C). */
-const CANCELLABLE = new Set<Command>(['upload', 'download', 'list']);
+const CANCELLABLE = new Set<Command>(['upload', 'download', 'list', 'containers', 'remove']);
 
 function watchForCancel(controller: AbortController, rest: string): void {
   let buffered = rest;

@@ -133,6 +133,8 @@ export const requestSpecs = {
     ...transferFields,
   },
   list: { context: contextSpec, container: str, prefix: optStr },
+  containers: { context: contextSpec, prefix: optStr },
+  remove: { context: contextSpec, items: arrayOf(obj({ container: str, blob: str })), includeSnapshots: optBool },
 } as const satisfies Record<string, Fields>;
 
 export type Command = keyof typeof requestSpecs;

@@ -1,5 +1,5 @@
 // Get-MsiBlob: the container's blobs (optionally under a prefix), one line per blob as the pages arrive.
-import { containerClient, storageError } from '../blob/client.js';
+import { containerClient, serviceClient, storageError } from '../blob/client.js';
 import { emitItem } from '../blob/transfer.js';
 import { verbose } from '../log.js';
 import { type BatchResult, type RequestOf, blobResult } from '../protocol.js';
@@ -29,4 +29,18 @@ export async function run(req: RequestOf<'list'>, signal: AbortSignal): Promise<
     throw storageError(err, { container: req.container });
   }
   return { done, failed: 0, bytes };
+}
+
+/** The account's containers (for tab completion and listing), one line each. */
+export async function containers(req: RequestOf<'containers'>, signal: AbortSignal): Promise<BatchResult> {
+  const service = await serviceClient(req.context);
+  let done = 0;
+  try {
+    for await (const c of service.listContainers({ prefix: req.prefix, abortSignal: signal })) {
+      emitItem(done++, { result: { name: c.name, lastModified: c.properties.lastModified?.toISOString() ?? null, etag: c.properties.etag ?? null } });
+    }
+  } catch (err) {
+    throw storageError(err, { container: req.prefix ?? '' });
+  }
+  return { done, failed: 0, bytes: 0 };
 }

@@ -1,0 +1,92 @@
+function Remove-MsiBlob {
+    <#
+    .SYNOPSIS
+    Deletes blobs.
+
+    .DESCRIPTION
+    The equivalent of Remove-AzStorageBlob. Deletes -Blob from -Container. Blob objects (from Get-MsiBlob or
+    Send-MsiBlob) pipe in by property name; one process serves the whole pipeline. Asks for confirmation
+    unless -Force is given (or $ConfirmPreference allows); -WhatIf shows what would be deleted and deletes
+    nothing.
+
+    .PARAMETER Blob
+    The blob's name.
+
+    .PARAMETER Container
+    The blob container.
+
+    .PARAMETER Context
+    The storage context from New-MsiStorageContext.
+
+    .PARAMETER IncludeSnapshots
+    Delete the blob's snapshots too (a blob with snapshots cannot be deleted without them).
+
+    .PARAMETER Force
+    Do not ask for confirmation.
+
+    .PARAMETER PassThru
+    Output an object for each deleted blob.
+
+    .EXAMPLE
+    $ctx = New-MsiStorageContext -StorageAccountName $acct -StorageAccountKey (Get-MsiStorageKey -Token (Get-MsiToken) -SubscriptionId $sub -ResourceGroupName $rg -StorageAccountName $acct)
+    Remove-MsiBlob -Blob testblob -Container $c -Context $ctx -Force
+
+    The tutorial's flow, then tidying up the uploaded blob.
+
+    .EXAMPLE
+    Get-MsiBlob -Container logs -Prefix 2025/ -Context $ctx | Remove-MsiBlob -WhatIf
+
+    Shows which blobs under a prefix would be deleted.
+
+    .INPUTS
+    Objects with Name (or Blob), Container and Context properties, such as the output of Get-MsiBlob.
+
+    .OUTPUTS
+    None, or with -PassThru objects with Name and Container.
+
+    .LINK
+    Get-MsiBlob
+    #>
+    [CmdletBinding(SupportsShouldProcess = $true, ConfirmImpact = 'High')]
+    param(
+        [Parameter(Mandatory = $true, Position = 0, ValueFromPipelineByPropertyName = $true)]
+        [Alias('Name')]
+        [ValidateNotNullOrEmpty()]
+        [string] $Blob,
+
+        [Parameter(Mandatory = $true, ValueFromPipelineByPropertyName = $true)]
+        [ValidateNotNullOrEmpty()]
+        [string] $Container,
+
+        [Parameter(Mandatory = $true, ValueFromPipelineByPropertyName = $true)]
+        [object] $Context,
+
+        [switch] $IncludeSnapshots,
+
+        [switch] $Force,
+
+        [switch] $PassThru
+    )
+    begin {
+        $batches = New-Object 'System.Collections.Generic.List[object]'
+        if ($Force -and -not $PSBoundParameters.ContainsKey('Confirm')) { $ConfirmPreference = 'None' }
+    }
+    process {
+        Assert-MsiContext -Context $Context -Cmdlet $PSCmdlet
+        if (-not $PSCmdlet.ShouldProcess("$($Context.BlobEndpoint)$Container/$Blob", 'Delete blob')) { return }
+        $batch = $null
+        foreach ($b in $batches) { if ([object]::ReferenceEquals($b.Context, $Context)) { $batch = $b } }
+        if (-not $batch) {
+            $batch = @{ Context = $Context; Items = New-Object 'System.Collections.Generic.List[hashtable]' }
+            $batches.Add($batch)
+        }
+        $batch.Items.Add(@{ container = $Container; blob = $Blob })
+    }
+    end {
+        foreach ($batch in $batches) {
+            $arguments = @{ context = ConvertTo-MsiContextArgument -Context $batch.Context -Cmdlet $PSCmdlet; items = $batch.Items.ToArray(); includeSnapshots = [bool]$IncludeSnapshots }
+            $removed = Invoke-MsiNode -Command 'remove' -Arguments $arguments -Cmdlet $PSCmdlet -Batch
+            if ($PassThru) { $removed | ForEach-Object { [pscustomobject]@{ PSTypeName = 'MsiStorage.RemovedBlob'; Name = $_.name; Container = $_.container } } }
+        }
+    }
+}
