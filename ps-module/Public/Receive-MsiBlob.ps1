@@ -105,13 +105,7 @@ function Receive-MsiBlob {
         Assert-MsiContext -Context $Context -Cmdlet $PSCmdlet
         $path = Resolve-MsiPath -Path $Destination -Cmdlet $PSCmdlet
         if (-not $PSCmdlet.ShouldProcess($path, "Download $($Context.BlobEndpoint)$Container/$Blob")) { return }
-        $batch = $null
-        foreach ($b in $batches) { if ([object]::ReferenceEquals($b.Context, $Context)) { $batch = $b } }
-        if (-not $batch) {
-            $batch = @{ Context = $Context; Items = New-Object 'System.Collections.Generic.List[hashtable]' }
-            $batches.Add($batch)
-        }
-        $batch.Items.Add(@{ container = $Container; blob = $Blob; destination = $path })
+        Add-MsiBatchItem -Batches $batches -Context $Context -Item @{ container = $Container; blob = $Blob; destination = $path }
     }
     end {
         foreach ($batch in $batches) {

@@ -74,13 +74,7 @@ function Remove-MsiBlob {
     process {
         Assert-MsiContext -Context $Context -Cmdlet $PSCmdlet
         if (-not $PSCmdlet.ShouldProcess("$($Context.BlobEndpoint)$Container/$Blob", 'Delete blob')) { return }
-        $batch = $null
-        foreach ($b in $batches) { if ([object]::ReferenceEquals($b.Context, $Context)) { $batch = $b } }
-        if (-not $batch) {
-            $batch = @{ Context = $Context; Items = New-Object 'System.Collections.Generic.List[hashtable]' }
-            $batches.Add($batch)
-        }
-        $batch.Items.Add(@{ container = $Container; blob = $Blob })
+        Add-MsiBatchItem -Batches $batches -Context $Context -Item @{ container = $Container; blob = $Blob }
     }
     end {
         foreach ($batch in $batches) {

@@ -30,12 +30,3 @@ export class TokenSigner {
     }
   }
 }
-
-/** Reads claims without checking the signature (for messages about someone else's token). */
-export function peekClaims(token: string): Claims | undefined {
-  try {
-    return JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString('utf8')) as Claims;
-  } catch {
-    return undefined;
-  }
-}
