@@ -124,7 +124,8 @@ export const requestSpecs = {
     ...transferFields,
     contentType: optStr,
     metadata: optRecord,
-    properties: optObj({ cacheControl: optStr, contentDisposition: optStr, contentEncoding: optStr, contentLanguage: optStr }),
+    /** -Properties as the user wrote it: names are checked (case-insensitively) by the upload command. */
+    properties: optRecord,
     tier: { t: 'enum', values: ['Hot', 'Cool', 'Cold', 'Archive'], optional: true },
   },
   download: {
@@ -226,14 +227,6 @@ export interface BatchResult {
   done: number;
   failed: number;
   bytes: number;
-}
-
-export interface ItemLine {
-  v: number;
-  item: number;
-  ok: boolean;
-  result?: unknown;
-  error?: ErrorJson;
 }
 
 export interface ContainerResult {

@@ -103,17 +103,10 @@ function Resolve-MsiPath {
     return $Cmdlet.SessionState.Path.GetUnresolvedProviderPathFromPSPath($Path)
 }
 
-function ConvertTo-MsiBlobProperties {
-    # -Properties as the request carries it; unknown names are refused, naming the ones allowed.
-    param([Parameter(Mandatory = $true)] [hashtable] $Properties, [Parameter(Mandatory = $true)] [System.Management.Automation.PSCmdlet] $Cmdlet)
-    $allowed = @{ CacheControl = 'cacheControl'; ContentDisposition = 'contentDisposition'; ContentEncoding = 'contentEncoding'; ContentLanguage = 'contentLanguage' }
+function ConvertTo-MsiStringMap {
+    # A hashtable as the request carries it: names and values as strings (Node checks them).
+    param([Parameter(Mandatory = $true)] [hashtable] $Table)
     $out = @{}
-    foreach ($name in $Properties.Keys) {
-        $match = $allowed.Keys | Where-Object { $_ -eq [string]$name }
-        if (-not $match) {
-            Stop-MsiWithError -Cmdlet $Cmdlet -Code 'InvalidBlobProperty' -Parameter 'Properties' -Message "-Properties has '$name', which is not a blob property MsiStorage sets. Use $(@($allowed.Keys | Sort-Object) -join ', ')."
-        }
-        $out[$allowed[$match]] = [string]$Properties[$name]
-    }
+    foreach ($k in $Table.Keys) { $out[[string]$k] = [string]$Table[$k] }
     return $out
 }

@@ -161,12 +161,8 @@ function Send-MsiBlob {
         if ($PSBoundParameters.ContainsKey('Concurrency')) { $arguments.concurrency = $Concurrency }
         if ($PSBoundParameters.ContainsKey('ConcurrentTaskCount')) { $arguments.fileConcurrency = $ConcurrentTaskCount }
         if ($SkipIntegrityCheck) { $arguments.skipIntegrityCheck = $true }
-        if ($Metadata) {
-            $meta = @{}
-            foreach ($k in $Metadata.Keys) { $meta[[string]$k] = [string]$Metadata[$k] }
-            $arguments.metadata = $meta
-        }
-        if ($Properties) { $arguments.properties = ConvertTo-MsiBlobProperties -Properties $Properties -Cmdlet $PSCmdlet }
+        if ($Metadata) { $arguments.metadata = ConvertTo-MsiStringMap $Metadata }
+        if ($Properties) { $arguments.properties = ConvertTo-MsiStringMap $Properties }
         Invoke-MsiNode -Command 'upload' -Arguments $arguments -Cmdlet $PSCmdlet -Batch | ConvertTo-MsiBlob -Context $Context
     }
 }

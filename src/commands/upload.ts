@@ -30,16 +30,34 @@ export function validateMetadata(metadata: Record<string, string> | undefined): 
   }
 }
 
+const BLOB_PROPERTIES = { cachecontrol: 'cacheControl', contentdisposition: 'contentDisposition', contentencoding: 'contentEncoding', contentlanguage: 'contentLanguage' } as const;
+type BlobProperties = { [K in (typeof BLOB_PROPERTIES)[keyof typeof BLOB_PROPERTIES]]?: string };
+
+/** -Properties: CacheControl, ContentDisposition, ContentEncoding, ContentLanguage (any case); nothing else. */
+export function blobProperties(properties: Record<string, string> | undefined): BlobProperties | undefined {
+  if (!properties) return undefined;
+  const out: BlobProperties = {};
+  for (const [name, value] of Object.entries(properties)) {
+    const key = BLOB_PROPERTIES[name.toLowerCase() as keyof typeof BLOB_PROPERTIES];
+    if (!key) {
+      throw invalidArgument('Properties', `-Properties has '${name}', which is not a blob property MsiStorage sets. Use CacheControl, ContentDisposition, ContentEncoding or ContentLanguage.`, 'InvalidBlobProperty');
+    }
+    out[key] = value;
+  }
+  return out;
+}
+
 export async function run(req: RequestOf<'upload'>, signal: AbortSignal): Promise<BatchResult> {
   const options = transferOptions(req);
   validateMetadata(req.metadata);
+  const properties = blobProperties(req.properties);
   const container = await containerClient(req.context, req.container);
   // Sizes only feed the batch's progress bar.
   const sizes = options.progress && req.items.length > 1 ? await Promise.all(req.items.map((i) => fs.stat(i.file).then((s) => (s.isFile() ? s.size : 0), () => 0))) : req.items.map(() => 0);
   const reporter = new ProgressReporter(options.progress, 'Uploading', req.items.length, sizes.reduce((a, b) => a + b, 0));
   const memory = new Budget(MEMORY_BUDGET);
   const seen = new Map<string, string>();
-  const settings = { contentType: req.contentType, metadata: req.metadata, properties: req.properties, tier: req.tier, options };
+  const settings = { contentType: req.contentType, metadata: req.metadata, properties, tier: req.tier, options };
   try {
     return await runBatch(req.items, options.fileConcurrency, signal, async (item, i) => {
       const blob = blobNameFor(item.file, item.blob, req.sourceRoot);

@@ -61,3 +61,12 @@ describe('concurrency helpers', () => {
     expect(got).toBe(true);
   });
 });
+
+describe('blob properties', () => {
+  it('maps the four properties case-insensitively and refuses anything else, naming -Properties', async () => {
+    const { blobProperties } = await import('../../src/commands/upload.js');
+    expect(blobProperties({ CacheControl: 'no-cache', contentlanguage: 'en' })).toEqual({ cacheControl: 'no-cache', contentLanguage: 'en' });
+    expect(() => blobProperties({ Colour: 'blue' })).toThrow(/-Properties has 'Colour'.*CacheControl/);
+    expect(blobProperties(undefined)).toBeUndefined();
+  });
+});
