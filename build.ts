@@ -81,9 +81,19 @@ const UNDICI_PATCHES: { file: RegExp; from: string; to: string }[] = [
     to: "if (Object.getPrototypeOf(stream).constructor?.name === 'IncomingMessage' && Object.getPrototypeOf(stream).constructor === require('node:http').IncomingMessage) {",
   },
 ];
+/**
+ * undici calls only the plain assert(value) of node:assert, but loading node:assert costs ~3 ms: it builds
+ * its error colours, which opens process.stderr as a stream. In undici the real module loads on the first
+ * failed assertion only, so a failure still throws node's own AssertionError.
+ */
+export const LAZY_ASSERT = "module.exports = function assert(value, message) { if (!value) require('node:assert')(value, message) }";
 const lazyUndici: Plugin = {
   name: 'undici-lazy-builtins',
   setup(b) {
+    b.onResolve({ filter: /^(node:)?assert$/ }, (args) =>
+      /undici[\\/]lib[\\/]/.test(args.importer) ? { path: 'lazy-assert', namespace: 'msistorage-lazy' } : undefined,
+    );
+    b.onLoad({ filter: /^lazy-assert$/, namespace: 'msistorage-lazy' }, () => ({ contents: LAZY_ASSERT, loader: 'js' }));
     b.onLoad({ filter: /undici[\\/]lib[\\/](dispatcher[\\/]client(-h2)?|core[\\/]util)\.js$/ }, async (args) => {
       let source = await readFile(args.path, 'utf8');
       for (const p of UNDICI_PATCHES.filter((x) => x.file.test(args.path))) {

@@ -1,9 +1,11 @@
-// MD5 of a file, computed on a worker thread so that hashing a large transfer does not stall the event loop
-// that moves its bytes. The worker reads the file itself (from the page cache: the transfer has just read or
-// written those bytes), in order, up to the offset it is told is ready.
-//   upload:   the whole file is ready at once; the digest is awaited before Put Block List.
-//   download: ranges finish out of order; each time the finished prefix grows, the worker hashes further.
-// Small files are hashed inline: starting a worker costs more than hashing a few megabytes.
+// MD5 of a transfer, computed on a worker thread so that hashing a large transfer does not stall the event
+// loop that moves its bytes. Small transfers are hashed inline: starting a worker costs more than hashing a
+// few megabytes.
+//   upload (BlockHash): the blocks are hashed from the very buffers that are sent, in file order. For the
+//     worker they live in SharedArrayBuffers, so nothing is copied or read twice; a buffer is reused only
+//     once it is both sent and hashed. The digest is awaited before Put Block List.
+//   download (Hasher): ranges finish out of order; each time the finished prefix of the temporary file
+//     grows, the worker reads and hashes further (from the page cache: those bytes were just written).
 import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import { Worker } from 'node:worker_threads';
@@ -121,4 +123,105 @@ class InlineHasher implements Hasher {
 
 export function createHasher(file: string, size: number): Hasher {
   return size >= WORKER_THRESHOLD ? new WorkerHasher(file) : new InlineHasher(file);
+}
+
+// The upload worker: hashes shared block buffers in the order they are posted, acknowledging each.
+const BLOCK_WORKER_SOURCE = `
+const { parentPort } = require('node:worker_threads');
+const hash = require('node:crypto').createHash('md5');
+parentPort.on('message', (m) => {
+  try {
+    if (m.block) {
+      hash.update(Buffer.from(m.block, 0, m.length));
+      parentPort.postMessage({ hashed: m.seq });
+    }
+    if (m.finish) {
+      parentPort.postMessage({ digest: hash.digest('base64') });
+      parentPort.close();
+    }
+  } catch (err) {
+    parentPort.postMessage({ error: String(err && err.message) });
+    parentPort.close();
+  }
+});
+`;
+
+/** The MD5 of a file sent as blocks, in order, from the buffers that are sent. */
+export interface BlockHash {
+  /** A buffer for one block: shared with the worker when there is one. */
+  allocate(size: number): Buffer;
+  /** Hashes the next block (they must come in file order); resolves when the buffer may be reused. */
+  add(block: Buffer): Promise<void>;
+  /** The base64 MD5 of every block added. */
+  digest(): Promise<string>;
+  abort(): void;
+}
+
+class InlineBlockHash implements BlockHash {
+  private readonly hash = createHash('md5');
+  allocate(size: number): Buffer {
+    return Buffer.allocUnsafe(size);
+  }
+  add(block: Buffer): Promise<void> {
+    this.hash.update(block);
+    return Promise.resolve();
+  }
+  digest(): Promise<string> {
+    return Promise.resolve(this.hash.digest('base64'));
+  }
+  abort(): void {}
+}
+
+class WorkerBlockHash implements BlockHash {
+  private readonly worker = new Worker(BLOCK_WORKER_SOURCE, { eval: true });
+  private readonly acks = new Map<number, () => void>();
+  private readonly result: Promise<string>;
+  private failure: Error | undefined;
+  private seq = 0;
+
+  constructor() {
+    this.result = new Promise((resolve, reject) => {
+      const fail = (err: Error) => {
+        this.failure = err;
+        for (const ack of this.acks.values()) ack();
+        this.acks.clear();
+        reject(err);
+      };
+      this.worker.on('message', (m: { hashed?: number; digest?: string; error?: string }) => {
+        if (m.hashed !== undefined) {
+          this.acks.get(m.hashed)?.();
+          this.acks.delete(m.hashed);
+        } else if (m.digest) resolve(m.digest);
+        else fail(new Error(`MD5 worker: ${m.error}`));
+      });
+      this.worker.once('error', fail);
+    });
+    this.result.catch(() => undefined);
+  }
+
+  allocate(size: number): Buffer {
+    return Buffer.from(new SharedArrayBuffer(size));
+  }
+
+  add(block: Buffer): Promise<void> {
+    if (this.failure) return Promise.reject(this.failure);
+    if (!(block.buffer instanceof SharedArrayBuffer) || block.byteOffset !== 0) throw new Error('BlockHash.add needs a buffer from allocate()');
+    const seq = this.seq++;
+    const acked = new Promise<void>((resolve) => this.acks.set(seq, resolve));
+    this.worker.postMessage({ block: block.buffer, length: block.length, seq });
+    return acked;
+  }
+
+  digest(): Promise<string> {
+    this.worker.postMessage({ finish: true });
+    return this.result;
+  }
+
+  abort(): void {
+    void this.worker.terminate();
+  }
+}
+
+export function createBlockHash(size: number): BlockHash {
+  return size >= WORKER_THRESHOLD ? new WorkerBlockHash() : new InlineBlockHash();
 }

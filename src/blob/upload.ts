@@ -9,7 +9,7 @@ import { MsiError } from '../errors.js';
 import { verbose } from '../log.js';
 import { type BlobResult, blobResult } from '../protocol.js';
 import { storageError, validateBlobName } from './client.js';
-import { createHasher } from './hasher.js';
+import { type BlockHash, createBlockHash } from './hasher.js';
 import { openSourceSync, readFullySync } from './files.js';
 import { Budget, MEMORY_BUDGET, type TransferOptions, blockSizeFor } from './transfer.js';
 
@@ -96,15 +96,14 @@ export async function uploadOne(
         }
         report(size);
       } else {
-        // The file's MD5 is computed on the side while the blocks go out, and stored by Put Block List.
-        const hasher = options.verify ? createHasher(item.file, size) : undefined;
-        hasher?.ready(size);
+        // The file's MD5 is computed from the blocks as they go out, and stored by Put Block List.
+        const hash = options.verify ? createBlockHash(size) : undefined;
         let ids: string[];
         try {
-          ids = await uploadBlocks(client, source, blockSize, options, memory, report, local, item.blob);
-          md5Base64 = await hasher?.digest();
+          ids = await uploadBlocks(client, source, blockSize, options, memory, report, local, item.blob, hash);
+          md5Base64 = await hash?.digest();
         } finally {
-          hasher?.abort();
+          hash?.abort();
         }
         verbose(`Put Block List ${client.url}: ${ids.length} blocks of ${blockSize} bytes${md5Base64 ? ", with the file's Content-MD5" : ''}${options.force ? '' : ', If-None-Match: *'}.`);
         response = await client.commitBlockList(ids, { ...common, blobHTTPHeaders: { ...headers, blobContentMD5: md5Base64 ? Buffer.from(md5Base64, 'base64') : undefined } });
@@ -139,6 +138,7 @@ async function uploadBlocks(
   report: (delta: number) => void,
   local: AbortController,
   blobName: string,
+  hash: BlockHash | undefined,
 ): Promise<string[]> {
   if (!options.force) {
     // Fail fast instead of staging gigabytes for a commit that If-None-Match will refuse. The commit stays
@@ -153,6 +153,7 @@ async function uploadBlocks(
   const requests = new Budget(options.concurrency);
   const pending = new Set<Promise<void>>();
   // Block buffers are reused: allocating a fresh one per block would fault in every page of the file again.
+  // A buffer goes back to the spares once its block is both staged and hashed.
   const spare: Buffer[] = [];
   let failure: unknown;
   verbose(`Staging ${count} blocks of ${blockSize} bytes for ${path.posix.basename(blobName)}, ${options.concurrency} at a time.`);
@@ -167,7 +168,7 @@ async function uploadBlocks(
       memory.give(units);
       break;
     }
-    const buffer = spare.pop() ?? Buffer.allocUnsafe(blockSize);
+    const buffer = spare.pop() ?? hash?.allocate(blockSize) ?? Buffer.allocUnsafe(blockSize);
     const body = buffer.subarray(0, length);
     try {
       await readAt(fd, body, offset);
@@ -176,19 +177,22 @@ async function uploadBlocks(
       memory.give(units);
       throw err;
     }
-    const p = client
+    // Blocks are read in file order, so they are hashed in file order.
+    const hashed = hash ? hash.add(body) : Promise.resolve();
+    const onFailure = (err: unknown) => {
+      failure ??= err;
+      local.abort();
+    };
+    const staged = client
       .stageBlock(ids[i], body, length, { abortSignal: local.signal })
       .then(() => report(length))
-      .catch((err: unknown) => {
-        failure ??= err;
-        local.abort();
-      })
-      .finally(() => {
-        spare.push(buffer);
-        requests.give(1);
-        memory.give(units);
-        pending.delete(p);
-      });
+      .catch(onFailure)
+      .finally(() => requests.give(1));
+    const p = Promise.all([staged, hashed.catch(onFailure)]).then(() => {
+      spare.push(buffer);
+      memory.give(units);
+      pending.delete(p);
+    });
     pending.add(p);
   }
   await Promise.all(pending);

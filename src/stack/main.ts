@@ -20,6 +20,8 @@
 //                  and what it holds, stays); start-front opens it again on the same port
 //   fail-front <status> <n>   the next n requests through the front get <status> (500, 503...)
 //   hang-front <n>            the next n requests through the front are accepted and never answered
+//   delay-front <ms>          every request through the front waits <ms> before it is forwarded (a slow
+//                             service: transfers take long enough to be interrupted); delay-front 0 ends it
 //   front-requests            how many requests the front has seen
 // Closing stdin, SIGINT or SIGTERM stops everything.
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -124,7 +126,7 @@ function keyBasedNotPermitted(res: http.ServerResponse): void {
  * drive to fail like a storage service does: it can stop (connections reset, then refused), answer the next
  * requests with a status, or accept them and never answer.
  */
-const front = { stopped: false, failStatus: 0, failCount: 0, hangCount: 0, requests: 0, sockets: new Set<import('node:net').Socket>() };
+const front = { stopped: false, failStatus: 0, failCount: 0, hangCount: 0, delayMs: 0, requests: 0, sockets: new Set<import('node:net').Socket>() };
 let frontServer: http.Server | undefined;
 let frontPort = 0;
 
@@ -132,6 +134,13 @@ function startFront(target: string, stored: () => StoredAccount[]): Promise<stri
   const upstream = new URL(target);
   const server = http.createServer((req, res) => {
     front.requests++;
+    if (front.delayMs > 0) {
+      setTimeout(() => proxy(req, res), front.delayMs);
+      return;
+    }
+    proxy(req, res);
+  });
+  function proxy(req: http.IncomingMessage, res: http.ServerResponse): void {
     if (front.hangCount > 0) {
       front.hangCount--;
       req.resume();
@@ -142,7 +151,8 @@ function startFront(target: string, stored: () => StoredAccount[]): Promise<stri
       req.resume();
       const body = `<?xml version="1.0" encoding="utf-8"?><Error><Code>${front.failStatus === 503 ? 'ServerBusy' : 'InternalError'}</Code><Message>Injected fault.</Message></Error>`;
       res.writeHead(front.failStatus, { 'Content-Type': 'application/xml', 'Content-Length': String(Buffer.byteLength(body)), 'x-ms-error-code': front.failStatus === 503 ? 'ServerBusy' : 'InternalError' });
-      return res.end(body);
+      res.end(body);
+      return;
     }
     const url = new URL(req.url ?? '/', 'http://front');
     const account = stored().find((a) => a.name === url.pathname.split('/')[1]?.toLowerCase());
@@ -164,7 +174,7 @@ function startFront(target: string, stored: () => StoredAccount[]): Promise<stri
       res.end();
     });
     req.pipe(proxied);
-  });
+  }
   server.on('connection', (socket) => {
     front.sockets.add(socket);
     socket.on('close', () => front.sockets.delete(socket));
@@ -254,6 +264,9 @@ async function main(): Promise<void> {
           process.stdout.write(`${JSON.stringify({ ok: true, command: cmd })}\n`);
         } else if (/^hang-front \d+$/.test(cmd)) {
           front.hangCount = Number(cmd.split(' ')[1]);
+          process.stdout.write(`${JSON.stringify({ ok: true, command: cmd })}\n`);
+        } else if (/^delay-front \d+$/.test(cmd)) {
+          front.delayMs = Number(cmd.split(' ')[1]);
           process.stdout.write(`${JSON.stringify({ ok: true, command: cmd })}\n`);
         } else if (cmd === 'front-requests') {
           process.stdout.write(`${JSON.stringify({ ok: true, command: cmd, requests: front.requests })}\n`);

@@ -122,6 +122,7 @@ Describe 'Storage faults' {
     }
 
     It 'the service going away mid-upload commits nothing under the name, with a clear error' {
+        (Invoke-MsiTestStackCommand $Stack 'delay-front 20').ok | Should -BeTrue
         $job = Start-Background -Script {
             param($Manifest, $Ctx, $File, $Container)
             $env:MSISTORAGE_RETRY_DELAY_SCALE = '0.01'
@@ -141,6 +142,7 @@ Describe 'Storage faults' {
         }
         finally {
             $job.PowerShell.Dispose()
+            (Invoke-MsiTestStackCommand $Stack 'delay-front 0').ok | Should -BeTrue
             (Invoke-MsiTestStackCommand $Stack 'start-front').ok | Should -BeTrue
         }
         # Azurite still holds the container and its other blobs; the interrupted one was never committed.
@@ -185,6 +187,8 @@ Describe 'Interruption' {
         $node = (Get-Command node -CommandType Application | Select-Object -First 1).Path
         Set-Content -LiteralPath $wrapper -Value "#!/bin/sh`necho `$`$ > '$pidFile'`nexec '$node' `"`$@`"`n"
         & chmod +x $wrapper
+        # A slow service: every block waits, so the upload is surely under way, not done, when it is stopped.
+        (Invoke-MsiTestStackCommand $Stack 'delay-front 50').ok | Should -BeTrue
         $start = Get-FrontRequests
         $job = Start-Background -Script {
             param($Manifest, $Ctx, $File, $Container, $Wrapper)
@@ -198,7 +202,10 @@ Describe 'Interruption' {
             $job.PowerShell.Stop()
             Wait-Until { -not (Test-Path "/proc/$nodePid") } -Seconds 15 | Should -BeTrue
         }
-        finally { $job.PowerShell.Dispose(); $env:MSISTORAGE_NODE = $null }
+        finally {
+            $job.PowerShell.Dispose(); $env:MSISTORAGE_NODE = $null
+            $null = Invoke-MsiTestStackCommand $Stack 'delay-front 0'
+        }
         @((Get-MsiBlob -Container $Container -Context $Direct).Name) | Should -Not -Contain 'stopped-upload.bin'
         $script:Survived++
     }
