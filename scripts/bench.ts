@@ -241,6 +241,10 @@ async function main(): Promise<void> {
     console.log('The baselines timed inside their scripts, after Node has started and loaded the SDK:');
     console.log(`  upload ${median(up.inner).toFixed(0)} MiB/s (MsiStorage ${(median(up.ours) / median(up.inner)).toFixed(2)}x), download ${median(down.inner).toFixed(0)} MiB/s (${(median(down.ours) / median(down.inner)).toFixed(2)}x), ${cfg.files} files ${(median(many.inner) / 1000).toFixed(2)} s (${(median(many.ours) / median(many.inner)).toFixed(2)}x the time)`);
     console.log(`Cached Get-MsiToken: ${t.cached.toFixed(1)} ms (no process started)`);
+    // Every round, so that the noise behind each median is visible.
+    const each = (xs: number[], digits = 0) => xs.map((x) => x.toFixed(digits)).join(' ');
+    console.log('Each round (MsiStorage / baseline):');
+    console.log(`  upload MiB/s ${each(up.ours)} / ${each(up.base)}; download MiB/s ${each(down.ours)} / ${each(down.base)}; files s ${each(many.ours.map((x) => x / 1000), 2)} / ${each(many.base.map((x) => x / 1000), 2)}`);
     writeFileSync(path.join(root, 'tests', '.out', 'bench.json'), JSON.stringify({ cfg, rows, raw: { put: median(up.raw), get: median(down.raw) }, inScript: { upload: median(up.inner), download: median(down.inner), manyMs: median(many.inner) }, cachedTokenMs: t.cached }, null, 2));
   } finally {
     await stack.stop();
