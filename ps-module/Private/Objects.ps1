@@ -96,13 +96,6 @@ function ConvertTo-MsiContextArgument {
     return $argument
 }
 
-function Resolve-MsiPath {
-    # A PowerShell path (relative to the current location, ~, PSDrives) as an absolute file-system path.
-    # The file need not exist: Node checks it and says what is wrong.
-    param([Parameter(Mandatory = $true)] [string] $Path, [Parameter(Mandatory = $true)] [System.Management.Automation.PSCmdlet] $Cmdlet)
-    return $Cmdlet.SessionState.Path.GetUnresolvedProviderPathFromPSPath($Path)
-}
-
 function ConvertTo-MsiStringMap {
     # A hashtable as the request carries it: names and values as strings (Node checks them).
     param([Parameter(Mandatory = $true)] [hashtable] $Table)

@@ -100,10 +100,16 @@ function Receive-MsiBlob {
     begin {
         # One batch per context (a pipeline usually carries one).
         $batches = New-Object 'System.Collections.Generic.List[object]'
+        $checkedContext = $null
     }
     process {
-        Assert-MsiContext -Context $Context -Cmdlet $PSCmdlet
-        $path = Resolve-MsiPath -Path $Destination -Cmdlet $PSCmdlet
+        # Once per blob of a pipeline, so kept cheap: a context is checked when it changes, and the path (the
+        # destination need not exist yet) is resolved by a direct call rather than through a helper.
+        if (-not [object]::ReferenceEquals($Context, $checkedContext)) {
+            Assert-MsiContext -Context $Context -Cmdlet $PSCmdlet
+            $checkedContext = $Context
+        }
+        $path = $PSCmdlet.SessionState.Path.GetUnresolvedProviderPathFromPSPath($Destination)
         if (-not $PSCmdlet.ShouldProcess($path, "Download $($Context.BlobEndpoint)$Container/$Blob")) { return }
         Add-MsiBatchItem -Batches $batches -Context $Context -Item @{ container = $Container; blob = $Blob; destination = $path }
     }

@@ -136,7 +136,9 @@ function Send-MsiBlob {
         $items = New-Object 'System.Collections.Generic.List[hashtable]'
     }
     process {
-        $path = Resolve-MsiPath -Path $File -Cmdlet $PSCmdlet
+        # A PowerShell path (relative, ~, a PSDrive) as a file-system path; Node checks the file itself. Called
+        # directly, not through a helper function: this runs once per file of a pipeline.
+        $path = $PSCmdlet.SessionState.Path.GetUnresolvedProviderPathFromPSPath($File)
         if ($Blob -and $items.Count -gt 0) {
             Stop-MsiWithError -Cmdlet $PSCmdlet -Code 'BlobNameForManyFiles' -Parameter 'Blob' -Message "-Blob names one blob, but several files came down the pipeline. Leave -Blob out (each blob is named after its file), or give -SourceRoot."
         }
@@ -154,7 +156,7 @@ function Send-MsiBlob {
             force    = [bool]$Force
             progress = Test-MsiProgressWanted -Cmdlet $PSCmdlet
         }
-        if ($SourceRoot) { $arguments.sourceRoot = Resolve-MsiPath -Path $SourceRoot -Cmdlet $PSCmdlet }
+        if ($SourceRoot) { $arguments.sourceRoot = $PSCmdlet.SessionState.Path.GetUnresolvedProviderPathFromPSPath($SourceRoot) }
         if ($ContentType) { $arguments.contentType = $ContentType }
         if ($StandardBlobTier) { $arguments.tier = $StandardBlobTier }
         if ($PSBoundParameters.ContainsKey('BlockSize')) { $arguments.blockSize = $BlockSize }
