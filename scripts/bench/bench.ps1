@@ -54,8 +54,11 @@ switch ($Mode) {
             $sw = [System.Diagnostics.Stopwatch]::StartNew(); $null = Get-MsiToken -Force; $sw.Stop(); $token.Add($sw.Elapsed.TotalMilliseconds)
             $sw = [System.Diagnostics.Stopwatch]::StartNew(); & $node -e 0; $sw.Stop(); $bare.Add($sw.Elapsed.TotalMilliseconds)
         }
-        $cachedSw = [System.Diagnostics.Stopwatch]::StartNew(); $null = Get-MsiToken; $cachedSw.Stop()
+        $cached = New-Object System.Collections.Generic.List[double]
+        for ($i = 0; $i -lt 11; $i++) {
+            $sw = [System.Diagnostics.Stopwatch]::StartNew(); $null = Get-MsiToken; $sw.Stop(); $cached.Add($sw.Elapsed.TotalMilliseconds)
+        }
         $median = { param($l) $s = @($l | Sort-Object); $s[[int][Math]::Floor($s.Count / 2)] }
-        @{ token = (& $median $token); bare = (& $median $bare); cached = $cachedSw.Elapsed.TotalMilliseconds } | ConvertTo-Json -Compress
+        @{ token = (& $median $token); bare = (& $median $bare); cached = (& $median $cached); firstCached = $cached[0] } | ConvertTo-Json -Compress
     }
 }
