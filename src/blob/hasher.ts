@@ -195,6 +195,8 @@ class WorkerBlockHash implements BlockHash {
         else fail(new Error(`MD5 worker: ${m.error}`));
       });
       this.worker.once('error', fail);
+      // After the digest this changes nothing; before it, no block may wait forever for its acknowledgement.
+      this.worker.once('exit', (code) => fail(new Error(`MD5 worker exited with code ${code}`)));
     });
     this.result.catch(() => undefined);
   }

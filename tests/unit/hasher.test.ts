@@ -43,6 +43,15 @@ describe.each([
 });
 
 describe('BlockHash on a worker', () => {
+  it('leaves no block waiting when the worker goes away, and then has no digest', async () => {
+    const hash = createBlockHash(WORKER_THRESHOLD);
+    const buffer = hash.allocate(16);
+    hash.abort();
+    // Settles (acknowledged by the failure, or refused outright) rather than waiting forever.
+    await hash.add(buffer).catch(() => undefined);
+    await expect(hash.digest()).rejects.toThrow(/exited/);
+  });
+
   it('shares its buffers with the worker rather than copying them, and refuses any other buffer', () => {
     const hash = createBlockHash(WORKER_THRESHOLD);
     try {
