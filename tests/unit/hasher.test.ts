@@ -1,6 +1,7 @@
 // The upload's MD5: computed from the very block buffers that are sent, inline for small files and on a
 // worker (over shared memory) for large ones. Both must give the MD5 of the whole file.
 import { createHash, randomBytes } from 'node:crypto';
+import { readFileSync, readdirSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { WORKER_THRESHOLD, createBlockHash } from '../../src/blob/hasher.js';
 
@@ -43,6 +44,22 @@ describe.each([
 });
 
 describe('BlockHash on a worker', () => {
+  it.runIf(process.platform === 'linux')('hashes on a thread of lower priority than the transfer (Linux)', async () => {
+    // Field 19 of /proc/<pid>/task/<tid>/stat is the thread's nice value.
+    const niceOf = (tid: string) => Number(readFileSync(`/proc/self/task/${tid}/stat`, 'utf8').split(') ')[1].split(' ')[16]);
+    const mine = niceOf(String(process.pid));
+    const hash = createBlockHash(WORKER_THRESHOLD);
+    try {
+      // The worker lowers its priority first thing; once a block is acknowledged, that is done.
+      const buffer = hash.allocate(16);
+      await hash.add(buffer);
+      const nices = readdirSync('/proc/self/task').map(niceOf);
+      expect(Math.max(...nices)).toBe(Math.min(19, mine + 10));
+    } finally {
+      hash.abort();
+    }
+  });
+
   it('leaves no block waiting when the worker goes away, and then has no digest', async () => {
     const hash = createBlockHash(WORKER_THRESHOLD);
     const buffer = hash.allocate(16);
