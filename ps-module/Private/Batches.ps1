@@ -1,4 +1,5 @@
-# Pipelines of blobs are sent to Node as batches, one per storage context (a pipeline usually carries one).
+# Pipelines of blobs are sent to Node as batches, one per storage context (a pipeline usually carries one),
+# with the transfer settings the sending and receiving cmdlets share.
 
 function Add-MsiBatchItem {
     param(
@@ -13,4 +14,14 @@ function Add-MsiBatchItem {
         $Batches.Add($batch)
     }
     $batch.Items.Add($Item)
+}
+
+function Add-MsiTransferArgument {
+    # The transfer settings Send-MsiBlob and Receive-MsiBlob share, copied into a request when given.
+    param([Parameter(Mandatory = $true)] [hashtable] $Arguments, [Parameter(Mandatory = $true)] [hashtable] $Bound)
+    $map = @{ BlockSize = 'blockSize'; Concurrency = 'concurrency'; ConcurrentTaskCount = 'fileConcurrency' }
+    foreach ($name in $map.Keys) {
+        if ($Bound.ContainsKey($name)) { $Arguments[$map[$name]] = $Bound[$name] }
+    }
+    if ($Bound.ContainsKey('SkipIntegrityCheck') -and $Bound['SkipIntegrityCheck']) { $Arguments.skipIntegrityCheck = $true }
 }

@@ -121,10 +121,7 @@ function Receive-MsiBlob {
                 force    = [bool]$Force
                 progress = Test-MsiProgressWanted -Cmdlet $PSCmdlet
             }
-            if ($PSBoundParameters.ContainsKey('BlockSize')) { $arguments.blockSize = $BlockSize }
-            if ($PSBoundParameters.ContainsKey('Concurrency')) { $arguments.concurrency = $Concurrency }
-            if ($PSBoundParameters.ContainsKey('ConcurrentTaskCount')) { $arguments.fileConcurrency = $ConcurrentTaskCount }
-            if ($SkipIntegrityCheck) { $arguments.skipIntegrityCheck = $true }
+            Add-MsiTransferArgument -Arguments $arguments -Bound $PSBoundParameters
             $ctx = $batch.Context
             Invoke-MsiNode -Command 'download' -Arguments $arguments -Cmdlet $PSCmdlet -Batch | ConvertTo-MsiBlob -Context $ctx
         }

@@ -159,10 +159,7 @@ function Send-MsiBlob {
         if ($SourceRoot) { $arguments.sourceRoot = $PSCmdlet.SessionState.Path.GetUnresolvedProviderPathFromPSPath($SourceRoot) }
         if ($ContentType) { $arguments.contentType = $ContentType }
         if ($StandardBlobTier) { $arguments.tier = $StandardBlobTier }
-        if ($PSBoundParameters.ContainsKey('BlockSize')) { $arguments.blockSize = $BlockSize }
-        if ($PSBoundParameters.ContainsKey('Concurrency')) { $arguments.concurrency = $Concurrency }
-        if ($PSBoundParameters.ContainsKey('ConcurrentTaskCount')) { $arguments.fileConcurrency = $ConcurrentTaskCount }
-        if ($SkipIntegrityCheck) { $arguments.skipIntegrityCheck = $true }
+        Add-MsiTransferArgument -Arguments $arguments -Bound $PSBoundParameters
         if ($Metadata) { $arguments.metadata = ConvertTo-MsiStringMap $Metadata }
         if ($Properties) { $arguments.properties = ConvertTo-MsiStringMap $Properties }
         Invoke-MsiNode -Command 'upload' -Arguments $arguments -Cmdlet $PSCmdlet -Batch | ConvertTo-MsiBlob -Context $Context
