@@ -9,3 +9,6 @@ foreach ($folder in 'Private', 'Public') {
         . $file.FullName
     }
 }
+
+# Node processes that replied and were still exiting are released with the module.
+$ExecutionContext.SessionState.Module.OnRemove = { Clear-MsiExitingNode -All }

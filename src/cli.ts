@@ -4,7 +4,7 @@ import { setMaxListeners } from 'node:events';
 import { writeFileSync } from 'node:fs';
 import { MsiError, toMsiError } from './errors.js';
 import { readLineSync, writeStderr, writeStdout } from './io.js';
-import { setVerbose } from './log.js';
+import { endEvents, setVerbose } from './log.js';
 import { type AnyRequest, type Command, MAX_REQUEST_BYTES, PROTOCOL_VERSION, type Reply, errorReply, okReply, parseRequest } from './protocol.js';
 import { redact, registerSecret } from './redact.js';
 
@@ -87,10 +87,12 @@ export async function main(): Promise<void> {
     if (e.code === 'InternalError' && process.env.MSISTORAGE_DEBUG === '1') writeStderr(redact(String((err as Error)?.stack ?? err)));
     reply = errorReply(e.toJson());
   }
-  writeStdout(JSON.stringify(reply));
-  // Benchmark hook: the peak resident set of this process, in KiB (a number, never anything else).
+  // Benchmark hook: the peak resident set of this process, in KiB (a number, never anything else). Written
+  // before the reply, because the caller may go on as soon as the reply is in.
   if (process.env.MSISTORAGE_RSS_FILE) {
     writeFileSync(process.env.MSISTORAGE_RSS_FILE, String(process.resourceUsage().maxRSS));
   }
+  endEvents();
+  writeStdout(JSON.stringify(reply));
   process.exit(reply.ok ? 0 : 1);
 }

@@ -5,7 +5,8 @@
 //   stdout: for batch commands (upload, download, list), one line per item as soon as it is done:
 //           { "v", "item": <index>, "ok": true, "result" } or { "v", "item": <index>, "ok": false, "error" };
 //           then exactly one reply, a JSON object on one line: { "v", "ok": true, "result" } or { "v", "ok": false, "error" }.
-//   stderr: events, one JSON object per line: { "event": "verbose" | "warning" | "progress", ... }.
+//   stderr: events, one JSON object per line: { "event": "verbose" | "warning" | "progress", ... }, and last
+//           { "event": "end" }, written just before the reply: after it, stderr carries nothing the bridge needs.
 //
 // Every request field is declared below; unknown keys, wrong types and a different version are rejected.
 // The PowerShell side checks the reply's version too (see $script:ProtocolVersion in the bridge).

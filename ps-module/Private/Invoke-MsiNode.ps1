@@ -9,6 +9,8 @@ $script:NodeScript = $null
 # This file is ps-module/Private/Invoke-MsiNode.ps1; the package (or repository) root is two levels up.
 $script:PackageRoot = Split-Path -Parent (Split-Path -Parent $PSScriptRoot)
 $script:NodePathCache = @{ Key = $null; Path = $null }
+# Node processes that have replied and are only exiting: the bridge does not wait for that (see Invoke-MsiNode).
+$script:ExitingNodes = New-Object 'System.Collections.Generic.List[object]'
 
 function Get-MsiNodeScript {
     if ($script:NodeScript -and [System.IO.File]::Exists($script:NodeScript)) { return $script:NodeScript }
@@ -118,6 +120,25 @@ function Write-MsiProgress {
     $Cmdlet.WriteProgress($record)
 }
 
+function Clear-MsiExitingNode {
+    # Releases the Node processes that have exited since they replied; one still running a minute after its
+    # reply is stuck, and is stopped. With -All (the module is being removed), waits briefly for each.
+    param([switch] $All)
+    for ($i = $script:ExitingNodes.Count - 1; $i -ge 0; $i--) {
+        $entry = $script:ExitingNodes[$i]
+        try {
+            if ($All -and -not $entry.Process.HasExited) { $null = $entry.Process.WaitForExit(2000) }
+            if (-not $entry.Process.HasExited) {
+                if (-not $All -and $entry.Since.Elapsed.TotalSeconds -lt 60) { continue }
+                $entry.Process.Kill()
+            }
+            $entry.Process.Dispose()
+        }
+        catch { Write-Debug "MsiStorage: releasing an exited Node process: $($_.Exception.Message)" }
+        $script:ExitingNodes.RemoveAt($i)
+    }
+}
+
 function Test-MsiProgressWanted {
     # The caller's $ProgressPreference (module functions do not see a script's local preference otherwise),
     # or -ProgressAction when given.
@@ -148,6 +169,7 @@ function Invoke-MsiNode {
         # A batch command: items go to the output as they finish; the final summary is not output.
         [switch] $Batch
     )
+    if ($script:ExitingNodes.Count -gt 0) { Clear-MsiExitingNode }
     $scriptPath = Get-MsiNodeScript
     if (-not $scriptPath) {
         Stop-MsiWithError -Cmdlet $Cmdlet -Code 'BundleNotFound' -Category 'NotInstalled' -Message "MsiStorage's Node script (bin/msistorage.cjs) is missing. In a clone of the repository run 'npm run build'; otherwise reinstall the module."
@@ -164,7 +186,9 @@ function Invoke-MsiNode {
     $utf8 = [System.Text.UTF8Encoding]::new($false)
     $bytes = $utf8.GetBytes((ConvertTo-Json -InputObject $request -Depth 10 -Compress) + "`n")
     $request = $null
-    $Cmdlet.WriteDebug("MsiStorage: starting '$node' for command '$Command' with request keys: $(@($Arguments.Keys | Sort-Object) -join ', ').")
+    if ($DebugPreference -ne 'SilentlyContinue' -and $DebugPreference -ne 'Ignore') {
+        $Cmdlet.WriteDebug("MsiStorage: starting '$node' for command '$Command' with request keys: $(@($Arguments.Keys | Sort-Object) -join ', ').")
+    }
     $showProgress = Test-MsiProgressWanted -Cmdlet $Cmdlet
     $stopOnError = Test-MsiStopOnError -Cmdlet $Cmdlet
 
@@ -182,6 +206,8 @@ function Invoke-MsiNode {
 
     $process = $null
     $finished = $false
+    $exiting = $false
+    $ended = $false
     $exitCode = $null
     $reply = $null
     $other = [System.Collections.Generic.List[string]]::new()
@@ -200,6 +226,8 @@ function Invoke-MsiNode {
         if (-not $Batch) { $process.StandardInput.Close() }
         # Read both streams line by line; waiting at most 200 ms at a time lets Ctrl+C (StopProcessing)
         # interrupt even a silent transfer. A closed stream is replaced by a task that never completes.
+        # The reading ends when both streams close, or as soon as the reply and the 'end' event (Node's last
+        # word on stderr) are in: the few milliseconds Node takes to exit are not waited for.
         # For a large batch, results are left to gather for a moment before they are parsed: waking up for
         # every line would take CPU from the transfer itself.
         $coalesce = 0
@@ -209,7 +237,7 @@ function Invoke-MsiNode {
         $errTask = $process.StandardError.ReadLineAsync()
         $open = 2
         $pair = [System.Threading.Tasks.Task[]]::new(2)
-        while ($open -gt 0) {
+        while ($open -gt 0 -and -not ($ended -and $null -ne $reply)) {
             if (-not ($outTask.IsCompleted -or $errTask.IsCompleted)) {
                 $pair[0] = $outTask
                 $pair[1] = $errTask
@@ -220,7 +248,8 @@ function Invoke-MsiNode {
                 if ($null -eq $line) { $errTask = $never; $open-- }
                 else {
                     $errTask = $process.StandardError.ReadLineAsync()
-                    Write-MsiEvent -Line $line -Cmdlet $Cmdlet -Other $other -ShowProgress $showProgress
+                    if ($line -eq '{"event":"end"}') { $ended = $true }
+                    else { Write-MsiEvent -Line $line -Cmdlet $Cmdlet -Other $other -ShowProgress $showProgress }
                 }
             }
             if ($outTask.IsCompleted) {
@@ -252,8 +281,15 @@ function Invoke-MsiNode {
                 }
             }
         }
-        $process.WaitForExit()
-        $exitCode = $process.ExitCode
+        if ($open -gt 0) {
+            # Node has said all it will; it is only exiting. A later call (or removing the module) releases it.
+            $exiting = $true
+            $script:ExitingNodes.Add(@{ Process = $process; Since = [System.Diagnostics.Stopwatch]::StartNew() })
+        }
+        else {
+            $process.WaitForExit()
+            $exitCode = $process.ExitCode
+        }
         $finished = $true
         try { $process.StandardInput.Close() } catch { Write-Debug 'stdin already closed' }
     }
@@ -271,7 +307,7 @@ function Invoke-MsiNode {
             }
             try { if (-not $process.WaitForExit(10000 * [int][bool]$Batch)) { $process.Kill() } } catch { Write-Debug 'Node had already exited' }
         }
-        if ($process) { $process.Dispose() }
+        if ($process -and -not $exiting) { $process.Dispose() }
     }
 
     if (-not $reply -or -not $reply.PSObject.Properties['ok']) {

@@ -4,7 +4,10 @@
 function ConvertTo-MsiSecureString {
     param([Parameter(Mandatory = $true)] [AllowEmptyString()] [string] $PlainText)
     if ($PlainText.Length -eq 0) { return (New-Object System.Security.SecureString) }
-    return (ConvertTo-SecureString -String $PlainText -AsPlainText -Force)
+    # What ConvertTo-SecureString -AsPlainText does, without a cmdlet call (this runs on every token and key).
+    $secure = [System.Net.NetworkCredential]::new('', $PlainText).SecurePassword
+    $secure.MakeReadOnly()
+    return $secure
 }
 
 function ConvertFrom-MsiSecureString {

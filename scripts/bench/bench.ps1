@@ -50,8 +50,12 @@ switch ($Mode) {
         $null = Get-MsiToken -Force; & $node -e 0
         $token = New-Object System.Collections.Generic.List[double]
         $bare = New-Object System.Collections.Generic.List[double]
+        # Get-MsiToken returns once the reply is in, while Node may still be exiting: each measurement starts
+        # after a pause, so that neither side runs beside the other's exit.
         for ($i = 0; $i -lt $Iterations; $i++) {
+            Start-Sleep -Milliseconds 40
             $sw = [System.Diagnostics.Stopwatch]::StartNew(); $null = Get-MsiToken -Force; $sw.Stop(); $token.Add($sw.Elapsed.TotalMilliseconds)
+            Start-Sleep -Milliseconds 40
             $sw = [System.Diagnostics.Stopwatch]::StartNew(); & $node -e 0; $sw.Stop(); $bare.Add($sw.Elapsed.TotalMilliseconds)
         }
         $cached = New-Object System.Collections.Generic.List[double]

@@ -78,6 +78,15 @@ describe('retries', () => {
     expect((await identityRequests()).map((r) => r.status)).toEqual([410, 410, 429, 500, 200]);
     expect(Date.now() - started).toBeGreaterThanOrEqual(1000);
     expect(run.events.filter((e) => e.event === 'verbose' && /retrying/.test(e.message))).toHaveLength(4);
+    // The bridge may return at the reply once it has the 'end' event: nothing may follow it on stderr.
+    expect(run.events.at(-1)).toEqual({ event: 'end' });
+    expect(run.stderr.trimEnd().split('\n').at(-1)).toBe('{"event":"end"}');
+  });
+  it('an error reply, too, comes after the end event', async () => {
+    await control('faults', { target: 'imds', faults: [{ status: 400 }] });
+    const run = await token();
+    expect(run.reply.ok).toBe(false);
+    expect(run.stderr.trimEnd().split('\n').at(-1)).toBe('{"event":"end"}');
   });
   it.each([400, 401, 403, 405])('does not retry HTTP %i', async (status) => {
     await control('faults', { target: 'imds', faults: [{ status }, { status }] });

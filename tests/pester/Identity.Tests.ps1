@@ -329,4 +329,32 @@ Describe 'Token semantics' {
         $t.Split('.').Count | Should -Be 3
     }
 }
+
+Describe 'Returning before Node has exited' {
+    BeforeAll {
+        function Get-NodeChild {
+            # This pwsh's node children, zombies included (a zombie keeps its /proc entry), except the stack.
+            foreach ($dir in [System.IO.Directory]::GetDirectories('/proc')) {
+                try { $status = [System.IO.File]::ReadAllText((Join-Path $dir 'status')) } catch { continue }
+                $id = Split-Path -Leaf $dir
+                if ($id -ne [string]$Stack.pid -and $status -match "(?m)^PPid:\s+$PID\s*$" -and $status -match '(?m)^Name:\s+node') { $id }
+            }
+        }
+    }
+
+    It 'ends the call at the reply; each Node exits by itself and is reaped, leaving no process behind' {
+        $null = Get-NodeChild
+        1..5 | ForEach-Object { (Get-MsiToken -Force).Source | Should -Be 'IMDS' }
+        $deadline = [DateTime]::UtcNow.AddSeconds(10)
+        while ((Get-NodeChild) -and [DateTime]::UtcNow -lt $deadline) { Start-Sleep -Milliseconds 20 }
+        @(Get-NodeChild) | Should -BeNullOrEmpty -Because 'every Node exits after its reply and is reaped'
+        # The next call releases the processes that have exited; removing the module releases the rest.
+        Get-MsiToken -Force | Out-Null
+        InModuleScope MsiStorage { $script:ExitingNodes.Count } | Should -BeLessOrEqual 1
+        $module = Get-Module MsiStorage
+        Remove-Module MsiStorage
+        & $module { $script:ExitingNodes.Count } | Should -Be 0
+        Import-Module (Join-Path (Split-Path -Parent (Split-Path -Parent $PSScriptRoot)) 'MsiStorage.psd1') -Force
+    }
+}
 }
