@@ -181,7 +181,7 @@ async function main(): Promise<void> {
     const folder = path.join(work, 'many');
     mkdirSync(folder);
     for (let i = 0; i < cfg.files; i++) randomFile(path.join(folder, `f${String(i).padStart(5, '0')}.bin`), cfg.fileSize);
-    const many = { ours: [] as number[], base: [] as number[], inner: [] as number[] };
+    const many = { ours: [] as number[], base: [] as number[], inner: [] as number[], pwshCpu: [] as number[], jit: [] as number[] };
     // A freshly started Azurite is cold (its JavaScript not yet optimised) and slow for its first thousand
     // requests; each side gets a fresh one, warmed by an unmeasured run, so the steady state is compared.
     const freshAndWarm = async () => {
@@ -199,7 +199,10 @@ async function main(): Promise<void> {
         },
         async () => {
           await freshAndWarm();
-          many.ours.push((await ours('many', { Container: 'bench', Folder: folder })).ms);
+          const o = await ours('many', { Container: 'bench', Folder: folder });
+          many.ours.push(o.ms);
+          many.pwshCpu.push(o.pwshCpuMs);
+          many.jit.push(o.jitMs);
         },
       );
     }
@@ -240,6 +243,7 @@ async function main(): Promise<void> {
     console.log(`  (MsiStorage reaches ${((100 * median(up.ours)) / median(up.raw)).toFixed(0)}% of it on upload, ${((100 * median(down.ours)) / median(down.raw)).toFixed(0)}% on download)`);
     console.log('The baselines timed inside their scripts, after Node has started and loaded the SDK:');
     console.log(`  upload ${median(up.inner).toFixed(0)} MiB/s (MsiStorage ${(median(up.ours) / median(up.inner)).toFixed(2)}x), download ${median(down.inner).toFixed(0)} MiB/s (${(median(down.ours) / median(down.inner)).toFixed(2)}x), ${cfg.files} files ${(median(many.inner) / 1000).toFixed(2)} s (${(median(many.ours) / median(many.inner)).toFixed(2)}x the time)`);
+    console.log(`The ${cfg.files}-file pipeline's pwsh (2 cores here, shared with Node and Azurite): ${median(many.pwshCpu).toFixed(0)} ms of CPU, ${median(many.jit).toFixed(0)} ms of it in the .NET JIT`);
     console.log(`Cached Get-MsiToken: ${t.cached.toFixed(1)} ms median, ${t.firstCached.toFixed(1)} ms the first time in a session (no process started)`);
     // Every round, so that the noise behind each median is visible.
     const each = (xs: number[], digits = 0) => xs.map((x) => x.toFixed(digits)).join(' ');
