@@ -3,9 +3,9 @@
 import { setMaxListeners } from 'node:events';
 import { writeFileSync } from 'node:fs';
 import { MsiError, toMsiError } from './errors.js';
-import { readLineSync, writeStderr, writeStdout } from './io.js';
+import { readLineAsync, readLineSync, writeStderr, writeStdout } from './io.js';
 import { endEvents, setVerbose } from './log.js';
-import { type AnyRequest, type Command, MAX_REQUEST_BYTES, PROTOCOL_VERSION, type Reply, errorReply, okReply, parseRequest } from './protocol.js';
+import { type AnyRequest, type Command, MAX_BATCH_REQUEST_BYTES, PROTOCOL_VERSION, type Reply, errorReply, okReply, parseRequest } from './protocol.js';
 import { redact, registerSecret } from './redact.js';
 
 declare const MSISTORAGE_VERSION: string;
@@ -25,6 +25,35 @@ const handlers: Record<Command, () => Promise<Handler>> = {
   remove: async () => (await import('./commands/remove.js')).run,
 };
 
+/**
+ * A pipeline cmdlet starts its Node process early, with `--prepare <command>` (a hint, never a secret), so
+ * that starting Node and loading the storage SDK overlap with PowerShell binding the pipeline's items. The
+ * request comes later, when the pipeline ends. A prepared process that gets no request exits quietly: at
+ * end of input (the pipeline had nothing to send), or after a while (the pipeline was stopped).
+ */
+const PREPARE: Partial<Record<Command, () => Promise<unknown>>> = {
+  upload: async () => Promise.all([(await import('./blob/client.js')).loadStorageSdk(), import('./blob/upload.js').then((m) => m.guessContentType('a.txt'))]),
+  download: async () => (await import('./blob/client.js')).loadStorageSdk(),
+  remove: async () => (await import('./blob/client.js')).loadStorageSdk(),
+};
+const PREPARED_WAIT_MS = Number(process.env.MSISTORAGE_PREPARE_TIMEOUT_MS) || 30_000;
+
+function preparedCommand(): Command | undefined {
+  const i = process.argv.indexOf('--prepare');
+  const command = i >= 0 ? process.argv[i + 1] : undefined;
+  return command && Object.prototype.hasOwnProperty.call(handlers, command) ? (command as Command) : undefined;
+}
+
+async function readPreparedRequest(command: Command): Promise<ReturnType<typeof readLineSync>> {
+  const idle = setTimeout(() => process.exit(0), PREPARED_WAIT_MS);
+  await handlers[command]();
+  await PREPARE[command]?.();
+  const read = await readLineAsync(MAX_BATCH_REQUEST_BYTES);
+  clearTimeout(idle);
+  if (read.line === undefined && !read.tooLarge) process.exit(0);
+  return read;
+}
+
 /** Batch commands watch stdin for {"cancel":true} while they run (PowerShell sends it on Ctrl+C). */
 const CANCELLABLE = new Set<Command>(['upload', 'download', 'list', 'containers', 'remove']);
 
@@ -40,6 +69,8 @@ function watchForCancel(controller: AbortController, rest: string): void {
     buffered += chunk;
     check();
   });
+  // A prepared process has read its request through this stream and paused it: flowing again.
+  process.stdin.resume();
   process.stdin.on('error', () => undefined);
 }
 
@@ -73,8 +104,9 @@ export async function main(): Promise<void> {
   setMaxListeners(0, controller.signal);
   let reply: Reply;
   try {
-    const { line, rest, tooLarge } = readLineSync(MAX_REQUEST_BYTES);
-    if (tooLarge) throw new MsiError('RequestTooLarge', `The request is larger than the limit of ${MAX_REQUEST_BYTES} bytes.`, 'ProtocolError');
+    const prepared = preparedCommand();
+    const { line, rest, tooLarge } = prepared ? await readPreparedRequest(prepared) : readLineSync(MAX_BATCH_REQUEST_BYTES);
+    if (tooLarge) throw new MsiError('RequestTooLarge', `The request is larger than the limit of ${MAX_BATCH_REQUEST_BYTES} bytes. Send fewer items per call (split the pipeline).`, 'ProtocolError');
     if (line === undefined) throw new MsiError('MalformedRequest', 'No request arrived on stdin. Send one JSON object on one line.', 'ProtocolError');
     const req = parseRequest(line);
     setVerbose(req.verbose !== false);

@@ -1,7 +1,10 @@
 // The wire protocol between the PowerShell bridge (ps-module/Private/Invoke-MsiNode.ps1) and the Node script.
 //
-//   stdin : one request, a JSON object on one line: { "v": PROTOCOL_VERSION, "command": "...", ...fields }.
+//   stdin : one request, a JSON object on one line: { "v": PROTOCOL_VERSION, "command": "...", ...fields },
+//           at most MAX_REQUEST_BYTES (a batch: MAX_BATCH_REQUEST_BYTES; the bridge sends <= 50,000 items).
 //           Later lines may carry { "cancel": true }, which stops the command and removes its temporary files.
+//   argv  : optionally `--prepare <command>`: the process was started ahead of its request (a pipeline's
+//           first item) and loads what that command needs meanwhile. Never anything secret.
 //   stdout: for batch commands (upload, download, list), one line per item as soon as it is done:
 //           { "v", "item": <index>, "ok": true, "result" } or { "v", "item": <index>, "ok": false, "error" };
 //           then exactly one reply, a JSON object on one line: { "v", "ok": true, "result" } or { "v", "ok": false, "error" }.
@@ -15,6 +18,12 @@ import { MsiError, type ErrorJson } from './errors.js';
 export const PROTOCOL_VERSION = 1;
 /** Requests are small (names, paths, at most a key or token); anything bigger is a mistake or an attack. */
 export const MAX_REQUEST_BYTES = 256 * 1024;
+/**
+ * Except a batch (a pipeline of files or blobs), whose items make it grow: the bridge sends at most
+ * 50,000 items per request, which with paths of a few hundred characters stays well under this.
+ */
+export const MAX_BATCH_REQUEST_BYTES = 32 * 1024 * 1024;
+export const BATCH_COMMANDS: ReadonlySet<string> = new Set(['upload', 'download', 'remove']);
 
 // ---- a tiny declarative schema, with the TypeScript types inferred from it ----
 type Spec =
@@ -302,11 +311,14 @@ function checkFields(value: Record<string, unknown>, fields: Fields, path: strin
   }
 }
 
+function tooLarge(limit: number): MsiError {
+  return protocolError('RequestTooLarge', `The request is larger than the limit of ${limit} bytes. Send fewer items per call (split the pipeline), or shorter names.`);
+}
+
 /** Parses and validates one request line. Throws MsiError (category ProtocolError) on anything malformed. */
 export function parseRequest(line: string): AnyRequest {
-  if (Buffer.byteLength(line, 'utf8') > MAX_REQUEST_BYTES) {
-    throw protocolError('RequestTooLarge', `The request is larger than the limit of ${MAX_REQUEST_BYTES} bytes.`);
-  }
+  const size = Buffer.byteLength(line, 'utf8');
+  if (size > MAX_BATCH_REQUEST_BYTES) throw tooLarge(MAX_BATCH_REQUEST_BYTES);
   let parsed: unknown;
   try {
     parsed = JSON.parse(line);
@@ -328,6 +340,7 @@ export function parseRequest(line: string): AnyRequest {
   if (typeof command !== 'string' || !Object.prototype.hasOwnProperty.call(requestSpecs, command)) {
     throw protocolError('UnknownCommand', `Unknown command ${JSON.stringify(command)}. Known commands: ${Object.keys(requestSpecs).join(', ')}.`);
   }
+  if (size > MAX_REQUEST_BYTES && !BATCH_COMMANDS.has(command)) throw tooLarge(MAX_REQUEST_BYTES);
   const { v: _v, command: _c, verbose, ...rest } = req;
   if (verbose !== undefined && typeof verbose !== 'boolean') throw protocolError('InvalidRequestValue', "The request key 'verbose' must be a boolean.");
   checkFields(rest, requestSpecs[command as Command] as Fields, '');

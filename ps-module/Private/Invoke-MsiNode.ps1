@@ -11,6 +11,7 @@ $script:PackageRoot = Split-Path -Parent (Split-Path -Parent $PSScriptRoot)
 $script:NodePathCache = @{ Key = $null; Path = $null }
 # Node processes that have replied and are only exiting: the bridge does not wait for that (see Invoke-MsiNode).
 $script:ExitingNodes = New-Object 'System.Collections.Generic.List[object]'
+$script:Utf8 = New-Object System.Text.UTF8Encoding -ArgumentList $false
 
 function Get-MsiNodeScript {
     if ($script:NodeScript -and [System.IO.File]::Exists($script:NodeScript)) { return $script:NodeScript }
@@ -157,17 +158,14 @@ function Test-MsiStopOnError {
     return ([string]$Cmdlet.SessionState.PSVariable.GetValue('ErrorActionPreference') -eq 'Stop')
 }
 
-function Invoke-MsiNode {
-    # Starts Node, sends the request, and relays what comes back while it runs: stderr events (verbose,
-    # warning, progress), and for batch commands one stdout line per item (written to the output as it
-    # arrives, or as a non-terminating error). The final reply is returned, or raised as an ErrorRecord.
-    [CmdletBinding()]
+function Start-MsiNode {
+    # Starts the bundled script, ready for its request on stdin. A pipeline cmdlet calls it with -Prepare at
+    # its first item: Node starts and loads what the command needs (the storage SDK) while PowerShell is
+    # still binding the rest of the pipeline; the request follows at the end (Invoke-MsiNode -Prepared).
+    # A prepared process that is not used exits by itself: at end of input (Close-MsiNode), or after 30 s.
     param(
-        [Parameter(Mandatory = $true)] [string] $Command,
-        [hashtable] $Arguments = @{},
         [Parameter(Mandatory = $true)] [System.Management.Automation.PSCmdlet] $Cmdlet,
-        # A batch command: items go to the output as they finish; the final summary is not output.
-        [switch] $Batch
+        [string] $Prepare
     )
     if ($script:ExitingNodes.Count -gt 0) { Clear-MsiExitingNode }
     $scriptPath = Get-MsiNodeScript
@@ -179,30 +177,67 @@ function Invoke-MsiNode {
         if ($env:MSISTORAGE_NODE) { $where = "MSISTORAGE_NODE points to '$env:MSISTORAGE_NODE', which is not a file" } else { $where = "no 'node' was found on PATH" }
         Stop-MsiWithError -Cmdlet $Cmdlet -Code 'NodeNotFound' -Category 'NotInstalled' -Message "MsiStorage needs Node.js $script:MinNodeMajor or later, and $where. Install Node.js $script:MinNodeMajor+ (https://nodejs.org) and put it on PATH, or set `$env:MSISTORAGE_NODE to the full path of node."
     }
-
-    # Verbose events are formatted by Node only when someone will see them.
-    $request = @{ v = $script:ProtocolVersion; command = $Command; verbose = ($VerbosePreference -ne 'SilentlyContinue' -and $VerbosePreference -ne 'Ignore') }
-    foreach ($key in $Arguments.Keys) { $request[$key] = $Arguments[$key] }
-    $utf8 = [System.Text.UTF8Encoding]::new($false)
-    $bytes = $utf8.GetBytes((ConvertTo-Json -InputObject $request -Depth 10 -Compress) + "`n")
-    $request = $null
-    if ($DebugPreference -ne 'SilentlyContinue' -and $DebugPreference -ne 'Ignore') {
-        $Cmdlet.WriteDebug("MsiStorage: starting '$node' for command '$Command' with request keys: $(@($Arguments.Keys | Sort-Object) -join ', ').")
-    }
-    $showProgress = Test-MsiProgressWanted -Cmdlet $Cmdlet
-    $stopOnError = Test-MsiStopOnError -Cmdlet $Cmdlet
-
     $psi = [System.Diagnostics.ProcessStartInfo]::new()
     $psi.FileName = $node
     # --liftoff-only: see dist/bin/msistorage.cjs (process exit would wait for WebAssembly tier-up).
     $psi.Arguments = '--liftoff-only "' + $scriptPath + '"'
+    if ($Prepare) { $psi.Arguments += ' --prepare ' + $Prepare }
     $psi.UseShellExecute = $false
     $psi.CreateNoWindow = $true
     $psi.RedirectStandardInput = $true
     $psi.RedirectStandardOutput = $true
     $psi.RedirectStandardError = $true
-    $psi.StandardOutputEncoding = $utf8
-    $psi.StandardErrorEncoding = $utf8
+    $psi.StandardOutputEncoding = $script:Utf8
+    $psi.StandardErrorEncoding = $script:Utf8
+    if ($DebugPreference -ne 'SilentlyContinue' -and $DebugPreference -ne 'Ignore') {
+        $Cmdlet.WriteDebug("MsiStorage: starting '$node' $($psi.Arguments).")
+    }
+    try {
+        return [System.Diagnostics.Process]::Start($psi)
+    }
+    catch {
+        Stop-MsiWithError -Cmdlet $Cmdlet -Code 'NodeStartFailed' -Category 'NotInstalled' -Message "Node.js at '$node' could not be started: $($_.Exception.Message). Install Node.js $script:MinNodeMajor+ or set `$env:MSISTORAGE_NODE."
+    }
+}
+
+function Close-MsiNode {
+    # A prepared process that will get no request (nothing came down the pipeline, or the cmdlet failed
+    # first): end of input tells it to exit, which a later call releases.
+    param([System.Diagnostics.Process] $Process)
+    if (-not $Process) { return }
+    try { $Process.StandardInput.Close() } catch { Write-Debug 'Node had already closed its stdin' }
+    $script:ExitingNodes.Add(@{ Process = $Process; Since = [System.Diagnostics.Stopwatch]::StartNew() })
+}
+
+function Invoke-MsiNode {
+    # Starts Node, sends the request, and relays what comes back while it runs: stderr events (verbose,
+    # warning, progress), and for batch commands one stdout line per item (written to the output as it
+    # arrives, or as a non-terminating error). The final reply is returned, or raised as an ErrorRecord.
+    [CmdletBinding()]
+    param(
+        [Parameter(Mandatory = $true)] [string] $Command,
+        [hashtable] $Arguments = @{},
+        [Parameter(Mandatory = $true)] [System.Management.Automation.PSCmdlet] $Cmdlet,
+        # A batch command: items go to the output as they finish; the final summary is not output.
+        [switch] $Batch,
+        # A process started early by Start-MsiNode -Prepare; a new one is started if it is gone.
+        [System.Diagnostics.Process] $Prepared,
+        # For a batch: called with the results that arrived together (a list), instead of writing each
+        # result to the output; what it returns is the output. One call per burst, not per item, keeps
+        # shaping a thousand results cheap.
+        [scriptblock] $OnItems
+    )
+    # Verbose events are formatted by Node only when someone will see them.
+    $request = @{ v = $script:ProtocolVersion; command = $Command; verbose = ($VerbosePreference -ne 'SilentlyContinue' -and $VerbosePreference -ne 'Ignore') }
+    foreach ($key in $Arguments.Keys) { $request[$key] = $Arguments[$key] }
+    $utf8 = $script:Utf8
+    $bytes = $utf8.GetBytes((ConvertTo-Json -InputObject $request -Depth 10 -Compress) + "`n")
+    $request = $null
+    if ($DebugPreference -ne 'SilentlyContinue' -and $DebugPreference -ne 'Ignore') {
+        $Cmdlet.WriteDebug("MsiStorage: sending command '$Command' with request keys: $(@($Arguments.Keys | Sort-Object) -join ', ').")
+    }
+    $showProgress = Test-MsiProgressWanted -Cmdlet $Cmdlet
+    $stopOnError = Test-MsiStopOnError -Cmdlet $Cmdlet
 
     $process = $null
     $finished = $false
@@ -212,28 +247,42 @@ function Invoke-MsiNode {
     $reply = $null
     $other = [System.Collections.Generic.List[string]]::new()
     try {
-        try {
-            $process = [System.Diagnostics.Process]::Start($psi)
+        if ($Prepared) {
+            $process = $Prepared
+            try {
+                $process.StandardInput.BaseStream.Write($bytes, 0, $bytes.Length)
+                $process.StandardInput.BaseStream.Flush()
+            }
+            catch {
+                # It has gone (it waited too long for its request): start another.
+                $process.Dispose()
+                $process = $null
+            }
         }
-        catch {
-            Stop-MsiWithError -Cmdlet $Cmdlet -Code 'NodeStartFailed' -Category 'NotInstalled' -Message "Node.js at '$node' could not be started: $($_.Exception.Message). Install Node.js $script:MinNodeMajor+ or set `$env:MSISTORAGE_NODE."
+        if (-not $process) {
+            $process = Start-MsiNode -Cmdlet $Cmdlet
+            $process.StandardInput.BaseStream.Write($bytes, 0, $bytes.Length)
+            $process.StandardInput.BaseStream.Flush()
         }
-        $stdin = $process.StandardInput.BaseStream
-        $stdin.Write($bytes, 0, $bytes.Length)
-        $stdin.Flush()
         [Array]::Clear($bytes, 0, $bytes.Length)
         # Only a batch listens on stdin after its request (for a cancel); for the rest, the request is all.
         if (-not $Batch) { $process.StandardInput.Close() }
-        # Read both streams line by line; waiting at most 200 ms at a time lets Ctrl+C (StopProcessing)
+        # Read both streams as they come: stderr line by line (events), stdout in chunks cut at the last
+        # newline (results and the reply). Waiting at most 200 ms at a time lets Ctrl+C (StopProcessing)
         # interrupt even a silent transfer. A closed stream is replaced by a task that never completes.
         # The reading ends when both streams close, or as soon as the reply and the 'end' event (Node's last
         # word on stderr) are in: the few milliseconds Node takes to exit are not waited for.
-        # For a large batch, results are left to gather for a moment before they are parsed: waking up for
-        # every line would take CPU from the transfer itself.
+        # For a large batch, results are gathered and parsed at most once a second (and at the end): every
+        # pass costs PowerShell far more CPU than the lines themselves, CPU taken from the transfer, and in a
+        # young session dozens of passes also get the engine's code recompiled by the .NET JIT meanwhile.
         $coalesce = 0
-        if ($Batch -and $Arguments.ContainsKey('items') -and @($Arguments['items']).Count -gt 20) { $coalesce = 40 }
+        if ($Batch -and $Arguments.ContainsKey('items') -and @($Arguments['items']).Count -gt 20) { $coalesce = 1000 }
+        $sinceParse = [System.Diagnostics.Stopwatch]::StartNew()
         $never = [System.Threading.Tasks.TaskCompletionSource[string]]::new().Task
-        $outTask = $process.StandardOutput.ReadLineAsync()
+        $neverOut = [System.Threading.Tasks.TaskCompletionSource[int]]::new().Task
+        $outBuffer = [char[]]::new(65536)
+        $outText = [System.Text.StringBuilder]::new()
+        $outTask = $process.StandardOutput.ReadAsync($outBuffer, 0, $outBuffer.Length)
         $errTask = $process.StandardError.ReadLineAsync()
         $open = 2
         $pair = [System.Threading.Tasks.Task[]]::new(2)
@@ -241,7 +290,8 @@ function Invoke-MsiNode {
             if (-not ($outTask.IsCompleted -or $errTask.IsCompleted)) {
                 $pair[0] = $outTask
                 $pair[1] = $errTask
-                if ([System.Threading.Tasks.Task]::WaitAny($pair, 200) -lt 0) { continue }
+                # A timeout only gives results held back a while (see $coalesce) their turn.
+                if ([System.Threading.Tasks.Task]::WaitAny($pair, 200) -lt 0 -and $outText.Length -eq 0) { continue }
             }
             if ($errTask.IsCompleted) {
                 $line = $errTask.Result
@@ -252,17 +302,22 @@ function Invoke-MsiNode {
                     else { Write-MsiEvent -Line $line -Cmdlet $Cmdlet -Other $other -ShowProgress $showProgress }
                 }
             }
-            if ($outTask.IsCompleted) {
-                if ($coalesce -gt 0) { [System.Threading.Thread]::Sleep($coalesce) }
-                # Drain every line already buffered and parse them together: one ConvertFrom-Json per burst,
-                # not per item, keeps a thousand-file batch cheap.
-                $lines = [System.Collections.Generic.List[string]]::new()
+            if ($outTask.IsCompleted -or $outText.Length -gt 0) {
+                # Take everything already arrived and parse its whole lines together: one ConvertFrom-Json per
+                # burst, and no PowerShell statement per line, keeps a thousand-file batch cheap.
                 while ($outTask.IsCompleted) {
-                    $line = $outTask.Result
-                    if ($null -eq $line) { $outTask = $never; $open--; break }
-                    $lines.Add($line)
-                    $outTask = $process.StandardOutput.ReadLineAsync()
+                    $count = $outTask.Result
+                    if ($count -eq 0) { $outTask = $neverOut; $open--; $null = $outText.Append("`n"); break }
+                    $null = $outText.Append($outBuffer, 0, $count)
+                    $outTask = $process.StandardOutput.ReadAsync($outBuffer, 0, $outBuffer.Length)
                 }
+                if ($coalesce -gt 0 -and -not $ended -and $open -eq 2 -and $sinceParse.ElapsedMilliseconds -lt $coalesce) { continue }
+                $sinceParse.Restart()
+                $text = $outText.ToString()
+                $cut = $text.LastIndexOf("`n")
+                if ($cut -lt 0) { continue }
+                $null = $outText.Clear().Append($text, $cut + 1, $text.Length - $cut - 1)
+                $lines = $text.Substring(0, $cut).Replace("`r", '').Split([char[]]"`n", [System.StringSplitOptions]::RemoveEmptyEntries)
                 if ($lines.Count -eq 0) { continue }
                 $messages = $null
                 try { $messages = ConvertFrom-Json -InputObject ('[' + [string]::Join(',', $lines) + ']') }
@@ -270,15 +325,18 @@ function Invoke-MsiNode {
                     # A line that is not JSON (a crash message): parse one by one, keeping the rest.
                     $messages = foreach ($l in $lines) { try { ConvertFrom-Json -InputObject $l } catch { if ($other.Count -lt 20) { $other.Add($l) } } }
                 }
+                $results = $null
+                if ($OnItems) { $results = [System.Collections.Generic.List[object]]::new() }
                 foreach ($message in $messages) {
                     if ($null -eq $message) { continue }
                     if ($null -ne $message.PSObject.Properties['item']) {
-                        if ($message.ok) { $message.result }
+                        if ($message.ok) { if ($null -ne $results) { $results.Add($message.result) } else { $message.result } }
                         elseif ($stopOnError) { $Cmdlet.ThrowTerminatingError((New-MsiErrorRecord -ErrorObject $message.error -Cmdlet $Cmdlet)) }
                         else { $Cmdlet.WriteError((New-MsiErrorRecord -ErrorObject $message.error -Cmdlet $Cmdlet)) }
                     }
                     else { $reply = $message }
                 }
+                if ($null -ne $results -and $results.Count -gt 0) { & $OnItems $results }
             }
         }
         if ($open -gt 0) {

@@ -46,24 +46,25 @@ function ConvertTo-MsiStorageKey {
 }
 
 function ConvertTo-MsiBlob {
-    # Blob results stream in from a batch: one object each, as cheaply as possible (every field is present).
-    param([Parameter(Mandatory = $true, ValueFromPipeline = $true)] $Result, $Context)
-    process {
+    # Blob results of a batch, as objects: given a burst of results at a time (-Result takes a list), so that
+    # a thousand results cost one call, not a thousand pipeline bindings. Every field is present.
+    param([Parameter(Mandatory = $true)] [AllowEmptyCollection()] [object[]] $Result, $Context)
+    foreach ($r in $Result) {
         $lastModified = $null
-        if ($Result.lastModified) { $lastModified = [System.DateTimeOffset]::Parse($Result.lastModified, [System.Globalization.CultureInfo]::InvariantCulture) }
+        if ($r.lastModified) { $lastModified = [System.DateTimeOffset]::Parse($r.lastModified, [System.Globalization.CultureInfo]::InvariantCulture) }
         $blob = [pscustomobject]@{
             PSTypeName   = 'MsiStorage.Blob'
-            Name         = $Result.name
-            Container    = $Result.container
-            BlobType     = $Result.blobType
-            Length       = [long]$Result.length
-            ContentType  = $Result.contentType
+            Name         = $r.name
+            Container    = $r.container
+            BlobType     = $r.blobType
+            Length       = [long]$r.length
+            ContentType  = $r.contentType
             LastModified = $lastModified
-            ETag         = $Result.etag
-            ContentMD5   = $Result.contentMD5
+            ETag         = $r.etag
+            ContentMD5   = $r.contentMD5
             Context      = $Context
         }
-        if ($null -ne $Result.destination) { Add-Member -InputObject $blob -NotePropertyName 'Destination' -NotePropertyValue $Result.destination }
+        if ($null -ne $r.destination) { Add-Member -InputObject $blob -NotePropertyName 'Destination' -NotePropertyValue $r.destination }
         $blob
     }
 }

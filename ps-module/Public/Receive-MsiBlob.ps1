@@ -101,6 +101,7 @@ function Receive-MsiBlob {
         # One batch per context (a pipeline usually carries one).
         $batches = New-Object 'System.Collections.Generic.List[object]'
         $checkedContext = $null
+        $prepared = $null
     }
     process {
         # Once per blob of a pipeline, so kept cheap: a context is checked when it changes, and the path (the
@@ -112,18 +113,25 @@ function Receive-MsiBlob {
         $path = $PSCmdlet.SessionState.Path.GetUnresolvedProviderPathFromPSPath($Destination)
         if (-not $PSCmdlet.ShouldProcess($path, "Download $($Context.BlobEndpoint)$Container/$Blob")) { return }
         Add-MsiBatchItem -Batches $batches -Context $Context -Item @{ container = $Container; blob = $Blob; destination = $path }
+        # Node starts (and loads the storage SDK) while the rest of the pipeline is bound.
+        if ($null -eq $prepared) { $prepared = Start-MsiNode -Cmdlet $PSCmdlet -Prepare 'download' }
     }
     end {
-        foreach ($batch in $batches) {
-            $arguments = @{
-                context  = ConvertTo-MsiContextArgument -Context $batch.Context -Cmdlet $PSCmdlet
-                items    = $batch.Items.ToArray()
-                force    = [bool]$Force
-                progress = Test-MsiProgressWanted -Cmdlet $PSCmdlet
+        try {
+            foreach ($batch in $batches) {
+                $arguments = @{
+                    context  = ConvertTo-MsiContextArgument -Context $batch.Context -Cmdlet $PSCmdlet
+                    items    = $batch.Items.ToArray()
+                    force    = [bool]$Force
+                    progress = Test-MsiProgressWanted -Cmdlet $PSCmdlet
+                }
+                Add-MsiTransferArgument -Arguments $arguments -Bound $PSBoundParameters
+                $ctx = $batch.Context
+                $node = $prepared
+                $prepared = $null
+                Invoke-MsiNode -Command 'download' -Arguments $arguments -Cmdlet $PSCmdlet -Batch -Prepared $node -OnItems { param($r) ConvertTo-MsiBlob -Result $r -Context $ctx }
             }
-            Add-MsiTransferArgument -Arguments $arguments -Bound $PSBoundParameters
-            $ctx = $batch.Context
-            Invoke-MsiNode -Command 'download' -Arguments $arguments -Cmdlet $PSCmdlet -Batch | ConvertTo-MsiBlob -Context $ctx
         }
+        finally { Close-MsiNode -Process $prepared }
     }
 }

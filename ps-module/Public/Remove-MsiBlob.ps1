@@ -69,18 +69,25 @@ function Remove-MsiBlob {
     )
     begin {
         $batches = New-Object 'System.Collections.Generic.List[object]'
+        $prepared = $null
         if ($Force -and -not $PSBoundParameters.ContainsKey('Confirm')) { $ConfirmPreference = 'None' }
     }
     process {
         Assert-MsiContext -Context $Context -Cmdlet $PSCmdlet
         if (-not $PSCmdlet.ShouldProcess("$($Context.BlobEndpoint)$Container/$Blob", 'Delete blob')) { return }
         Add-MsiBatchItem -Batches $batches -Context $Context -Item @{ container = $Container; blob = $Blob }
+        if ($null -eq $prepared) { $prepared = Start-MsiNode -Cmdlet $PSCmdlet -Prepare 'remove' }
     }
     end {
-        foreach ($batch in $batches) {
-            $arguments = @{ context = ConvertTo-MsiContextArgument -Context $batch.Context -Cmdlet $PSCmdlet; items = $batch.Items.ToArray(); includeSnapshots = [bool]$IncludeSnapshots }
-            $removed = Invoke-MsiNode -Command 'remove' -Arguments $arguments -Cmdlet $PSCmdlet -Batch
-            if ($PassThru) { $removed | ForEach-Object { [pscustomobject]@{ PSTypeName = 'MsiStorage.RemovedBlob'; Name = $_.name; Container = $_.container } } }
+        try {
+            foreach ($batch in $batches) {
+                $arguments = @{ context = ConvertTo-MsiContextArgument -Context $batch.Context -Cmdlet $PSCmdlet; items = $batch.Items.ToArray(); includeSnapshots = [bool]$IncludeSnapshots }
+                $node = $prepared
+                $prepared = $null
+                $removed = Invoke-MsiNode -Command 'remove' -Arguments $arguments -Cmdlet $PSCmdlet -Batch -Prepared $node
+                if ($PassThru) { $removed | ForEach-Object { [pscustomobject]@{ PSTypeName = 'MsiStorage.RemovedBlob'; Name = $_.name; Container = $_.container } } }
+            }
         }
+        finally { Close-MsiNode -Process $prepared }
     }
 }

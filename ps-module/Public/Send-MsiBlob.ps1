@@ -134,34 +134,47 @@ function Send-MsiBlob {
     begin {
         Assert-MsiContext -Context $Context -Cmdlet $PSCmdlet
         $items = New-Object 'System.Collections.Generic.List[hashtable]'
+        $prepared = $null
     }
     process {
         # A PowerShell path (relative, ~, a PSDrive) as a file-system path; Node checks the file itself. Called
-        # directly, not through a helper function: this runs once per file of a pipeline.
-        $path = $PSCmdlet.SessionState.Path.GetUnresolvedProviderPathFromPSPath($File)
+        # directly, not through a helper function: this runs once per file of a pipeline. A full path (what
+        # Get-ChildItem's FullName is) needs no resolving, which for a thousand files saves a tenth of a second.
+        if ($File -match $script:FullPathPattern) { $path = $File }
+        else { $path = $PSCmdlet.SessionState.Path.GetUnresolvedProviderPathFromPSPath($File) }
         if ($Blob -and $items.Count -gt 0) {
+            Close-MsiNode -Process $prepared
             Stop-MsiWithError -Cmdlet $PSCmdlet -Code 'BlobNameForManyFiles' -Parameter 'Blob' -Message "-Blob names one blob, but several files came down the pipeline. Leave -Blob out (each blob is named after its file), or give -SourceRoot."
         }
         if (-not $PSCmdlet.ShouldProcess($path, "Upload to $($Context.BlobEndpoint)$Container")) { return }
         $item = @{ file = $path }
         if ($Blob) { $item.blob = $Blob }
         $items.Add($item)
+        # Node starts (and loads the storage SDK) while the rest of the pipeline is bound.
+        if ($null -eq $prepared) { $prepared = Start-MsiNode -Cmdlet $PSCmdlet -Prepare 'upload' }
     }
     end {
-        if ($items.Count -eq 0) { return }
-        $arguments = @{
-            context  = ConvertTo-MsiContextArgument -Context $Context -Cmdlet $PSCmdlet
-            container = $Container
-            items    = $items.ToArray()
-            force    = [bool]$Force
-            progress = Test-MsiProgressWanted -Cmdlet $PSCmdlet
+        try {
+            # One request (one Node process) per 50,000 files.
+            for ($start = 0; $start -lt $items.Count; $start += $script:MaxBatchItems) {
+                $arguments = @{
+                    context   = ConvertTo-MsiContextArgument -Context $Context -Cmdlet $PSCmdlet
+                    container = $Container
+                    items     = $items.GetRange($start, [Math]::Min($script:MaxBatchItems, $items.Count - $start)).ToArray()
+                    force     = [bool]$Force
+                    progress  = Test-MsiProgressWanted -Cmdlet $PSCmdlet
+                }
+                if ($SourceRoot) { $arguments.sourceRoot = $PSCmdlet.SessionState.Path.GetUnresolvedProviderPathFromPSPath($SourceRoot) }
+                if ($ContentType) { $arguments.contentType = $ContentType }
+                if ($StandardBlobTier) { $arguments.tier = $StandardBlobTier }
+                Add-MsiTransferArgument -Arguments $arguments -Bound $PSBoundParameters
+                if ($Metadata) { $arguments.metadata = ConvertTo-MsiStringMap $Metadata }
+                if ($Properties) { $arguments.properties = ConvertTo-MsiStringMap $Properties }
+                $node = $prepared
+                $prepared = $null
+                Invoke-MsiNode -Command 'upload' -Arguments $arguments -Cmdlet $PSCmdlet -Batch -Prepared $node -OnItems { param($r) ConvertTo-MsiBlob -Result $r -Context $Context }
+            }
         }
-        if ($SourceRoot) { $arguments.sourceRoot = $PSCmdlet.SessionState.Path.GetUnresolvedProviderPathFromPSPath($SourceRoot) }
-        if ($ContentType) { $arguments.contentType = $ContentType }
-        if ($StandardBlobTier) { $arguments.tier = $StandardBlobTier }
-        Add-MsiTransferArgument -Arguments $arguments -Bound $PSBoundParameters
-        if ($Metadata) { $arguments.metadata = ConvertTo-MsiStringMap $Metadata }
-        if ($Properties) { $arguments.properties = ConvertTo-MsiStringMap $Properties }
-        Invoke-MsiNode -Command 'upload' -Arguments $arguments -Cmdlet $PSCmdlet -Batch | ConvertTo-MsiBlob -Context $Context
+        finally { Close-MsiNode -Process $prepared }
     }
 }

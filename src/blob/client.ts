@@ -107,6 +107,11 @@ export async function pipelineOptions(): Promise<StoragePipelineOptions> {
   return options as StoragePipelineOptions;
 }
 
+/** Loads @azure/storage-blob ahead of need (a prepared process, see cli.ts). */
+export async function loadStorageSdk(): Promise<void> {
+  await import('@azure/storage-blob');
+}
+
 export async function serviceClient(ctx: StorageContextJson): Promise<BlobServiceClient> {
   const endpoint = blobEndpointFor(ctx.storageAccountName, ctx.blobEndpoint);
   assertEndpointAllowed(new URL(endpoint), 'BlobEndpoint');

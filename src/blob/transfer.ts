@@ -1,7 +1,7 @@
 // What every transfer shares: sizes and concurrency (with their defaults), a byte budget that bounds memory
 // whatever the file sizes, progress events, and per-item result lines on stdout.
 import { MsiError, invalidArgument, toMsiError } from '../errors.js';
-import { writeStdout } from '../io.js';
+import { queueStdout, setQueueDelay } from '../io.js';
 import { progress } from '../log.js';
 import { PROTOCOL_VERSION } from '../protocol.js';
 
@@ -170,7 +170,7 @@ export class ProgressReporter {
   }
 }
 
-/** Writes one per-item line on stdout (the protocol's streaming part). */
+/** Writes one per-item line on stdout (the protocol's streaming part), within a few milliseconds. */
 export function emitItem(index: number, outcome: { result: unknown } | { error: unknown }, target?: string): void {
   let line;
   if ('result' in outcome) {
@@ -180,7 +180,7 @@ export function emitItem(index: number, outcome: { result: unknown } | { error: 
     if (!error.target && target) error.target = target;
     line = { v: PROTOCOL_VERSION, item: index, ok: false, error };
   }
-  writeStdout(JSON.stringify(line));
+  queueStdout(JSON.stringify(line));
 }
 
 /** Runs a batch: each item's success or failure is its own line; the batch fails only if it was stopped. */
@@ -193,6 +193,8 @@ export async function runBatch<T extends { file?: string; blob?: string }>(
   let done = 0;
   let failed = 0;
   let bytes = 0;
+  // The bridge's own threshold for a large batch (see $coalesce in Invoke-MsiNode.ps1).
+  if (items.length > 20) setQueueDelay(250);
   await mapLimit(items, limit, async (item, i) => {
     if (signal.aborted) return;
     try {

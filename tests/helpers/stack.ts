@@ -67,9 +67,16 @@ export interface BundleRun {
 }
 
 /** Runs the bundle as PowerShell does: one request line on stdin, one reply line on stdout. */
-export function runBundle(request: object | string, env: Record<string, string | undefined> = {}, node = process.execPath): Promise<BundleRun> {
+export function runBundle(
+  request: object | string,
+  env: Record<string, string | undefined> = {},
+  node = process.execPath,
+  opts: { args?: string[]; delayMs?: number } = {},
+): Promise<BundleRun> {
   return new Promise((resolve, reject) => {
-    const child = spawn(node, [bundle], { env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(node, [bundle, ...(opts.args ?? [])], { env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
+    // A child that refuses a huge request stops reading: the rest of the write fails, which is expected.
+    child.stdin.on('error', () => undefined);
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
@@ -93,7 +100,9 @@ export function runBundle(request: object | string, env: Record<string, string |
       if (!reply || 'item' in reply) return reject(new Error(`no final reply (exit ${code}): stdout=${stdout} stderr=${stderr}`));
       resolve({ code, reply, items: lines.filter((l) => 'item' in l), stdout, stderr, events });
     });
-    child.stdin.end(typeof request === 'string' ? request : `${JSON.stringify({ v: 1, ...request })}\n`);
+    const send = () => child.stdin.end(typeof request === 'string' ? request : `${JSON.stringify({ v: 1, ...request })}\n`);
+    if (opts.delayMs) setTimeout(send, opts.delayMs);
+    else send();
   });
 }
 

@@ -3,7 +3,8 @@ import { mkdtempSync, readFileSync, writeFileSync, existsSync, readdirSync } fro
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Stack, fixture, runBundle, startStack } from '../helpers/stack.js';
+import { spawn } from 'node:child_process';
+import { type Stack, bundle, fixture, runBundle, startStack } from '../helpers/stack.js';
 
 let stack: Stack;
 let env: Record<string, string>;
@@ -180,7 +181,64 @@ describe('blobs', () => {
   });
 });
 
+describe('a prepared process (--prepare, started by a pipeline cmdlet at its first item)', () => {
+  /** Starts the bundle with --prepare and never writes a request; resolves with how it ended. */
+  function prepared(command: string, extraEnv: Record<string, string>, closeStdinAfterMs?: number) {
+    return new Promise<{ code: number | null; stdout: string; ms: number }>((resolve, reject) => {
+      const started = Date.now();
+      const child = spawn(process.execPath, [bundle, '--prepare', command], { env: { ...process.env, ...env, ...extraEnv }, stdio: ['pipe', 'pipe', 'pipe'] });
+      let stdout = '';
+      child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+      child.on('error', reject);
+      child.on('exit', (code) => resolve({ code, stdout, ms: Date.now() - started }));
+      if (closeStdinAfterMs !== undefined) setTimeout(() => child.stdin.end(), closeStdinAfterMs);
+      setTimeout(() => child.kill(), 15_000);
+    });
+  }
+
+  it('takes its request when the pipeline ends, and uploads', async () => {
+    const ctx = await context();
+    const container = `prep${Date.now()}`;
+    await runBundle({ command: 'newContainer', context: ctx, container }, env);
+    const files = ['p1.txt', 'p2.txt'].map((n) => path.join(work, n));
+    files.forEach((f, i) => writeFileSync(f, `prepared ${i}`));
+    const run = await runBundle({ command: 'upload', context: ctx, container, items: files.map((file) => ({ file })) }, env, process.execPath, { args: ['--prepare', 'upload'], delayMs: 300 });
+    expect(run.reply).toMatchObject({ ok: true, result: { done: 2, failed: 0 } });
+    expect(run.items.map((i) => i.result.name).sort()).toEqual(['p1.txt', 'p2.txt']);
+  });
+
+  it('exits quietly at end of input when no request came (the pipeline had nothing to send)', async () => {
+    const end = await prepared('upload', {}, 200);
+    expect(end.code).toBe(0);
+    expect(end.stdout).toBe('');
+  });
+
+  it('exits by itself when the request never comes (the pipeline was stopped)', async () => {
+    const end = await prepared('download', { MSISTORAGE_PREPARE_TIMEOUT_MS: '400' });
+    expect(end.code).toBe(0);
+    expect(end.stdout).toBe('');
+    expect(end.ms).toBeLessThan(10_000);
+  });
+});
+
 describe('the protocol boundary', () => {
+  it('accepts a batch larger than the 256 KiB limit of other requests (a long pipeline), one line per item', async () => {
+    const ctx = await context();
+    const items = Array.from({ length: 3000 }, (_, i) => ({ file: path.join(work, 'a-folder-that-does-not-exist', `file-with-a-rather-long-name-${i}.txt`) }));
+    expect(JSON.stringify(items).length).toBeGreaterThan(256 * 1024);
+    const run = await runBundle({ command: 'upload', context: ctx, container: 'never-reached', items }, env);
+    expect(run.reply).toMatchObject({ ok: true, result: { done: 0, failed: 3000 } });
+    expect(run.items).toHaveLength(3000);
+    expect(new Set(run.items.map((i) => i.error.code))).toEqual(new Set(['FileNotFound']));
+  });
+
+  it('refuses a batch over its own limit, saying to split the pipeline', async () => {
+    const run = await runBundle({ command: 'upload', context: { storageAccountName: 'x', authType: 'SharedKey' }, container: 'c', items: [{ file: 'x'.repeat(33 * 1024 * 1024) }] }, env);
+    expect(run.code).toBe(1);
+    expect(run.reply.error).toMatchObject({ code: 'RequestTooLarge', category: 'ProtocolError' });
+    expect(run.reply.error.message).toMatch(/split the pipeline/);
+  });
+
   it.each([
     ['not json\n', 'MalformedRequest'],
     ['{"v":1,"command":"nope"}\n', 'UnknownCommand'],

@@ -198,6 +198,56 @@ Describe 'Many files' {
         { Get-ChildItem -LiteralPath $Tree -File -Recurse | Send-MsiBlob -Container $TreeContainer -Blob 'one' -Context $Ctx } | Should -Throw -ErrorId 'SendMsiBlobBlobNameForManyFiles,Send-MsiBlob'
     }
 
+    It 'sends a pipeline longer than one request carries in several, every file once' {
+        $container = New-MsiTestContainerName
+        New-MsiStorageContainer -Name $container -Context $Ctx | Out-Null
+        $limit = InModuleScope MsiStorage { $script:MaxBatchItems }
+        try {
+            InModuleScope MsiStorage { $script:MaxBatchItems = 2 }
+            $counting = New-CountingNode
+            $env:MSISTORAGE_NODE = $counting.Wrapper
+            $out = Get-ChildItem -LiteralPath $Tree -File -Recurse | Send-MsiBlob -Container $container -SourceRoot $Tree -Context $Ctx
+        }
+        finally { InModuleScope MsiStorage -Parameters @{ Limit = $limit } { param($Limit) $script:MaxBatchItems = $Limit } }
+        @($out.Name | Sort-Object) | Should -Be @('a.txt', 'sub/b.json', 'sub/deeper/c.txt')
+        @(Get-Content -LiteralPath $counting.Log).Count | Should -Be 2 -Because 'three files at two per request'
+        @((Get-MsiBlob -Container $container -Context $Ctx).Name | Sort-Object) | Should -Be @('a.txt', 'sub/b.json', 'sub/deeper/c.txt')
+    }
+
+    It 'starts no Node for an empty pipeline or under -WhatIf' {
+        $counting = New-CountingNode
+        $env:MSISTORAGE_NODE = $counting.Wrapper
+        @() | Send-MsiBlob -Container $TreeContainer -Context $Ctx | Should -BeNullOrEmpty
+        Get-ChildItem -LiteralPath $Tree -File -Recurse | Send-MsiBlob -Container $TreeContainer -Context $Ctx -WhatIf | Should -BeNullOrEmpty
+        Get-MsiBlob -Container $TreeContainer -Context $Ctx | Receive-MsiBlob -Destination (Join-Path $Work 'whatif-folder') -WhatIf | Should -BeNullOrEmpty
+        @(Get-Content -LiteralPath $counting.Log -ErrorAction SilentlyContinue).Count | Should -Be 1 -Because 'only Get-MsiBlob ran'
+    }
+
+    It 'leaves no Node waiting when the pipeline fails before its end' {
+        function Get-PreparedNode {
+            foreach ($dir in [System.IO.Directory]::GetDirectories('/proc')) {
+                try { $cmd = [System.IO.File]::ReadAllText((Join-Path $dir 'cmdline')) } catch { continue }
+                if ($cmd -match 'msistorage\.cjs' -and $cmd -match '--prepare') { Split-Path -Leaf $dir }
+            }
+        }
+        function Wait-NoPreparedNode {
+            $deadline = [DateTime]::UtcNow.AddSeconds(10)
+            while ((Get-PreparedNode) -and [DateTime]::UtcNow -lt $deadline) { Start-Sleep -Milliseconds 50 }
+            @(Get-PreparedNode) | Should -BeNullOrEmpty
+        }
+        # The cmdlet's own refusal at the second file: the prepared process is told at once.
+        { Get-ChildItem -LiteralPath $Tree -File -Recurse | Send-MsiBlob -Container $TreeContainer -Blob 'one' -Context $Ctx } | Should -Throw -ErrorId 'SendMsiBlobBlobNameForManyFiles,Send-MsiBlob'
+        Wait-NoPreparedNode
+        # A failure upstream: the cmdlet never reaches its end, and the waiting process gives up by itself.
+        $env:MSISTORAGE_PREPARE_TIMEOUT_MS = '500'
+        try {
+            { & { Get-Item -LiteralPath (Join-Path $Tree 'a.txt'); throw 'upstream failed' } | Send-MsiBlob -Container $TreeContainer -Context $Ctx -Force } | Should -Throw 'upstream failed'
+            @(Get-PreparedNode).Count | Should -Be 1 -Because 'Node was started at the first file'
+            Wait-NoPreparedNode
+        }
+        finally { $env:MSISTORAGE_PREPARE_TIMEOUT_MS = $null }
+    }
+
     It 'refuses several blobs into one file' {
         $listed = Get-MsiBlob -Container $TreeContainer -Context $Ctx
         { $listed | Receive-MsiBlob -Destination (Join-Path $Work 'one-file.txt') } | Should -Throw -ErrorId 'ReceiveMsiBlobDestinationNotFolder,Receive-MsiBlob'
