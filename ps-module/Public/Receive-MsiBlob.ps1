@@ -105,12 +105,14 @@ function Receive-MsiBlob {
     }
     process {
         # Once per blob of a pipeline, so kept cheap: a context is checked when it changes, and the path (the
-        # destination need not exist yet) is resolved by a direct call rather than through a helper.
+        # destination need not exist yet) is resolved by a direct call rather than through a helper, and not
+        # at all when it is a full path already.
         if (-not [object]::ReferenceEquals($Context, $checkedContext)) {
             Assert-MsiContext -Context $Context -Cmdlet $PSCmdlet
             $checkedContext = $Context
         }
-        $path = $PSCmdlet.SessionState.Path.GetUnresolvedProviderPathFromPSPath($Destination)
+        if ($Destination -match $script:FullPathPattern) { $path = $Destination }
+        else { $path = $PSCmdlet.SessionState.Path.GetUnresolvedProviderPathFromPSPath($Destination) }
         if (-not $PSCmdlet.ShouldProcess($path, "Download $($Context.BlobEndpoint)$Container/$Blob")) { return }
         Add-MsiBatchItem -Batches $batches -Context $Context -Item @{ container = $Container; blob = $Blob; destination = $path }
         # Node starts (and loads the storage SDK) while the rest of the pipeline is bound.
