@@ -5,7 +5,7 @@ import { writeFileSync } from 'node:fs';
 import { MsiError, toMsiError } from './errors.js';
 import { readLineAsync, readLineSync, writeStderr, writeStdout } from './io.js';
 import { endEvents, setVerbose } from './log.js';
-import { type AnyRequest, type Command, MAX_BATCH_REQUEST_BYTES, PROTOCOL_VERSION, type Reply, errorReply, okReply, parseRequest } from './protocol.js';
+import { type AnyRequest, type Command, MAX_BATCH_REQUEST_BYTES, PROTOCOL_VERSION, type Reply, errorReply, okReply, parseRequest, tooLarge as requestTooLarge } from './protocol.js';
 import { redact, registerSecret } from './redact.js';
 
 declare const MSISTORAGE_VERSION: string;
@@ -106,7 +106,7 @@ export async function main(): Promise<void> {
   try {
     const prepared = preparedCommand();
     const { line, rest, tooLarge } = prepared ? await readPreparedRequest(prepared) : readLineSync(MAX_BATCH_REQUEST_BYTES);
-    if (tooLarge) throw new MsiError('RequestTooLarge', `The request is larger than the limit of ${MAX_BATCH_REQUEST_BYTES} bytes. Send fewer items per call (split the pipeline).`, 'ProtocolError');
+    if (tooLarge) throw requestTooLarge(MAX_BATCH_REQUEST_BYTES);
     if (line === undefined) throw new MsiError('MalformedRequest', 'No request arrived on stdin. Send one JSON object on one line.', 'ProtocolError');
     const req = parseRequest(line);
     setVerbose(req.verbose !== false);

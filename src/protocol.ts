@@ -311,7 +311,7 @@ function checkFields(value: Record<string, unknown>, fields: Fields, path: strin
   }
 }
 
-function tooLarge(limit: number): MsiError {
+export function tooLarge(limit: number): MsiError {
   return protocolError('RequestTooLarge', `The request is larger than the limit of ${limit} bytes. Send fewer items per call (split the pipeline), or shorter names.`);
 }
 

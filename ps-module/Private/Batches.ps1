@@ -1,11 +1,9 @@
 # Pipelines of files and blobs: they are sent to Node as batches, one per storage context (a pipeline usually
-# carries one) and 50,000 items, with the transfer settings the sending and receiving cmdlets share.
+# carries one), with the transfer settings the sending and receiving cmdlets share.
 
 # A full file-system path, which PowerShell would resolve to itself: C:\... or \\server\... on Windows; elsewhere
 # /... without a backslash (PowerShell reads a backslash as a separator there too).
 if ([System.IO.Path]::DirectorySeparatorChar -eq '\') { $script:FullPathPattern = '^([A-Za-z]:[\\/]|\\\\)' } else { $script:FullPathPattern = '^/[^\\]*$' }
-# The most items one request carries; a longer pipeline is sent in several (each its own Node process).
-$script:MaxBatchItems = 50000
 
 function Add-MsiBatchItem {
     param(
@@ -13,10 +11,9 @@ function Add-MsiBatchItem {
         [Parameter(Mandatory = $true)] $Context,
         [Parameter(Mandatory = $true)] [hashtable] $Item
     )
-    # The context's latest batch, unless it is full: at most 50,000 items go in one request.
     $batch = $null
     foreach ($b in $Batches) { if ([object]::ReferenceEquals($b.Context, $Context)) { $batch = $b } }
-    if (-not $batch -or $batch.Items.Count -ge $script:MaxBatchItems) {
+    if (-not $batch) {
         $batch = @{ Context = $Context; Items = New-Object 'System.Collections.Generic.List[hashtable]' }
         $Batches.Add($batch)
     }

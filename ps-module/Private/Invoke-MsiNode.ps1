@@ -12,6 +12,8 @@ $script:NodePathCache = @{ Key = $null; Path = $null }
 # Node processes that have replied and are only exiting: the bridge does not wait for that (see Invoke-MsiNode).
 $script:ExitingNodes = New-Object 'System.Collections.Generic.List[object]'
 $script:Utf8 = New-Object System.Text.UTF8Encoding -ArgumentList $false
+# The most items one request carries; a longer batch is sent in several (each its own Node process).
+$script:MaxBatchItems = 50000
 
 function Get-MsiNodeScript {
     if ($script:NodeScript -and [System.IO.File]::Exists($script:NodeScript)) { return $script:NodeScript }
@@ -227,6 +229,18 @@ function Invoke-MsiNode {
         # shaping a thousand results cheap.
         [scriptblock] $OnItems
     )
+    if ($Batch -and $Arguments.ContainsKey('items') -and $Arguments['items'].Count -gt $script:MaxBatchItems) {
+        # More items than one request carries: several requests, one after the other (the first one to the
+        # prepared process), with the same settings.
+        $all = $Arguments['items']
+        for ($start = 0; $start -lt $all.Count; $start += $script:MaxBatchItems) {
+            $part = $Arguments.Clone()
+            $part['items'] = @($all[$start..([Math]::Min($all.Count, $start + $script:MaxBatchItems) - 1)])
+            Invoke-MsiNode -Command $Command -Arguments $part -Cmdlet $Cmdlet -Batch -Prepared $Prepared -OnItems $OnItems
+            $Prepared = $null
+        }
+        return
+    }
     # Verbose events are formatted by Node only when someone will see them.
     $request = @{ v = $script:ProtocolVersion; command = $Command; verbose = ($VerbosePreference -ne 'SilentlyContinue' -and $VerbosePreference -ne 'Ignore') }
     foreach ($key in $Arguments.Keys) { $request[$key] = $Arguments[$key] }

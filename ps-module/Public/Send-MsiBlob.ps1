@@ -155,25 +155,23 @@ function Send-MsiBlob {
     }
     end {
         try {
-            # One request (one Node process) per 50,000 files.
-            for ($start = 0; $start -lt $items.Count; $start += $script:MaxBatchItems) {
-                $arguments = @{
-                    context   = ConvertTo-MsiContextArgument -Context $Context -Cmdlet $PSCmdlet
-                    container = $Container
-                    items     = $items.GetRange($start, [Math]::Min($script:MaxBatchItems, $items.Count - $start)).ToArray()
-                    force     = [bool]$Force
-                    progress  = Test-MsiProgressWanted -Cmdlet $PSCmdlet
-                }
-                if ($SourceRoot) { $arguments.sourceRoot = $PSCmdlet.SessionState.Path.GetUnresolvedProviderPathFromPSPath($SourceRoot) }
-                if ($ContentType) { $arguments.contentType = $ContentType }
-                if ($StandardBlobTier) { $arguments.tier = $StandardBlobTier }
-                Add-MsiTransferArgument -Arguments $arguments -Bound $PSBoundParameters
-                if ($Metadata) { $arguments.metadata = ConvertTo-MsiStringMap $Metadata }
-                if ($Properties) { $arguments.properties = ConvertTo-MsiStringMap $Properties }
-                $node = $prepared
-                $prepared = $null
-                Invoke-MsiNode -Command 'upload' -Arguments $arguments -Cmdlet $PSCmdlet -Batch -Prepared $node -OnItems { param($r) ConvertTo-MsiBlob -Result $r -Context $Context }
+            if ($items.Count -eq 0) { return }
+            $arguments = @{
+                context   = ConvertTo-MsiContextArgument -Context $Context -Cmdlet $PSCmdlet
+                container = $Container
+                items     = $items.ToArray()
+                force     = [bool]$Force
+                progress  = Test-MsiProgressWanted -Cmdlet $PSCmdlet
             }
+            if ($SourceRoot) { $arguments.sourceRoot = $PSCmdlet.SessionState.Path.GetUnresolvedProviderPathFromPSPath($SourceRoot) }
+            if ($ContentType) { $arguments.contentType = $ContentType }
+            if ($StandardBlobTier) { $arguments.tier = $StandardBlobTier }
+            Add-MsiTransferArgument -Arguments $arguments -Bound $PSBoundParameters
+            if ($Metadata) { $arguments.metadata = ConvertTo-MsiStringMap $Metadata }
+            if ($Properties) { $arguments.properties = ConvertTo-MsiStringMap $Properties }
+            $node = $prepared
+            $prepared = $null
+            Invoke-MsiNode -Command 'upload' -Arguments $arguments -Cmdlet $PSCmdlet -Batch -Prepared $node -OnItems { param($r) ConvertTo-MsiBlob -Result $r -Context $Context }
         }
         finally { Close-MsiNode -Process $prepared }
     }
