@@ -52,15 +52,19 @@ export function ensurePester(): string {
 /**
  * The environment every test, demo and benchmark child gets: loopback only, the IMDS host pointed at a
  * closed loopback port unless a test points it at its emulator, no ambient identity or proxy settings.
+ * Lowercase no_proxy goes too: undici reads it before NO_PROXY, so an ambient one would override ours.
+ * The Azure Arc agent's executable is looked for at a path that does not exist, so that a machine with the
+ * agent installed does not send the tests' token requests to it.
  */
 export function safeEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...process.env };
-  for (const k of ['IDENTITY_ENDPOINT', 'IDENTITY_HEADER', 'IDENTITY_SERVER_THUMBPRINT', 'IMDS_ENDPOINT', 'MSI_ENDPOINT', 'MSI_SECRET', 'MSISTORAGE_ARM_ENDPOINT', 'HTTP_PROXY', 'HTTPS_PROXY', 'http_proxy', 'https_proxy', 'ALL_PROXY', 'all_proxy']) {
+  for (const k of ['IDENTITY_ENDPOINT', 'IDENTITY_HEADER', 'IDENTITY_SERVER_THUMBPRINT', 'IMDS_ENDPOINT', 'MSI_ENDPOINT', 'MSI_SECRET', 'MSISTORAGE_ARM_ENDPOINT', 'HTTP_PROXY', 'HTTPS_PROXY', 'http_proxy', 'https_proxy', 'ALL_PROXY', 'all_proxy', 'no_proxy']) {
     delete env[k];
   }
   env.MSISTORAGE_LOOPBACK_ONLY = '1';
   env.AZURE_POD_IDENTITY_AUTHORITY_HOST = 'http://127.0.0.1:9';
   env.MSISTORAGE_ARM_ENDPOINT = 'http://127.0.0.1:9/';
+  env.MSISTORAGE_ARC_HIMDS_PATH = path.join(tools, 'no-arc-agent', 'himds');
   env.NO_PROXY = '127.0.0.1,localhost,::1';
   return { ...env, ...extra };
 }

@@ -1,6 +1,7 @@
 // HTTP for the identity endpoint and ARM, on undici (loaded only by the commands that send requests).
 // Request builders elsewhere are pure: they return an HttpRequest, and only this file sends one.
-import type { Dispatcher } from 'undici';
+import { connect as netConnect } from 'node:net';
+import type { Dispatcher, buildConnector } from 'undici';
 import { MsiError } from './errors.js';
 
 export interface HttpRequest {
@@ -25,7 +26,12 @@ export interface SendOptions {
   signal?: AbortSignal;
 }
 
-export type NetworkErrorKind = 'refused' | 'connectTimeout' | 'responseTimeout' | 'reset' | 'dns' | 'tls' | 'other';
+/**
+ * How a request failed without an HTTP response. 'refused', 'unreachable' and 'connectTimeout' mean nothing
+ * answers at that address (off Azure, the identity endpoint's usual failures); the others mean something
+ * answered and then misbehaved.
+ */
+export type NetworkErrorKind = 'refused' | 'unreachable' | 'connectTimeout' | 'responseTimeout' | 'reset' | 'dns' | 'tls' | 'other';
 
 /** A request that got no HTTP response at all. */
 export class NetworkError extends Error {
@@ -59,32 +65,69 @@ export function assertEndpointAllowed(url: URL, parameter?: string): void {
   );
 }
 
+/**
+ * Connects plain-HTTP identity endpoints with a connect timeout that fires on time. undici times connects
+ * with its coarse timers, which fire up to half a second late; off Azure, where nothing answers at
+ * 169.254.169.254, the failure takes as long as the connect attempts, so they must last what they say.
+ * (Every identity source is plain HTTP on a local or link-local address; an https -Endpoint keeps undici's.)
+ */
+function punctualHttpConnector(timeoutMs: number): buildConnector.connector {
+  return ({ hostname, port }, callback) => {
+    let settled = false;
+    const socket = netConnect({ host: hostname, port: Number(port) || 80, noDelay: true });
+    const settle = (...args: [null, typeof socket] | [Error, null]) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      callback(...args);
+    };
+    const timer = setTimeout(() => {
+      socket.destroy();
+      settle(Object.assign(new Error(`Connect Timeout Error (attempt timeout: ${timeoutMs}ms)`), { code: 'UND_ERR_CONNECT_TIMEOUT' }), null);
+    }, timeoutMs);
+    socket.once('connect', () => settle(null, socket));
+    socket.once('error', (err) => settle(err, null));
+  };
+}
+
 const dispatchers = new Map<string, Dispatcher>();
-async function dispatcherFor(options: SendOptions): Promise<Dispatcher> {
-  const key = `${options.proxy}:${options.connectTimeoutMs}`;
+async function dispatcherFor(options: SendOptions, protocol: string): Promise<Dispatcher> {
+  const punctual = options.proxy === 'direct' && protocol === 'http:';
+  const key = `${options.proxy}:${punctual ? 'http' : 'any'}:${options.connectTimeoutMs}`;
   let d = dispatchers.get(key);
   if (!d) {
     // maxHeaderSize is Node's own default (16 KiB); giving it spares loading node:http (see build.ts).
-    const settings = { connect: { timeout: options.connectTimeoutMs }, maxHeaderSize: 16 * 1024 };
+    const maxHeaderSize = 16 * 1024;
     if (options.proxy === 'env') {
       const { default: EnvHttpProxyAgent } = await import('undici/lib/dispatcher/env-http-proxy-agent.js');
-      d = new EnvHttpProxyAgent(settings);
+      d = new EnvHttpProxyAgent({ connect: { timeout: options.connectTimeoutMs }, maxHeaderSize });
     } else {
       const { default: Agent } = await import('undici/lib/dispatcher/agent.js');
-      d = new Agent(settings);
+      d = new Agent({ connect: punctual ? punctualHttpConnector(options.connectTimeoutMs) : { timeout: options.connectTimeoutMs }, maxHeaderSize });
     }
     dispatchers.set(key, d);
   }
   return d;
 }
 
-function classify(err: unknown, url: string): NetworkError | undefined {
+/** Maps an error from undici or the socket to a NetworkError; undefined for an abort (the caller's stop). */
+export function classify(err: unknown, url: string): NetworkError | undefined {
   const e = err as { code?: string; name?: string; message?: string; cause?: { code?: string } };
   const code = e?.code ?? e?.cause?.code;
   const msg = e?.message ?? String(err);
   switch (code) {
     case 'ECONNREFUSED':
       return new NetworkError('refused', url, 'the connection was refused');
+    // No route to the address: off Azure, 169.254.169.254 often fails this way at once instead of hanging.
+    // On Windows, libuv reports WSAEHOSTUNREACH and ERROR_HOST_UNREACHABLE as EHOSTUNREACH,
+    // WSAENETUNREACH and ERROR_NETWORK_UNREACHABLE as ENETUNREACH, WSAEADDRNOTAVAIL as EADDRNOTAVAIL
+    // (WSAEHOSTDOWN and WSAENETDOWN have no libuv code and arrive as UNKNOWN, which stays 'other').
+    case 'EHOSTUNREACH':
+    case 'ENETUNREACH':
+    case 'EADDRNOTAVAIL':
+    case 'EHOSTDOWN':
+    case 'ENETDOWN':
+      return new NetworkError('unreachable', url, `no network route leads to the address (${code})`);
     case 'UND_ERR_CONNECT_TIMEOUT':
     case 'ETIMEDOUT':
       return new NetworkError('connectTimeout', url, 'the connection attempt timed out');
@@ -111,7 +154,7 @@ function classify(err: unknown, url: string): NetworkError | undefined {
 export async function send(req: HttpRequest, options: SendOptions): Promise<HttpResponse> {
   const url = new URL(req.url);
   assertEndpointAllowed(url);
-  const dispatcher = await dispatcherFor(options);
+  const dispatcher = await dispatcherFor(options, url.protocol);
   const { default: request } = await import('undici/lib/api/api-request.js');
   try {
     const res = await request.call(dispatcher, {

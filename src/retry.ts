@@ -23,8 +23,13 @@ export type Outcome = { response: HttpResponse; error?: undefined } | { response
 
 export interface RetryPolicy {
   name: string;
-  /** Returns true when this outcome may be retried (attempt counts from 1; firstAt is when the loop started). */
-  retryable(outcome: Outcome, attempt: number, elapsedMs: number): boolean;
+  /**
+   * Returns true when this outcome may be retried. attempt counts from 1; elapsedMs is the time since the first
+   * try began; earlier holds the outcomes of the previous tries, oldest first (statuses and errors, no bodies;
+   * sendWithRetries always passes it, and a policy called without it treats this as the first try),
+   * so that a policy can count one kind of failure apart from another.
+   */
+  retryable(outcome: Outcome, attempt: number, elapsedMs: number, earlier?: readonly Outcome[]): boolean;
   /** Exponential base delay of the first retry; doubled each time, with full jitter, capped by maxDelayMs. */
   baseDelayMs: number;
   maxDelayMs: number;
@@ -32,6 +37,10 @@ export interface RetryPolicy {
   /** Per-try response timeout (also bounded by the deadline). */
   tryTimeoutMs: number;
   proxy: SendOptions['proxy'];
+  /** The connect timeout of one try, when it is not always connectTimeoutMs (attempt from 1; as for retryable). */
+  connectTimeoutFor?(attempt: number, elapsedMs: number, earlier?: readonly Outcome[]): number;
+  /** The pause before retrying this outcome, when the exponential back-off does not suit it (Retry-After still wins). */
+  retryDelayMs?(outcome: Outcome): number | undefined;
 }
 
 /** Test knob: scales every computed back-off delay (not Retry-After), so suites can run the retry table fast. */
@@ -76,13 +85,15 @@ export async function sendWithRetries(
   signal?: AbortSignal,
 ): Promise<Outcome & { attempts: number; timedOut: boolean }> {
   const started = Date.now();
+  const earlier: Outcome[] = [];
   for (let attempt = 1; ; attempt++) {
     const remaining = deadline.remainingMs();
+    const connectTimeoutMs = policy.connectTimeoutFor?.(attempt, Date.now() - started, earlier) ?? policy.connectTimeoutMs;
     let outcome: Outcome;
     try {
       const response = await send(build(), {
         proxy: policy.proxy,
-        connectTimeoutMs: Math.max(1, Math.min(policy.connectTimeoutMs, remaining)),
+        connectTimeoutMs: Math.max(1, Math.min(connectTimeoutMs, remaining)),
         responseTimeoutMs: Math.max(1, Math.min(policy.tryTimeoutMs, remaining)),
         signal,
       });
@@ -92,9 +103,11 @@ export async function sendWithRetries(
       outcome = { error: err };
     }
     const elapsed = Date.now() - started;
-    if (!policy.retryable(outcome, attempt, elapsed)) return { ...outcome, attempts: attempt, timedOut: false };
+    if (!policy.retryable(outcome, attempt, elapsed, earlier)) return { ...outcome, attempts: attempt, timedOut: false };
+    // Bodies are not kept: a 410 storm can last 70 s, and policies look at statuses and error kinds only.
+    earlier.push(outcome.response ? { response: { status: outcome.response.status, headers: outcome.response.headers, body: '' } } : outcome);
     const hinted = outcome.response ? retryAfterMs(outcome.response.headers) : undefined;
-    const delay = hinted ?? backoffMs(policy, attempt);
+    const delay = hinted ?? policy.retryDelayMs?.(outcome) ?? backoffMs(policy, attempt);
     if (delay >= deadline.remainingMs()) {
       verbose(`${policy.name}: ${describe(outcome)}; no time left for another try within -${deadline.parameter} ${deadline.seconds}.`);
       return { ...outcome, attempts: attempt, timedOut: true };

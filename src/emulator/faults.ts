@@ -1,5 +1,6 @@
 // Injected faults: each request to a target consumes the next fault queued for it (then for 'identity' or
 // 'all'), and answers with it instead of the normal response. Queued through the control endpoint.
+import { randomUUID } from 'node:crypto';
 import type { Ctx } from './http.js';
 import { send } from './http.js';
 
@@ -69,6 +70,7 @@ export class FaultQueue {
   }
 }
 
+/** The default body of an injected status, in the format of the target that answers it. */
 function faultBody(target: FaultTarget, status: number): unknown {
   if (target === 'arm') {
     const code = status === 429 ? 'TooManyRequests' : status >= 500 ? 'ServiceUnavailable' : 'InjectedFault';
@@ -80,5 +82,8 @@ function faultBody(target: FaultTarget, status: number): unknown {
     429: 'IMDS Throttle limit reached',
     500: 'Failed to retrieve token from the Active directory.',
   };
-  return { error: status >= 500 ? 'unknown' : 'invalid_request', error_description: reasons[status] ?? `Injected fault: HTTP ${status}.` };
+  const reason = reasons[status] ?? `Injected fault: HTTP ${status}.`;
+  if (target === 'appservice') return { statusCode: status, message: reason, correlationId: randomUUID() };
+  if (target === 'cloudshell') return { error: { code: status >= 500 ? 'InternalServerError' : 'BadRequest', message: reason } };
+  return { error: status >= 500 ? 'unknown' : 'invalid_request', error_description: reason };
 }

@@ -1,9 +1,15 @@
 // The emulated identity endpoints: IMDS, the legacy MSI VM extension, App Service, Azure Arc (with its
 // key-file challenge) and Cloud Shell, with system- and user-assigned identities.
+//
+// Each source answers errors in its own body format, as MSAL's tests record them:
+//   IMDS, the VM extension, Arc   {"error":"invalid_request","error_description":"Identity not found"}
+//   App Service                   {"statusCode":400,"message":"No User Assigned or Delegated Managed Identity found…","correlationId":…}
+//   Cloud Shell                   {"error":{"code":"AudienceNotSupported","message":"…"}}
 import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import type { FaultTarget } from './faults.js';
+import type * as http from 'node:http';
 import { type Ctx, imdsError, send } from './http.js';
 import type { Claims, TokenSigner } from './jwt.js';
 
@@ -114,6 +120,16 @@ function tokenFor(deps: IdentityDeps, identity: ManagedIdentity, resource: strin
   return { token: deps.signer.sign(claims), now, lifetime };
 }
 
+/** App Service's error body: {"statusCode","message","correlationId"}. */
+function appServiceError(res: http.ServerResponse, status: number, message: string): void {
+  send(res, status, { statusCode: status, message, correlationId: randomUUID() });
+}
+
+/** Cloud Shell's error body: {"error":{"code","message"}}. */
+function cloudShellError(res: http.ServerResponse, status: number, code: string, message: string): void {
+  send(res, status, { error: { code, message } });
+}
+
 /** Answers with the identity error IMDS gives, or returns the identity. */
 function resolveIdentity(ctx: Ctx, deps: IdentityDeps, selector: Selector): ManagedIdentity | undefined {
   const found = deps.state.select(selector);
@@ -128,13 +144,15 @@ function resolveIdentity(ctx: Ctx, deps: IdentityDeps, selector: Selector): Mana
   return found;
 }
 
-function checkResource(ctx: Ctx, deps: IdentityDeps, resource: string | null): resource is string {
-  if (!resource) {
-    imdsError(ctx.res, 400, 'invalid_request', "Required query variable 'resource' is missing");
-    return false;
-  }
-  if (!RESOURCE.test(resource)) {
-    imdsError(ctx.res, 400, 'invalid_resource', `AADSTS50001: The application named ${resource} was not found in the tenant named ${deps.tenantId}.`);
+/** The resource check, or the error for it: IMDS-style unless the source has its own (App Service, Cloud Shell). */
+function checkResource(ctx: Ctx, deps: IdentityDeps, resource: string | null, format: 'imds' | 'appService' | 'cloudShell' = 'imds'): resource is string {
+  const missing = "Required query variable 'resource' is missing";
+  const unknown = `AADSTS500011: The resource principal named ${resource} was not found in the tenant named ${deps.tenantId}.`;
+  if (!resource || !RESOURCE.test(resource)) {
+    if (format === 'appService') appServiceError(ctx.res, 400, resource ? unknown : missing);
+    else if (format === 'cloudShell') cloudShellError(ctx.res, 400, resource ? 'AudienceNotSupported' : 'BadRequest', resource ? `Audience ${resource} is not a supported MSI token audience.` : missing);
+    else if (!resource) imdsError(ctx.res, 400, 'invalid_request', missing);
+    else imdsError(ctx.res, 400, 'invalid_resource', `AADSTS50001: The application named ${resource} was not found in the tenant named ${deps.tenantId}.`);
     return false;
   }
   return true;
@@ -171,16 +189,20 @@ function imdsLike(ctx: Ctx, deps: IdentityDeps, opts: { apiVersion?: string; sel
 function appService(ctx: Ctx, deps: IdentityDeps): void {
   const { req, res, url } = ctx;
   if (req.headers['x-identity-header'] !== deps.state.appServiceHeader) {
-    return send(res, 401, { statusCode: 401, message: 'Unauthorized: the X-IDENTITY-HEADER header is missing or does not match IDENTITY_HEADER.' });
+    return appServiceError(res, 401, 'Unauthorized: the X-IDENTITY-HEADER header is missing or does not match IDENTITY_HEADER.');
   }
-  if (url.searchParams.get('api-version') !== '2019-08-01') {
-    return send(res, 400, { statusCode: 400, message: "The api-version must be '2019-08-01'." });
-  }
+  if (url.searchParams.get('api-version') !== '2019-08-01') return appServiceError(res, 400, "The api-version must be '2019-08-01'.");
   const resource = url.searchParams.get('resource');
-  if (!checkResource(ctx, deps, resource)) return;
+  if (!checkResource(ctx, deps, resource, 'appService')) return;
   const q = (k: string) => url.searchParams.get(k) ?? undefined;
-  const identity = resolveIdentity(ctx, deps, { clientId: q('client_id'), objectId: q('principal_id') ?? q('object_id'), resourceId: q('mi_res_id') });
-  if (!identity) return;
+  const selector: Selector = { clientId: q('client_id'), objectId: q('principal_id') ?? q('object_id'), resourceId: q('mi_res_id') };
+  // App Service never picks a user-assigned identity by itself: without a selector it uses the system-assigned
+  // one (its documented default), and when that is missing or the selector matches nothing it says so.
+  const found = selector.clientId || selector.objectId || selector.resourceId ? deps.state.select(selector) : deps.state.system ?? 'notFound';
+  if (found === 'notFound' || found === 'multiple') {
+    return appServiceError(res, 400, 'No User Assigned or Delegated Managed Identity found for specified ClientId/ResourceId/PrincipalId.');
+  }
+  const identity = found;
   const { token, now, lifetime } = tokenFor(deps, identity, resource);
   // App Service 2019-08-01: expires_on in epoch seconds, no expires_in, client_id.
   send(res, 200, { access_token: token, expires_on: String(now + lifetime), resource, token_type: 'Bearer', client_id: identity.clientId });
@@ -205,12 +227,12 @@ function arc(ctx: Ctx, deps: IdentityDeps): void {
 
 function cloudShell(ctx: Ctx, deps: IdentityDeps): void {
   const { req, res, body } = ctx;
-  if (req.method !== 'POST') return imdsError(res, 405, 'invalid_request', 'Only POST requests are supported.');
-  if (req.headers.metadata !== 'true') return imdsError(res, 400, 'bad_request_102', 'Required metadata header not specified');
+  if (req.method !== 'POST') return cloudShellError(res, 405, 'MethodNotAllowed', 'Only POST requests are supported.');
+  if (req.headers.metadata !== 'true') return cloudShellError(res, 400, 'BadRequest', 'Required metadata header not specified');
   const form = new URLSearchParams(body);
   const resource = form.get('resource');
-  if (!checkResource(ctx, deps, resource)) return;
-  if (!deps.state.system) return imdsError(res, 400, 'invalid_request', 'Identity not found');
+  if (!checkResource(ctx, deps, resource, 'cloudShell')) return;
+  if (!deps.state.system) return cloudShellError(res, 400, 'BadRequest', 'Identity not found');
   send(res, 200, imdsTokenBody(deps, deps.state.system, resource));
 }
 

@@ -1,14 +1,22 @@
 // Managed-identity sources. Each one is a small strategy: whether it applies here (isAvailable, from the
 // environment), and a pure builder of its token request. Sending, retrying and parsing live in token.ts.
 //
-// Detection order (MSAL's, for the sources MsiStorage supports); -Endpoint always overrides:
+// Detection order is MSAL's (msal-node selectManagedIdentitySource, MSAL.NET GetManagedIdentitySourceNoImds):
+// Service Fabric, App Service, Machine Learning, Cloud Shell, Azure Arc, IMDS. -Endpoint always overrides.
+//   Service Fabric            IDENTITY_ENDPOINT + IDENTITY_HEADER + IDENTITY_SERVER_THUMBPRINT   refused (below)
 //   App Service / Functions   IDENTITY_ENDPOINT + IDENTITY_HEADER     api-version 2019-08-01, X-IDENTITY-HEADER
-//   Azure Arc                 IDENTITY_ENDPOINT + IMDS_ENDPOINT       api-version 2019-11-01, key-file challenge
+//   Azure Machine Learning    MSI_ENDPOINT + MSI_SECRET               refused (below)
 //   Cloud Shell               MSI_ENDPOINT                            POST, form body
+//   Azure Arc                 IDENTITY_ENDPOINT + IMDS_ENDPOINT, or the agent's himds executable (then
+//                             http://127.0.0.1:40342/...)            api-version 2019-11-01, key-file challenge
 //   VM / VMSS IMDS            (default)                               api-version 2018-02-01, Metadata: true
+// Service Fabric and Azure Machine Learning are detected only to be refused with a clear error: otherwise
+// their variables would pass for App Service and Cloud Shell, whose requests they do not understand.
+// (Service Fabric's endpoint is HTTPS with a self-signed certificate pinned by IDENTITY_SERVER_THUMBPRINT.)
 import { MsiError, invalidArgument } from '../errors.js';
 import type { HttpRequest } from '../http.js';
 import { registerSecret } from '../redact.js';
+import { ARC_DEFAULT_ENDPOINT, arcAgentInstalled } from './arc.js';
 
 export const IMDS_DEFAULT_HOST = 'http://169.254.169.254';
 export const IMDS_TOKEN_PATH = '/metadata/identity/oauth2/token';
@@ -153,29 +161,61 @@ export function cloudShellSource(endpoint: URL): IdentitySource {
 }
 
 interface Strategy {
-  name: SourceName;
-  isAvailable(env: Env): boolean;
-  create(env: Env): IdentitySource;
+  /** The source, or one that MsiStorage detects only to refuse. */
+  name: SourceName | 'ServiceFabric' | 'MachineLearning';
+  isAvailable(env: Env, platform?: NodeJS.Platform): boolean;
+  create(env: Env, platform?: NodeJS.Platform): IdentitySource;
 }
 
 const envUrl = (env: Env, name: string) => parseEndpoint(env[name]!.trim(), name);
 
-/** The sources, in detection order. IMDS is always available: it is the default. */
+/** The error for a source MsiStorage recognises but does not support. */
+function unsupportedSource(what: string, variables: string, why: string): MsiError {
+  return new MsiError(
+    'ManagedIdentitySourceNotSupported',
+    `This looks like ${what} (${variables} are set), a managed-identity source MsiStorage does not support: ${why} ` +
+      'Pass -Endpoint to use another identity endpoint (such as the VM or scale set IMDS, http://169.254.169.254/metadata/identity/oauth2/token), ' +
+      'or get the token another way and pass it with -Token where a cmdlet takes one.',
+    'InvalidOperation',
+    { parameter: 'Endpoint' },
+  );
+}
+
+/** The sources, in MSAL's detection order. IMDS is always available: it is the default. */
 export const STRATEGIES: Strategy[] = [
+  {
+    name: 'ServiceFabric',
+    isAvailable: (env) => !!env.IDENTITY_ENDPOINT && !!env.IDENTITY_HEADER && !!env.IDENTITY_SERVER_THUMBPRINT,
+    create: () => {
+      throw unsupportedSource('Service Fabric', 'IDENTITY_ENDPOINT, IDENTITY_HEADER and IDENTITY_SERVER_THUMBPRINT', "its endpoint is HTTPS with the cluster's own certificate, which must be pinned by IDENTITY_SERVER_THUMBPRINT.");
+    },
+  },
   { name: 'AppService', isAvailable: (env) => !!env.IDENTITY_ENDPOINT && !!env.IDENTITY_HEADER, create: (env) => appServiceSource(envUrl(env, 'IDENTITY_ENDPOINT'), env.IDENTITY_HEADER!) },
-  { name: 'AzureArc', isAvailable: (env) => !!env.IDENTITY_ENDPOINT && !!env.IMDS_ENDPOINT, create: (env) => arcSource(envUrl(env, 'IDENTITY_ENDPOINT')) },
+  {
+    name: 'MachineLearning',
+    isAvailable: (env) => !!env.MSI_ENDPOINT && !!env.MSI_SECRET,
+    create: () => {
+      throw unsupportedSource('Azure Machine Learning', 'MSI_ENDPOINT and MSI_SECRET', 'its endpoint speaks an older protocol (api-version 2017-09-01 with a secret header).');
+    },
+  },
   { name: 'CloudShell', isAvailable: (env) => !!env.MSI_ENDPOINT, create: (env) => cloudShellSource(envUrl(env, 'MSI_ENDPOINT')) },
+  {
+    name: 'AzureArc',
+    isAvailable: (env, platform) => (!!env.IDENTITY_ENDPOINT && !!env.IMDS_ENDPOINT) || arcAgentInstalled(env, platform),
+    // As MSAL does: the variables when both are set, else the agent's fixed local endpoint.
+    create: (env) => arcSource(env.IDENTITY_ENDPOINT && env.IMDS_ENDPOINT ? envUrl(env, 'IDENTITY_ENDPOINT') : new URL(ARC_DEFAULT_ENDPOINT)),
+  },
   { name: 'IMDS', isAvailable: () => true, create: (env) => imdsSource(new URL(imdsHost(env) + IMDS_TOKEN_PATH)) },
 ];
 
 /** Picks the source: -Endpoint when given (IMDS path, else the legacy extension), else by the environment. */
-export function selectSource(endpoint: string | undefined, env: Env = process.env): IdentitySource {
+export function selectSource(endpoint: string | undefined, env: Env = process.env, platform: NodeJS.Platform = process.platform): IdentitySource {
   if (endpoint) {
     const url = parseEndpoint(endpoint, 'Endpoint');
     return url.pathname.toLowerCase().startsWith('/metadata/') ? imdsSource(url) : imdsSource(url, 'VMExtension');
   }
-  const strategy = STRATEGIES.find((s) => s.isAvailable(env))!;
-  return strategy.create(env);
+  const strategy = STRATEGIES.find((s) => s.isAvailable(env, platform))!;
+  return strategy.create(env, platform);
 }
 
 /** Exactly one selector at most (the cmdlet's parameter sets ensure it; the request may not). */

@@ -10,28 +10,57 @@ import { type IdentitySelector, type IdentitySource, checkSelector, normalizeRes
 
 export const DEFAULT_TOKEN_TIMEOUT_SEC = 90;
 const GONE_RETRY_WINDOW_MS = 70_000;
+/** Retries of everything but 410, which has its own 70 s window and is counted apart. */
 const MAX_RETRIES = 5;
+/** One connect attempt: the Azure SDKs probe IMDS with a 1 s timeout too. */
+const CONNECT_TIMEOUT_MS = 1000;
+/** All connect attempts that time out, together: off Azure the call must fail fast (under 3 s with Node's start). */
+const CONNECT_BUDGET_MS = 1600;
+/** A second connect attempt shorter than this is not worth making. */
+const MIN_CONNECT_RETRY_MS = 400;
+
+const isConnectTimeout = (o: Outcome | undefined) => o?.error?.kind === 'connectTimeout';
 
 /**
- * Microsoft's IMDS guidance: retry 404, 408, 410, 429 and 5xx with exponential back-off; 410 means IMDS is
- * being updated and is back within 70 s; never retry another 4xx. A refused or timed-out connect is not
- * retried: it means there is no identity endpoint here, and the caller should hear so at once.
+ * Microsoft's IMDS guidance: retry 404, 408, 410, 429, 5xx and timeouts with exponential back-off; 410 means
+ * IMDS is being updated and is back within 70 s; never retry another 4xx. The 410 window is counted apart
+ * from the five other retries, so that a 503 after a long 410 spell is still retried.
+ *
+ * Connecting is the exception, because off Azure nothing answers at 169.254.169.254 and the caller should
+ * hear so at once. A refused or unreachable address is never retried. A connect timeout is retried once,
+ * at once, within CONNECT_BUDGET_MS: a 1 s limit ends before the kernel resends a lost SYN (Linux resends
+ * after 1 s, Windows after 3 s), so the second attempt is what rides out one lost packet on the way to IMDS,
+ * and the off-Azure failure stays under 3 s. The response timeout is not shortened on the first try: when
+ * something accepts the connection it is an identity endpoint (or a proxy, whose answer is explained), IMDS
+ * can take seconds to fetch a first token from Entra ID, and a short first timeout would only ask twice.
  */
 export function imdsRetryPolicy(): RetryPolicy {
   return {
     name: 'Identity endpoint',
     baseDelayMs: 1000,
     maxDelayMs: 10_000,
-    connectTimeoutMs: 1000,
+    connectTimeoutMs: CONNECT_TIMEOUT_MS,
     tryTimeoutMs: 20_000,
     proxy: 'direct',
-    retryable(outcome: Outcome, attempt: number, elapsedMs: number): boolean {
-      if (outcome.error) return outcome.error.kind === 'reset' || outcome.error.kind === 'responseTimeout' ? attempt <= MAX_RETRIES : false;
+    retryable(outcome: Outcome, _attempt: number, elapsedMs: number, earlier: readonly Outcome[] = []): boolean {
+      const otherRetries = earlier.filter((o) => o.response?.status !== 410 && !isConnectTimeout(o)).length;
+      if (outcome.error) {
+        const kind = outcome.error.kind;
+        if (kind === 'connectTimeout') return !earlier.some(isConnectTimeout) && elapsedMs + MIN_CONNECT_RETRY_MS <= CONNECT_BUDGET_MS;
+        if (kind === 'reset' || kind === 'responseTimeout') return otherRetries < MAX_RETRIES;
+        return false;
+      }
       const s = outcome.response.status;
       if (s === 410) return elapsedMs < GONE_RETRY_WINDOW_MS;
-      if (s === 404 || s === 408 || s === 429 || (s >= 500 && s <= 599)) return attempt <= MAX_RETRIES;
+      if (s === 404 || s === 408 || s === 429 || (s >= 500 && s <= 599)) return otherRetries < MAX_RETRIES;
       return false;
     },
+    connectTimeoutFor(_attempt: number, elapsedMs: number, earlier: readonly Outcome[] = []): number {
+      if (!isConnectTimeout(earlier.at(-1))) return CONNECT_TIMEOUT_MS;
+      return Math.max(MIN_CONNECT_RETRY_MS, Math.min(CONNECT_TIMEOUT_MS, CONNECT_BUDGET_MS - elapsedMs));
+    },
+    // The connect timeout already waited: back-off would only spend the budget.
+    retryDelayMs: (outcome: Outcome) => (isConnectTimeout(outcome) ? 0 : undefined),
   };
 }
 
@@ -50,21 +79,69 @@ function unavailable(source: IdentitySource, err: NetworkError): MsiError {
 }
 
 interface IdentityErrorBody {
+  /** IMDS, Arc, Service Fabric: a string; Cloud Shell: {code, message}. */
   error?: string | { code?: string; message?: string };
   error_description?: string;
+  /** App Service: {statusCode, message, correlationId}. */
   message?: string;
 }
 
+/** "Identity not found" is IMDS's and Arc's wording; App Service names the selectors instead. */
+const IDENTITY_NOT_FOUND = /identity not found|no user assigned or delegated managed identity found/i;
+/**
+ * An unknown resource: IMDS's invalid_resource, Cloud Shell's AudienceNotSupported, or Entra ID's AADSTS500011
+ * (resource principal not found) and AADSTS50001 (application not found) in the text. Only these: a bare
+ * mention of "resource" is not enough (App Service's not-found text names ResourceId, for one).
+ */
+const UNKNOWN_RESOURCE = /\bAADSTS(?:500011|50001)\b/;
+
+const SELECTORS = [
+  ['clientId', 'ClientId', 'client id'],
+  ['objectId', 'ObjectId', 'object id'],
+  ['identityResourceId', 'IdentityResourceId', 'resource id'],
+] as const;
+
+/** The selector the user passed, with its parameter name and what it is, for messages. */
+function chosenSelector(identity: IdentitySelector): { parameter: string; what: string; value: string } | undefined {
+  for (const [key, parameter, what] of SELECTORS) {
+    const value = identity[key];
+    if (value) return { parameter, what, value };
+  }
+  return undefined;
+}
+
+/** Server text as a sentence of its own: the next sentence must not run on from it. */
+function sentence(text: string): string {
+  const t = text.trim();
+  return /[.!?]$/.test(t) ? t : `${t}.`;
+}
+
+export interface IdentityErrorContext {
+  /** The user-assigned identity asked for, if any: a not-found error then names it and its parameter. */
+  identity?: IdentitySelector;
+  /** The parameter that sets the deadline, for "give it more time" advice. */
+  timeoutParameter?: string;
+}
+
 /** Turns a non-2xx identity response into an MsiError that says what to do. */
-export function identityError(source: IdentitySource, res: HttpResponse, resource: string, timedOut = false): MsiError {
+export function identityError(source: IdentitySource, res: HttpResponse, resource: string, timedOut = false, context: IdentityErrorContext = {}): MsiError {
   const body = tryParseJson(res.body) as IdentityErrorBody | undefined;
   const code = typeof body?.error === 'string' ? body.error : body?.error?.code;
   const description = body?.error_description ?? (typeof body?.error === 'object' ? body.error.message : undefined) ?? body?.message;
   const azure = { code, message: description };
-  const server = description ? ` The endpoint said: ${code ? `${code}: ` : ''}${description}` : '';
+  const server = description ? ` The endpoint said: ${code ? `${code}: ` : ''}${sentence(description)}` : '';
   const s = res.status;
   const opts = { statusCode: s, azure, target: source.endpoint };
-  if (s === 400 && /identity not found/i.test(description ?? '')) {
+  if (s === 400 && IDENTITY_NOT_FOUND.test(description ?? '')) {
+    const chosen = chosenSelector(context.identity ?? {});
+    if (chosen) {
+      return new MsiError(
+        'IdentityNotFound',
+        `No managed identity with ${chosen.what} ${chosen.value} is assigned to this resource.${server} Check -${chosen.parameter}: assign that user-assigned identity to this resource, or pass the ${chosen.what} of one that is assigned; leave -${chosen.parameter} out to use the system-assigned identity.`,
+        'ObjectNotFound',
+        { ...opts, parameter: chosen.parameter },
+      );
+    }
     return new MsiError(
       'IdentityNotFound',
       `The identity endpoint found no managed identity to use.${server} Enable a system-assigned identity on this resource, or assign a user-assigned identity and select it with -ClientId, -ObjectId or -IdentityResourceId.`,
@@ -83,7 +160,7 @@ export function identityError(source: IdentitySource, res: HttpResponse, resourc
   if (s === 400 && /metadata/i.test(description ?? '')) {
     return new MsiError('MetadataHeaderRejected', `The identity endpoint rejected the request's Metadata header.${server} A proxy may be rewriting requests; identity endpoints must be reached directly.`, 'ProtocolError', opts);
   }
-  if (s === 400 && (code === 'invalid_resource' || /AADSTS50001|resource/i.test(description ?? ''))) {
+  if (s === 400 && (code === 'invalid_resource' || code === 'AudienceNotSupported' || UNKNOWN_RESOURCE.test(description ?? ''))) {
     return new MsiError('InvalidResource', `The identity endpoint does not know the resource '${resource}'.${server} Check -Resource (for Azure Resource Manager it is https://management.azure.com/).`, 'InvalidArgument', {
       ...opts,
       parameter: 'Resource',
@@ -95,7 +172,7 @@ export function identityError(source: IdentitySource, res: HttpResponse, resourc
   if (s === 404 || s === 408 || s === 410 || s === 429 || s >= 500) {
     return new MsiError(
       'IdentityEndpointUnavailable',
-      `The identity endpoint kept failing with HTTP ${s}${timedOut ? ' until the deadline passed' : ' after retries'}.${server} Try again later; a longer -TimeoutSec gives it more time.`,
+      `The identity endpoint kept failing with HTTP ${s}${timedOut ? ' until the deadline passed' : ' after retries'}.${server} Try again later; a longer -${context.timeoutParameter ?? 'TimeoutSec'} gives it more time.`,
       'ResourceUnavailable',
       opts,
     );
@@ -161,35 +238,42 @@ export function parseTokenResponse(source: IdentitySource, res: HttpResponse, re
   return result;
 }
 
-function networkFailure(source: IdentitySource, outcome: { error: NetworkError; timedOut: boolean }): MsiError {
+/** A request that got no response: no endpoint here (refused, unreachable, no connect), or one that failed. */
+export function networkFailure(source: IdentitySource, outcome: { error: NetworkError; timedOut: boolean }, timeoutParameter = 'TimeoutSec'): MsiError {
   const kind = outcome.error.kind;
-  if (kind === 'refused' || kind === 'connectTimeout' || kind === 'dns') return unavailable(source, outcome.error);
+  if (kind === 'refused' || kind === 'unreachable' || kind === 'connectTimeout' || kind === 'dns') return unavailable(source, outcome.error);
   return new MsiError(
     kind === 'responseTimeout' ? 'IdentityEndpointTimeout' : 'IdentityEndpointUnavailable',
-    `The identity endpoint at ${source.endpoint} failed: ${outcome.error.message}${outcome.timedOut ? ', and -TimeoutSec ran out' : ''}. Try again; if it persists, check the endpoint.`,
+    `The identity endpoint at ${source.endpoint} failed: ${outcome.error.message}${outcome.timedOut ? `, and -${timeoutParameter} ran out` : ''}. Try again; if it persists, check the endpoint.`,
     kind === 'responseTimeout' ? 'OperationTimeout' : 'ResourceUnavailable',
     { target: source.endpoint },
   );
 }
 
-export async function getToken(options: IdentityJson, signal?: AbortSignal): Promise<TokenResult> {
+/**
+ * Gets a token from the managed identity. The whole call, retries included, ends by `deadline` when one is
+ * given (a caller's session deadline, so that the token does not get a fresh 90 s of its own); otherwise by
+ * a deadline of options.timeoutSec (default DEFAULT_TOKEN_TIMEOUT_SEC) from now.
+ */
+export async function getToken(options: IdentityJson, signal?: AbortSignal, deadline?: Deadline): Promise<TokenResult> {
   const resource = normalizeResource(options.resource);
   const identity: IdentitySelector = { clientId: options.clientId, objectId: options.objectId, identityResourceId: options.identityResourceId };
   checkSelector(identity);
   const source = selectSource(options.endpoint);
-  const deadline = new Deadline(options.timeoutSec ?? DEFAULT_TOKEN_TIMEOUT_SEC);
-  const selector = identity.clientId ? `client id ${identity.clientId}` : identity.objectId ? `object id ${identity.objectId}` : identity.identityResourceId ? `resource id ${identity.identityResourceId}` : 'the system-assigned identity';
+  const until = deadline ?? new Deadline(options.timeoutSec ?? DEFAULT_TOKEN_TIMEOUT_SEC);
+  const chosen = chosenSelector(identity);
+  const selector = chosen ? `${chosen.what} ${chosen.value}` : 'the system-assigned identity';
   verbose(`Identity source: ${source.name} at ${source.endpoint}; resource ${resource}; ${selector}.`);
   const request = source.build({ resource, identity });
-  let outcome = await sendWithRetries(() => request, imdsRetryPolicy(), deadline, signal);
+  let outcome = await sendWithRetries(() => request, imdsRetryPolicy(), until, signal);
   if (outcome.response?.status === 401 && source.name === 'AzureArc') {
     verbose('Azure Arc answered with its key-file challenge; reading the key and asking again.');
     const authorization = await answerArcChallenge(outcome.response);
-    outcome = await sendWithRetries(() => ({ ...request, headers: { ...request.headers, Authorization: authorization } }), imdsRetryPolicy(), deadline, signal);
+    outcome = await sendWithRetries(() => ({ ...request, headers: { ...request.headers, Authorization: authorization } }), imdsRetryPolicy(), until, signal);
   }
-  if (outcome.error) throw networkFailure(source, outcome);
+  if (outcome.error) throw networkFailure(source, outcome, until.parameter);
   const res = outcome.response;
-  if (res.status < 200 || res.status > 299) throw identityError(source, res, resource, outcome.timedOut);
+  if (res.status < 200 || res.status > 299) throw identityError(source, res, resource, outcome.timedOut, { identity, timeoutParameter: until.parameter });
   const token = parseTokenResponse(source, res, resource);
   verbose(`Got a token (${token.tokenType}) for ${token.resource} from ${source.name}, valid until ${new Date(token.expiresOn * 1000).toISOString()}.`);
   return token;

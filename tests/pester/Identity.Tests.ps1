@@ -6,13 +6,16 @@ BeforeAll {
     $script:Stack = Start-MsiTestStack
     $script:Emu = $Stack.imdsHost
     $script:Info = Invoke-RestMethod -Uri "$Emu/__emulator/info"
-    $script:SourceVars = 'IDENTITY_ENDPOINT', 'IDENTITY_HEADER', 'IMDS_ENDPOINT', 'MSI_ENDPOINT', 'MSISTORAGE_ARC_KEY_DIR', 'HTTP_PROXY', 'HTTPS_PROXY', 'NO_PROXY', 'MSISTORAGE_NODE', 'MSISTORAGE_RETRY_DELAY_SCALE'
+    # no_proxy is its own variable on Linux and macOS, and undici reads it before NO_PROXY.
+    $script:SourceVars = 'IDENTITY_ENDPOINT', 'IDENTITY_HEADER', 'IDENTITY_SERVER_THUMBPRINT', 'IMDS_ENDPOINT', 'MSI_ENDPOINT', 'MSI_SECRET', 'MSISTORAGE_ARC_KEY_DIR', 'MSISTORAGE_ARC_HIMDS_PATH', 'HTTP_PROXY', 'HTTPS_PROXY', 'NO_PROXY', 'no_proxy', 'MSISTORAGE_NODE', 'MSISTORAGE_RETRY_DELAY_SCALE'
     $script:Saved = @{}
     foreach ($name in $SourceVars) { $Saved[$name] = [Environment]::GetEnvironmentVariable($name) }
 
     function Reset-Environment {
         foreach ($name in $SourceVars) { [Environment]::SetEnvironmentVariable($name, $Saved[$name]) }
         $env:AZURE_POD_IDENTITY_AUTHORITY_HOST = $Emu
+        # Never the Arc agent of the machine the tests run on: its executable is looked for where none is.
+        $env:MSISTORAGE_ARC_HIMDS_PATH = Join-Path ([System.IO.Path]::GetTempPath()) 'msistorage-no-arc-agent/himds'
         InModuleScope MsiStorage { $script:MsiTokenCache = @{} }
     }
     function Invoke-Emulator([string] $Path, $Body, [string] $Method = 'Post') {
@@ -26,9 +29,10 @@ BeforeAll {
         [System.Text.Encoding]::UTF8.GetString([Convert]::FromBase64String($part)) | ConvertFrom-Json
     }
     function Get-IdentityRequests {
-        # Invoke-RestMethod returns a JSON array as one object: enumerate it.
+        # The token requests only: not ARM, the control endpoint or instance metadata (which ARM discovery
+        # may read to learn the cloud). Invoke-RestMethod returns a JSON array as one object: enumerate it.
         $all = Invoke-Emulator '/__emulator/requests' $null 'Get'
-        @($all) | ForEach-Object { $_ } | Where-Object { $_.target -ne 'arm' -and $_.target -ne 'control' }
+        @($all) | ForEach-Object { $_ } | Where-Object { $_.target -notin 'arm', 'control', 'metadata' }
     }
 }
 AfterAll {
@@ -106,6 +110,32 @@ Describe 'Sources' {
         (Get-MsiToken -Endpoint $Info.endpoints.vmExtension).Source | Should -Be 'VMExtension'
     }
 
+    It 'Service Fabric is refused, not taken for App Service, before any request' {
+        $env:IDENTITY_ENDPOINT = $Info.endpoints.appService
+        $env:IDENTITY_HEADER = $Info.appServiceHeader
+        $env:IDENTITY_SERVER_THUMBPRINT = 'A1B2C3D4'
+        $err = { Get-MsiToken } | Should -Throw -ErrorId 'GetMsiTokenManagedIdentitySourceNotSupported,Get-MsiToken' -PassThru
+        $err.Exception.Message | Should -Match 'Service Fabric'
+        $err.Exception.Message | Should -Match '-Endpoint'
+        @(Get-IdentityRequests).Count | Should -Be 0
+    }
+
+    It 'Azure Machine Learning is refused, not taken for Cloud Shell' {
+        $env:MSI_ENDPOINT = $Info.endpoints.cloudShell
+        $env:MSI_SECRET = 'ml-secret-value'
+        $err = { Get-MsiToken } | Should -Throw -ErrorId 'GetMsiTokenManagedIdentitySourceNotSupported,Get-MsiToken' -PassThru
+        $err.Exception.Message | Should -Match 'Azure Machine Learning'
+        $err.Exception.Message | Should -Not -Match 'ml-secret-value'
+        @(Get-IdentityRequests).Count | Should -Be 0
+    }
+
+    It 'Cloud Shell comes before Azure Arc, as in MSAL' {
+        $env:MSI_ENDPOINT = $Info.endpoints.cloudShell
+        $env:IDENTITY_ENDPOINT = $Info.endpoints.arc
+        $env:IMDS_ENDPOINT = $Info.endpoints.arcImds
+        (Get-MsiToken).Source | Should -Be 'CloudShell'
+    }
+
     It 'refuses user-assigned selectors on a source that has none' {
         $env:MSI_ENDPOINT = $Info.endpoints.cloudShell
         $err = { Get-MsiToken -ClientId $Info.userAssigned[0].clientId } | Should -Throw -ErrorId 'GetMsiTokenUserAssignedNotSupported,Get-MsiToken' -PassThru
@@ -137,9 +167,27 @@ Describe 'User-assigned identities' {
         { Get-MsiToken -ClientId 5e29463d-71da-4fe0-8e69-999b57db23b0 -ObjectId 5e29463d-71da-4fe0-8e69-999b57db23b0 } | Should -Throw -ErrorId 'AmbiguousParameterSet,Get-MsiToken'
     }
 
-    It 'an unknown identity is ObjectNotFound and says which parameters select one' {
-        $err = { Get-MsiToken -ClientId ([guid]::NewGuid()) } | Should -Throw -ErrorId 'GetMsiTokenIdentityNotFound,Get-MsiToken' -PassThru
+    It 'an unknown identity is ObjectNotFound and names the identity and the parameter that asked for it (<Source>)' -TestCases @(
+        @{ Source = 'IMDS' }
+        @{ Source = 'AppService' }
+    ) {
+        param($Source)
+        if ($Source -eq 'AppService') {
+            $env:IDENTITY_ENDPOINT = $Info.endpoints.appService
+            $env:IDENTITY_HEADER = $Info.appServiceHeader
+        }
+        $clientId = [guid]::NewGuid().ToString()
+        $err = { Get-MsiToken -ClientId $clientId } | Should -Throw -ErrorId 'GetMsiTokenIdentityNotFound,Get-MsiToken' -PassThru
         $err.CategoryInfo.Category | Should -Be 'ObjectNotFound'
+        $err.Exception.Message | Should -Match ([regex]::Escape("No managed identity with client id $clientId is assigned to this resource."))
+        $err.Exception.Message | Should -Match 'Check -ClientId'
+        $err.Exception.Data['MsiStorage.parameter'] | Should -Be 'ClientId'
+    }
+
+    It 'no identity at all says which parameters select one' {
+        Invoke-Emulator '/__emulator/identities' @{ systemAssigned = $false; userAssigned = 0 } | Out-Null
+        $err = { Get-MsiToken } | Should -Throw -ErrorId 'GetMsiTokenIdentityNotFound,Get-MsiToken' -PassThru
+        $err.Exception.Message | Should -Match 'Identity not found\. Enable a system-assigned identity'
         $err.Exception.Message | Should -Match '-ClientId, -ObjectId or -IdentityResourceId'
     }
 
@@ -168,6 +216,12 @@ Describe 'Retries and the deadline' {
         $token.Source | Should -Be 'IMDS'
         (Get-IdentityRequests).status | Should -Be @(410, 410, 429, 500, 200)
         $sw.ElapsedMilliseconds | Should -BeGreaterOrEqual 1000 -Because 'Retry-After: 1 is honoured'
+    }
+
+    It 'counts the 410 retries apart: 410 six times, then 503, then success' {
+        Invoke-Emulator '/__emulator/faults' @{ target = 'imds'; faults = @((1..6 | ForEach-Object { @{ status = 410 } }) + @(@{ status = 503 })) } | Out-Null
+        (Get-MsiToken).Source | Should -Be 'IMDS'
+        (Get-IdentityRequests).status | Should -Be @(410, 410, 410, 410, 410, 410, 503, 200)
     }
 
     It 'narrates the retries in -Verbose' {
@@ -253,10 +307,13 @@ Describe 'Off Azure' {
 }
 
 Describe 'Proxies' {
+    # Both NO_PROXY and no_proxy are cleared: undici reads no_proxy first, so an ambient one would let the
+    # requests bypass the dead proxy and the tests pass for the wrong reason (or fail, below).
     It 'contacts identity endpoints directly even with HTTP_PROXY and HTTPS_PROXY set to a dead proxy' {
         $env:HTTP_PROXY = 'http://127.0.0.1:9'
         $env:HTTPS_PROXY = 'http://127.0.0.1:9'
         $env:NO_PROXY = $null
+        $env:no_proxy = $null
         (Get-MsiToken).Source | Should -Be 'IMDS'
     }
 
@@ -264,6 +321,7 @@ Describe 'Proxies' {
         $token = Get-MsiToken
         $env:HTTP_PROXY = 'http://127.0.0.1:9'
         $env:NO_PROXY = $null
+        $env:no_proxy = $null
         $keyArgs = @{ Token = $token; SubscriptionId = $Stack.subscriptionId; ResourceGroupName = $Stack.resourceGroupName; StorageAccountName = $Stack.storageAccountName; ArmEndpoint = $Stack.armEndpoint }
         { Get-MsiStorageKey @keyArgs } | Should -Throw -ErrorId 'GetMsiStorageKeyArmUnreachable,Get-MsiStorageKey'
         $env:NO_PROXY = '127.0.0.1'

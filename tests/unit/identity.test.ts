@@ -109,21 +109,94 @@ describe('token response parsing', () => {
     expect(e.message).toMatch(message);
     expect(e.statusCode).toBe(400);
   });
+
+  // App Service's own body, as Azure.Identity and MSAL's end-to-end tests record it: its text names
+  // "ResourceId", which once passed for an unknown -Resource.
+  const appServiceNotFound = {
+    status: 400,
+    headers: {},
+    body: '{"statusCode":400,"message":"No User Assigned or Delegated Managed Identity found for specified ClientId/ResourceId/PrincipalId."}',
+  };
+  const appService = selectSource(undefined, { IDENTITY_ENDPOINT: 'http://127.0.0.1:41741/msi/token', IDENTITY_HEADER: 'h' });
+
+  it("maps App Service's not-found body to IdentityNotFound, not InvalidResource", () => {
+    const e = identityError(appService, appServiceNotFound, 'https://management.azure.com/');
+    expect(e.code).toBe('IdentityNotFound');
+    expect(e.category).toBe('ObjectNotFound');
+    expect(e.message).not.toMatch(/-Resource\b/);
+  });
+
+  it.each([
+    ['clientId', '5e29463d-71da-4fe0-8e69-999b57db23b0', 'ClientId', 'client id'],
+    ['objectId', '9fc6a41b-e161-43ba-90ba-12f172141c23', 'ObjectId', 'object id'],
+    ['identityResourceId', '/subscriptions/s/resourceGroups/r/providers/Microsoft.ManagedIdentity/userAssignedIdentities/u', 'IdentityResourceId', 'resource id'],
+  ])('a not-found answer to -%s names that identity and parameter', (key, value, parameter, what) => {
+    for (const [source, res] of [
+      [src, wire('imds-identity-not-found-400')],
+      [appService, appServiceNotFound],
+    ] as const) {
+      const e = identityError(source, res, 'https://management.azure.com/', false, { identity: { [key]: value } });
+      expect(e.code).toBe('IdentityNotFound');
+      expect(e.parameter).toBe(parameter);
+      expect(e.message).toContain(`No managed identity with ${what} ${value} is assigned to this resource.`);
+      expect(e.message).toContain(`Check -${parameter}`);
+    }
+  });
+
+  it("ends the endpoint's text with a period before the advice", () => {
+    const e = identityError(src, wire('imds-identity-not-found-400'), 'https://management.azure.com/');
+    expect(e.message).toContain('The endpoint said: invalid_request: Identity not found. Enable a system-assigned identity');
+  });
+
+  it.each([
+    ['IMDS invalid_resource', '{"error":"invalid_resource","error_description":"AADSTS500011: The resource principal named x was not found in the tenant named t."}'],
+    ['AADSTS500011 in App Service text', '{"statusCode":400,"message":"AADSTS500011: The resource principal named x was not found in the tenant."}'],
+    ['AADSTS50001 in any text', '{"error":"invalid_request","error_description":"AADSTS50001: The application named x was not found in the tenant."}'],
+    ["Cloud Shell's AudienceNotSupported", '{"error":{"code":"AudienceNotSupported","message":"Audience x is not a supported MSI token audience."}}'],
+  ])('maps %s to InvalidResource naming -Resource', (_what, body) => {
+    const e = identityError(src, { status: 400, headers: {}, body }, 'x');
+    expect(e.code).toBe('InvalidResource');
+    expect(e.parameter).toBe('Resource');
+  });
+
+  it('does not call any 400 that mentions a resource an unknown resource', () => {
+    const e = identityError(src, { status: 400, headers: {}, body: '{"statusCode":400,"message":"The request for resource id /x could not be served."}' }, 'x');
+    expect(e.code).toBe('TokenRequestFailed');
+  });
 });
 
 describe('IMDS retry policy', () => {
   const p = imdsRetryPolicy();
   const res = (status: number) => ({ response: { status, headers: {}, body: '' } });
-  it.each([404, 408, 410, 429, 500, 503, 599])('retries HTTP %i', (s) => expect(p.retryable(res(s), 1, 0)).toBe(true));
-  it.each([400, 401, 403, 405, 409, 422])('never retries HTTP %i', (s) => expect(p.retryable(res(s), 1, 0)).toBe(false));
+  const neterr = (kind: string) => ({ error: Object.assign(new Error(kind), { kind, url: 'x', name: 'NetworkError' }) }) as never;
+  it.each([404, 408, 410, 429, 500, 503, 599])('retries HTTP %i', (s) => expect(p.retryable(res(s), 1, 0, [])).toBe(true));
+  it.each([400, 401, 403, 405, 409, 422])('never retries HTTP %i', (s) => expect(p.retryable(res(s), 1, 0, [])).toBe(false));
   it('keeps retrying 410 for 70 seconds, then stops', () => {
-    expect(p.retryable(res(410), 30, 69_000)).toBe(true);
-    expect(p.retryable(res(410), 31, 70_001)).toBe(false);
+    expect(p.retryable(res(410), 30, 69_000, [])).toBe(true);
+    expect(p.retryable(res(410), 31, 70_001, [])).toBe(false);
   });
-  it('stops other retries after five', () => expect(p.retryable(res(500), 6, 1000)).toBe(false));
-  it('does not retry a refused or timed-out connect (no endpoint here)', () => {
-    for (const kind of ['refused', 'connectTimeout', 'dns'] as const) {
-      expect(p.retryable({ error: Object.assign(new Error(kind), { kind, url: 'x', name: 'NetworkError' }) } as never, 1, 0)).toBe(false);
-    }
+  it('stops other retries after five', () => {
+    expect(p.retryable(res(500), 5, 1000, [res(500), res(429), res(503), res(404)])).toBe(true);
+    expect(p.retryable(res(500), 6, 1000, [res(500), res(429), res(503), res(404), res(500)])).toBe(false);
+    expect(p.retryable(neterr('reset'), 6, 1000, [res(500), res(429), res(503), res(404), res(500)])).toBe(false);
   });
+  it('counts the 410 retries apart from the others', () => {
+    const gone = Array.from({ length: 6 }, () => res(410));
+    expect(p.retryable(res(503), 7, 20_000, gone)).toBe(true);
+    expect(p.retryable(neterr('reset'), 7, 20_000, gone)).toBe(true);
+    expect(p.retryable(res(503), 12, 30_000, [...gone, res(500), res(500), res(500), res(500), res(500)])).toBe(false);
+  });
+  it('never retries a refused connection, an unreachable address or an unknown host (no endpoint here)', () => {
+    for (const kind of ['refused', 'unreachable', 'dns']) expect(p.retryable(neterr(kind), 1, 0, [])).toBe(false);
+  });
+  it('retries a connect timeout once, at once, while the fast-fail budget allows', () => {
+    expect(p.retryable(neterr('connectTimeout'), 1, 1000, [])).toBe(true);
+    expect(p.retryDelayMs?.(neterr('connectTimeout'))).toBe(0);
+    expect(p.connectTimeoutFor?.(1, 0, [])).toBe(1000);
+    expect(p.connectTimeoutFor?.(2, 1000, [neterr('connectTimeout')])).toBe(600);
+    // A second timeout, or one that comes too late for a useful second try, ends the call.
+    expect(p.retryable(neterr('connectTimeout'), 2, 1600, [neterr('connectTimeout')])).toBe(false);
+    expect(p.retryable(neterr('connectTimeout'), 3, 5000, [res(503), res(503)])).toBe(false);
+  });
+  it('keeps the usual connect timeout after an answer', () => expect(p.connectTimeoutFor?.(2, 1200, [res(503)])).toBe(1000));
 });
