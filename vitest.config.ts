@@ -12,6 +12,10 @@ export default defineConfig({
       AZURE_POD_IDENTITY_AUTHORITY_HOST: 'http://127.0.0.1:9',
       MSISTORAGE_ARM_ENDPOINT: 'http://127.0.0.1:9/',
       NO_PROXY: '127.0.0.1,localhost,::1',
+      // undici reads the lower-case spelling first: an ambient one must not change what the proxy tests see.
+      no_proxy: '127.0.0.1,localhost,::1',
+      // Arc is detected by its agent's himds file too: never on this machine's, whatever is installed.
+      MSISTORAGE_ARC_HIMDS_PATH: '/nonexistent/msistorage/himds',
     },
   },
 });

@@ -119,7 +119,7 @@ export const requestSpecs = {
     keyName,
     container: optStr,
     blob: optStr,
-    permission: str,
+    permission: optStr,
     expiry: str,
     start: optStr,
     protocol: { t: 'enum', values: ['HttpsOnly', 'HttpsOrHttp'], optional: true },

@@ -4,6 +4,12 @@
 
 $script:ArmResource = 'https://management.azure.com/'
 $script:StorageResource = 'https://storage.azure.com/'
+# The resource of ARM tokens in each cloud (src/arm/clouds.ts).
+$script:ArmResources = [ordered]@{
+    AzureCloud        = 'https://management.azure.com/'
+    AzureUSGovernment = 'https://management.usgovcloudapi.net/'
+    AzureChinaCloud   = 'https://management.chinacloudapi.cn/'
+}
 
 function Resolve-MsiAccessToken {
     param(
@@ -42,7 +48,15 @@ function Add-MsiArmTokenArgument {
         $Arguments.token = $plain
         return
     }
-    $cached = Get-MsiCachedToken -Key (Get-MsiTokenCacheKey -Resource $script:ArmResource)
+    # The ARM token of the user's -Environment first, else any cloud's: Node replaces one that does not fit.
+    $identity = $Arguments['identity']
+    $resources = @($script:ArmResources.Values)
+    if ($Arguments['environment']) { $resources = @($script:ArmResources[$Arguments['environment']]) + $resources }
+    $cached = $null
+    foreach ($resource in $resources) {
+        $cached = Get-MsiCachedToken -Key (Get-MsiTokenCacheKey -Resource $resource -Identity $identity)
+        if ($cached) { break }
+    }
     if ($cached) {
         $Cmdlet.WriteVerbose("Using the session's cached Azure Resource Manager token (expires $($cached.ExpiresOn.ToString('u'))).")
         $Arguments.token = ConvertFrom-MsiSecureString -SecureString $cached.Token
@@ -52,17 +66,17 @@ function Add-MsiArmTokenArgument {
 
 function Save-MsiReturnedToken {
     # A reply's 'token' (an ARM token Node fetched) goes into the session cache, and out of the reply.
-    param([Parameter(Mandatory = $true)] $Result, [string] $Property = 'token')
+    param([Parameter(Mandatory = $true)] $Result, [string] $Property = 'token', [hashtable] $Identity)
     if (-not ($Result.PSObject.Properties[$Property] -and $Result.$Property)) { return $null }
     $token = ConvertTo-MsiAccessToken -Result $Result.$Property
-    Set-MsiCachedToken -Key (Get-MsiTokenCacheKey -Resource $token.Resource) -Token $token
+    Set-MsiCachedToken -Key (Get-MsiTokenCacheKey -Resource $token.Resource -Identity $Identity) -Token $token
     $Result.PSObject.Properties.Remove($Property)
     return $token
 }
 
 function Add-MsiAccountArgument {
     # The parameters that locate a storage account, shared by Get-MsiStorageKey, New-MsiStorageContext and
-    # New-MsiStorageSas, copied into a request.
+    # New-MsiStorageSas, copied into a request; with the user-assigned identity that gets their tokens.
     param([Parameter(Mandatory = $true)] [hashtable] $Arguments, [Parameter(Mandatory = $true)] [hashtable] $Bound)
     $map = @{
         StorageAccountName = 'storageAccountName'; ResourceGroupName = 'resourceGroupName'; SubscriptionId = 'subscriptionId'
@@ -72,4 +86,16 @@ function Add-MsiAccountArgument {
         if ($Bound.ContainsKey($name)) { $Arguments[$map[$name]] = $Bound[$name] }
     }
     if ($Bound.ContainsKey('ArmEndpoint')) { $Arguments.armEndpoint = ([uri]$Bound['ArmEndpoint']).OriginalString }
+    $identity = Get-MsiIdentitySelector -Bound $Bound
+    if ($identity.Count) { $Arguments.identity = $identity }
+}
+
+function Get-MsiIdentitySelector {
+    # -ClientId, -ObjectId or -IdentityResourceId as the request's identity fields (Node checks them).
+    param([Parameter(Mandatory = $true)] [hashtable] $Bound)
+    $identity = @{}
+    if ($Bound['ClientId']) { $identity.clientId = [string]$Bound['ClientId'] }
+    if ($Bound['ObjectId']) { $identity.objectId = [string]$Bound['ObjectId'] }
+    if ($Bound['IdentityResourceId']) { $identity.identityResourceId = [string]$Bound['IdentityResourceId'] }
+    return $identity
 }

@@ -46,6 +46,17 @@ function Get-MsiStorageKey {
     The Azure Resource Manager endpoint, overriding -Environment (and the MSISTORAGE_ARM_ENDPOINT variable).
     Point it at the local emulator to test scripts offline.
 
+    .PARAMETER ClientId
+    The client (application) id of a user-assigned identity to get the Azure Resource Manager token with, when
+    the cmdlet gets its own token (no -Token) and the VM has several identities. Give at most one of -ClientId,
+    -ObjectId and -IdentityResourceId.
+
+    .PARAMETER ObjectId
+    The object (principal) id of the user-assigned identity to use (see -ClientId).
+
+    .PARAMETER IdentityResourceId
+    The Azure resource id of the user-assigned identity to use (see -ClientId).
+
     .PARAMETER TimeoutSec
     One deadline for the whole call, retries included (default 90 seconds).
 
@@ -105,6 +116,15 @@ function Get-MsiStorageKey {
 
         [uri] $ArmEndpoint,
 
+        [ValidateNotNullOrEmpty()]
+        [string] $ClientId,
+
+        [ValidateNotNullOrEmpty()]
+        [string] $ObjectId,
+
+        [ValidateNotNullOrEmpty()]
+        [string] $IdentityResourceId,
+
         [ValidateRange(1, 3600)]
         [int] $TimeoutSec
     )
@@ -113,6 +133,6 @@ function Get-MsiStorageKey {
     $arguments.keyName = $KeyName.ToLowerInvariant()
     Add-MsiArmTokenArgument -Arguments $arguments -Cmdlet $PSCmdlet -Token $Token -TokenGiven:$PSBoundParameters.ContainsKey('Token')
     $result = Invoke-MsiNode -Command 'keys' -Arguments $arguments -Cmdlet $PSCmdlet
-    $null = Save-MsiReturnedToken -Result $result
+    $null = Save-MsiReturnedToken -Result $result -Identity $arguments['identity']
     ConvertTo-MsiStorageKey -Result $result
 }

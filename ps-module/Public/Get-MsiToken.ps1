@@ -123,10 +123,7 @@ function Get-MsiToken {
 
         [switch] $AsPlainText
     )
-    $identity = @{}
-    if ($ClientId) { $identity.clientId = $ClientId }
-    if ($ObjectId) { $identity.objectId = $ObjectId }
-    if ($IdentityResourceId) { $identity.identityResourceId = $IdentityResourceId }
+    $identity = Get-MsiIdentitySelector -Bound $PSBoundParameters
     $endpointText = $null
     if ($Endpoint) { $endpointText = $Endpoint.OriginalString }
     $token = Resolve-MsiAccessToken -Cmdlet $PSCmdlet -Resource $Resource -Endpoint $endpointText -Identity $identity -TimeoutSec $TimeoutSec -Force:$Force

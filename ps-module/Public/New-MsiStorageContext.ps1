@@ -61,6 +61,17 @@ function New-MsiStorageContext {
     .PARAMETER KeyName
     Which key to fetch when no credential is given: key1 (default) or key2.
 
+    .PARAMETER ClientId
+    The client (application) id of a user-assigned identity to get the Azure Resource Manager token with, when
+    the cmdlet gets its own token (no -Token) and the VM has several identities. Give at most one of -ClientId,
+    -ObjectId and -IdentityResourceId.
+
+    .PARAMETER ObjectId
+    The object (principal) id of the user-assigned identity to use (see -ClientId).
+
+    .PARAMETER IdentityResourceId
+    The Azure resource id of the user-assigned identity to use (see -ClientId).
+
     .PARAMETER TimeoutSec
     One deadline for the Azure Resource Manager and identity calls (default 90 seconds).
 
@@ -135,6 +146,15 @@ function New-MsiStorageContext {
         [ValidateSet('key1', 'key2')]
         [string] $KeyName,
 
+        [ValidateNotNullOrEmpty()]
+        [string] $ClientId,
+
+        [ValidateNotNullOrEmpty()]
+        [string] $ObjectId,
+
+        [ValidateNotNullOrEmpty()]
+        [string] $IdentityResourceId,
+
         [ValidateRange(1, 3600)]
         [int] $TimeoutSec
     )
@@ -157,14 +177,14 @@ function New-MsiStorageContext {
         }
         'ManagedIdentity' {
             $arguments.useManagedIdentity = $true
-            $cached = Get-MsiCachedToken -Key (Get-MsiTokenCacheKey -Resource $script:StorageResource)
+            $cached = Get-MsiCachedToken -Key (Get-MsiTokenCacheKey -Resource $script:StorageResource -Identity $arguments['identity'])
             if ($cached) { $arguments.storageToken = ConvertFrom-MsiSecureString -SecureString $cached.Token }
         }
     }
     Add-MsiArmTokenArgument -Arguments $arguments -Cmdlet $PSCmdlet -Token $Token -TokenGiven:$PSBoundParameters.ContainsKey('Token')
     $result = Invoke-MsiNode -Command 'context' -Arguments $arguments -Cmdlet $PSCmdlet
-    $null = Save-MsiReturnedToken -Result $result
-    $storageToken = Save-MsiReturnedToken -Result $result -Property 'storageToken'
+    $null = Save-MsiReturnedToken -Result $result -Identity $arguments['identity']
+    $storageToken = Save-MsiReturnedToken -Result $result -Property 'storageToken' -Identity $arguments['identity']
     if (-not $storageToken -and $cached) { $storageToken = $cached }
 
     $context = [pscustomobject]@{
@@ -193,6 +213,8 @@ function New-MsiStorageContext {
         'OAuth' {
             $context.Token = $storageToken.Token
             $context.TokenExpiresOn = $storageToken.ExpiresOn
+            # Which identity renews the token when it nears expiry (no secret: the selector only).
+            $context | Add-Member -NotePropertyName Identity -NotePropertyValue $(if ($arguments['identity']) { $arguments['identity'] } else { @{} })
         }
     }
     $context

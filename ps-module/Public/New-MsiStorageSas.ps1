@@ -21,8 +21,9 @@ function New-MsiStorageSas {
     A blob in -Container: the SAS is a service SAS for that blob only.
 
     .PARAMETER Permission
-    The permissions, as SAS letters: r (read), a (add), c (create), w (write), d (delete), l (list).
-    Defaults to 'rl'.
+    The permissions, as SAS letters: r (read), a (add), c (create), w (write), d (delete), l (list); an account
+    SAS also takes u (update) and p (process). A SAS for one blob cannot carry l.
+    Defaults to 'r' for a blob, 'rl' for a container or the account.
 
     .PARAMETER ExpiryTime
     When the SAS expires. Defaults to one hour from now. Keep it short.
@@ -53,6 +54,17 @@ function New-MsiStorageSas {
 
     .PARAMETER Token
     The Azure Resource Manager token. Defaults to the session's cached token or a new one.
+
+    .PARAMETER ClientId
+    The client (application) id of a user-assigned identity to get the Azure Resource Manager token with, when
+    the cmdlet gets its own token (no -Token) and the VM has several identities. Give at most one of -ClientId,
+    -ObjectId and -IdentityResourceId.
+
+    .PARAMETER ObjectId
+    The object (principal) id of the user-assigned identity to use (see -ClientId).
+
+    .PARAMETER IdentityResourceId
+    The Azure resource id of the user-assigned identity to use (see -ClientId).
 
     .PARAMETER TimeoutSec
     One deadline for the whole call (default 90 seconds).
@@ -92,7 +104,7 @@ function New-MsiStorageSas {
         [string] $Blob,
 
         [ValidateNotNullOrEmpty()]
-        [string] $Permission = 'rl',
+        [string] $Permission,
 
         [DateTimeOffset] $ExpiryTime = [DateTimeOffset]::UtcNow.AddHours(1),
 
@@ -123,20 +135,29 @@ function New-MsiStorageSas {
 
         [object] $Token,
 
+        [ValidateNotNullOrEmpty()]
+        [string] $ClientId,
+
+        [ValidateNotNullOrEmpty()]
+        [string] $ObjectId,
+
+        [ValidateNotNullOrEmpty()]
+        [string] $IdentityResourceId,
+
         [ValidateRange(1, 3600)]
         [int] $TimeoutSec
     )
     $arguments = @{
-        permission = $Permission
         expiry     = $ExpiryTime.UtcDateTime.ToString('o', [System.Globalization.CultureInfo]::InvariantCulture)
         protocol   = $Protocol
     }
     Add-MsiAccountArgument -Arguments $arguments -Bound $PSBoundParameters
     if ($Container) { $arguments.container = $Container }
     if ($Blob) { $arguments.blob = $Blob }
+    if ($Permission) { $arguments.permission = $Permission }
     if ($PSBoundParameters.ContainsKey('StartTime')) { $arguments.start = $StartTime.UtcDateTime.ToString('o', [System.Globalization.CultureInfo]::InvariantCulture) }
     Add-MsiArmTokenArgument -Arguments $arguments -Cmdlet $PSCmdlet -Token $Token -TokenGiven:$PSBoundParameters.ContainsKey('Token')
     $result = Invoke-MsiNode -Command 'sas' -Arguments $arguments -Cmdlet $PSCmdlet
-    $null = Save-MsiReturnedToken -Result $result
+    $null = Save-MsiReturnedToken -Result $result -Identity $arguments['identity']
     ConvertTo-MsiSecureString -PlainText $result.sasToken
 }

@@ -213,6 +213,8 @@ interface ArmErrorBody {
 export interface TokenOrigin {
   /** 'Token' when the user passed -Token; 'identity' when it came from the managed identity or the cache. */
   from: 'Token' | 'identity';
+  /** The resource ARM tokens are asked for in the cloud being used (for messages). */
+  armResource?: string;
   aud?: string;
   oid?: string;
   appid?: string;
@@ -225,6 +227,18 @@ export function tokenClaims(token: string): { aud?: string; oid?: string; appid?
   } catch {
     return {};
   }
+}
+
+/**
+ * The built-in role that grants an action on a storage account, for the advice in a 403. The Key Operator
+ * role holds only listKeys and regenerateKey; the SAS actions come with Storage Account Contributor; reading
+ * the account (its endpoints, or the subscription-wide search) needs Reader.
+ */
+export function roleFor(action: string): string {
+  const a = action.toLowerCase();
+  if (a.endsWith('/listkeys/action')) return 'Storage Account Key Operator Service Role';
+  if (a.endsWith('/storageaccounts/read')) return 'Reader';
+  return 'Storage Account Contributor';
 }
 
 /** Maps an ARM error response to an MsiError that tells the admin what to do. */
@@ -258,13 +272,12 @@ export function armError(res: HttpResponse, ref: Partial<AccountRef>, action: st
     case 'AuthorizationFailed': {
       const oid = /object id '([^']+)'/.exec(message ?? '')?.[1] ?? origin?.oid ?? 'unknown';
       const scope = /over scope '([^']+)'/.exec(message ?? '')?.[1] ?? (ref.subscriptionId ? `/${accountPath(ref as AccountRef)}` : 'the storage account');
-      const role = action.endsWith('/listKeys/action')
-        ? '"Storage Account Key Operator Service Role" (or any role with Microsoft.Storage/storageAccounts/listKeys/action)'
-        : `a role with ${action} (such as "Storage Account Contributor")`;
+      const role = roleFor(action);
+      const who = origin?.from === 'Token' ? 'The identity of the token passed to -Token' : 'The managed identity';
       return new MsiError(
         'AuthorizationFailed',
-        `The managed identity (object id ${oid}) may not perform '${action}' on ${scope}. Grant it ${role} at that scope: ` +
-          `New-AzRoleAssignment -ObjectId ${oid} -RoleDefinitionName 'Storage Account Key Operator Service Role' -Scope '${scope}'. ` +
+        `${who} (object id ${oid}) may not perform '${action}' on ${scope}. Grant it "${role}" (or any role with ${action}) at that scope: ` +
+          `New-AzRoleAssignment -ObjectId ${oid} -RoleDefinitionName '${role}' -Scope '${scope}'. ` +
           'A new assignment can take several minutes to take effect, because Azure caches role assignments and tokens; get a new token with Get-MsiToken -Force after that.',
         'PermissionDenied',
         opts,
@@ -272,10 +285,15 @@ export function armError(res: HttpResponse, ref: Partial<AccountRef>, action: st
     }
     case 'InvalidAuthenticationTokenAudience': {
       const aud = /wrong audience or resource '([^']+)'/.exec(message ?? '')?.[1] ?? origin?.aud ?? 'another resource';
+      const wanted = origin?.armResource ?? 'https://management.azure.com/';
+      const fix =
+        origin?.from === 'Token'
+          ? `Pass a token from Get-MsiToken -Resource ${wanted}, or leave -Token out and let the cmdlet get one.`
+          : `Check -Environment (or the VM's azEnvironment) and -ArmEndpoint: they must name the same cloud.`;
       const which = origin?.from === 'Token' ? 'The token passed to -Token' : "The managed identity's token";
       return new MsiError(
         'InvalidTokenAudience',
-        `${which} was issued for '${aud}', not for Azure Resource Manager. Get an ARM token with Get-MsiToken (its default -Resource is https://management.azure.com/), or leave -Token out.`,
+        `${which} was issued for '${aud}', but Azure Resource Manager here wants tokens for ${wanted}. ${fix}`,
         'AuthenticationError',
         { ...opts, parameter: 'Token' },
       );

@@ -4,7 +4,7 @@
 // once if ARM says it expired) through every ARM call of a command.
 import { MsiError } from '../errors.js';
 import type { HttpRequest, HttpResponse } from '../http.js';
-import { STRATEGIES } from '../identity/sources.js';
+import { STRATEGIES, checkSelector } from '../identity/sources.js';
 import { DEFAULT_TOKEN_TIMEOUT_SEC, getToken } from '../identity/token.js';
 import { verbose } from '../log.js';
 import type { IdentityJson, TokenResult } from '../protocol.js';
@@ -27,6 +27,18 @@ import {
 } from './arm.js';
 import { type Cloud, CLOUDS, armAudiences, cloudByName, cloudFromAzEnvironment } from './clouds.js';
 import { type InstanceCompute, getInstanceMetadata } from './metadata.js';
+
+/** Errors that, for a guessed resource group, may only mean the account lives elsewhere in the subscription. */
+const GUESS_MISSES = new Set(['StorageAccountNotFound', 'ResourceGroupNotFound', 'AuthorizationFailed']);
+
+/** Seconds for the instance-metadata probe that only learns the cloud. */
+const CLOUD_PROBE_SEC = 2;
+
+/** The cloud whose ARM a token was issued for, from its audience; undefined when it is none of them. */
+function cloudOfArmToken(aud: string | undefined): Cloud | undefined {
+  if (!aud) return undefined;
+  return Object.values(CLOUDS).find((c) => armAudiences(c).includes(aud));
+}
 
 export interface AccountQuery {
   storageAccountName?: string;
@@ -68,6 +80,8 @@ export class ArmSession {
     private readonly signal?: AbortSignal,
   ) {
     this.deadline = new Deadline(q.timeoutSec ?? q.identity?.timeoutSec ?? DEFAULT_TOKEN_TIMEOUT_SEC);
+    // Checked up front, not only when a token has to be fetched: a bad selector is an error either way.
+    if (q.identity) checkSelector(q.identity);
     if (q.token) {
       registerSecret(q.token);
       this.token = q.token;
@@ -96,19 +110,27 @@ export class ArmSession {
     const armOverride = q.armEndpoint ?? process.env.MSISTORAGE_ARM_ENDPOINT ?? undefined;
     const needLocation = !fromId && (!q.subscriptionId || !q.resourceGroupName);
     const onImds = STRATEGIES.find((s) => s.isAvailable(process.env))?.name === 'IMDS' && !q.identity?.endpoint;
-    const wantCloud = !q.environment && !armOverride && onImds;
+    // The cloud: -Environment; else the cloud of the ARM token the user passed (the tutorial's line asks
+    // nothing more of the VM); else the VM's azEnvironment from instance metadata; else AzureCloud.
+    const tokenCloud = !q.environment && this.origin.from === 'Token' ? cloudOfArmToken(this.origin.aud) : undefined;
+    const wantCloud = !q.environment && !tokenCloud && onImds;
     let md: InstanceCompute | undefined;
-    if (needLocation || wantCloud) {
+    if (needLocation) {
+      md = await getInstanceMetadata(this.deadline, this.signal);
+    } else if (wantCloud) {
+      // Only to learn the cloud: one short try, so that a slow or absent metadata service cannot use up the
+      // deadline before ARM is even called.
       try {
-        md = await getInstanceMetadata(this.deadline, this.signal);
-        verbose(`Instance metadata: subscription ${md.subscriptionId}, resource group ${md.resourceGroupName}, environment ${md.azEnvironment ?? '(none)'}.`);
+        md = await getInstanceMetadata(new Deadline(Math.min(CLOUD_PROBE_SEC, this.deadline.remainingMs() / 1000)), this.signal);
       } catch (err) {
-        if (needLocation) throw err;
+        if (this.signal?.aborted) throw err;
         verbose(`Instance metadata is not available (${(err as Error).message.split('.')[0]}); assuming AzureCloud.`);
       }
     }
-    this.cloud = q.environment ? cloudByName(q.environment) : md ? cloudFromAzEnvironment(md.azEnvironment) : CLOUDS.AzureCloud;
+    if (md) verbose(`Instance metadata: subscription ${md.subscriptionId}, resource group ${md.resourceGroupName}, environment ${md.azEnvironment ?? '(none)'}.`);
+    this.cloud = q.environment ? cloudByName(q.environment) : (tokenCloud ?? (md ? cloudFromAzEnvironment(md.azEnvironment) : CLOUDS.AzureCloud));
     this.armEndpoint = armOverride ?? this.cloud.armEndpoint;
+    this.origin.armResource = this.cloud.armResource;
     this.ref = {
       subscriptionId: fromId?.subscriptionId ?? q.subscriptionId ?? md!.subscriptionId,
       resourceGroupName: fromId?.resourceGroupName ?? q.resourceGroupName ?? md!.resourceGroupName,
@@ -125,9 +147,9 @@ export class ArmSession {
 
   private async freshToken(reason: string): Promise<string> {
     verbose(`${reason}: getting an Azure Resource Manager token from the managed identity.`);
-    this.fetchedToken = await getToken({ ...this.q.identity, resource: this.q.identity?.resource ?? this.cloud.armResource }, this.signal);
+    this.fetchedToken = await getToken({ ...this.q.identity, resource: this.q.identity?.resource ?? this.cloud.armResource }, this.signal, this.deadline);
     this.token = this.fetchedToken.accessToken;
-    this.origin = { from: 'identity', ...tokenClaims(this.token) };
+    this.origin = { from: 'identity', armResource: this.cloud.armResource, ...tokenClaims(this.token) };
     return this.token;
   }
 
@@ -152,15 +174,27 @@ export class ArmSession {
 
   /**
    * Runs an operation on the account. When the resource group was the VM's guess and ARM does not find the
-   * account there, finds it by name across the subscription and runs the operation again.
+   * account there, finds it by name across the subscription and runs the operation again. A 403 counts as
+   * "not found there" too: ARM authorizes before it looks, so an identity whose role is on the account alone
+   * gets 403 for a guessed scope where the account is not. If the search itself is refused, the first error
+   * stands, with a note that the resource group was a guess.
    */
   async onAccount<T>(op: () => Promise<T>): Promise<T> {
     try {
       return await op();
     } catch (err) {
-      if (!this.groupGuessed || !(err instanceof MsiError) || err.code !== 'StorageAccountNotFound') throw err;
-      verbose(`Storage account ${this.ref.storageAccountName} is not in the VM's resource group ${this.ref.resourceGroupName}; looking for it across subscription ${this.ref.subscriptionId}.`);
-      const found = await this.findInSubscription();
+      if (!this.groupGuessed || !(err instanceof MsiError) || !GUESS_MISSES.has(err.code)) throw err;
+      const why = err.code === 'AuthorizationFailed' ? 'refuses this identity there' : err.code === 'ResourceGroupNotFound' ? 'does not exist in this subscription' : 'does not hold it';
+      verbose(`The VM's resource group ${this.ref.resourceGroupName} ${why}; looking for storage account ${this.ref.storageAccountName} across subscription ${this.ref.subscriptionId}.`);
+      let found: ArmStorageAccount;
+      try {
+        found = await this.findInSubscription();
+      } catch (searchErr) {
+        if (!(searchErr instanceof MsiError) || searchErr.code !== 'AuthorizationFailed') throw searchErr;
+        verbose(`The search across the subscription was refused too (${searchErr.message.split('.')[0]}).`);
+        err.message += ` The resource group '${this.ref.resourceGroupName}' was the VM's own, a guess: if the account is in another one, pass -ResourceGroupName (or -ResourceId).`;
+        throw err;
+      }
       this.ref = found.ref;
       this.account = found;
       this.groupGuessed = false;

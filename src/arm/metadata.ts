@@ -15,7 +15,7 @@ export interface InstanceCompute {
 }
 
 export function buildInstanceMetadataRequest(env: Record<string, string | undefined> = process.env): HttpRequest {
-  return { method: 'GET', url: `${imdsHost(env)}/metadata/instance/compute?api-version=${INSTANCE_API_VERSION}`, headers: { Metadata: 'true' } };
+  return { method: 'GET', url: `${imdsHost(env)}/metadata/instance?api-version=${INSTANCE_API_VERSION}`, headers: { Metadata: 'true' } };
 }
 
 export function parseInstanceMetadata(res: HttpResponse): InstanceCompute {

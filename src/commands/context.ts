@@ -54,7 +54,7 @@ export async function run(req: RequestOf<'context'>, signal: AbortSignal): Promi
   } else if (req.useManagedIdentity) {
     result.authType = 'OAuth';
     // PowerShell passes its cached storage token when it has one; otherwise get one and hand it back.
-    if (!req.storageToken) result.storageToken = await getToken({ ...req.identity, resource: STORAGE_RESOURCE }, signal);
+    if (!req.storageToken) result.storageToken = await getToken({ ...req.identity, resource: STORAGE_RESOURCE }, signal, session.deadline);
   } else if (needArmForKey) {
     const key = await listKey(session, req.keyName);
     result.storageAccountKey = key.value;

@@ -13,14 +13,32 @@ function isoSeconds(value: string, parameter: string): string {
   return new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
 }
 
-export async function run(req: RequestOf<'sas'>, signal: AbortSignal): Promise<SasResult> {
-  if (!/^[racwdxltmeopi]+$/.test(req.permission)) {
-    throw invalidArgument('Permission', `-Permission '${req.permission}' has letters a SAS does not know. Use letters from racwdl (read, add, create, write, delete, list).`, 'InvalidSasPermission');
+// ARM's Permissions enum (listServiceSas and listAccountSas) has r w d l a c u p; which of them mean anything
+// depends on what the SAS is for. A letter outside a kind's set is refused here, with the letters that fit.
+const PERMISSIONS = {
+  blob: { letters: 'racwd', words: 'r (read), a (add), c (create), w (write), d (delete)' },
+  container: { letters: 'racwdl', words: 'r (read), a (add), c (create), w (write), d (delete), l (list)' },
+  account: { letters: 'rwdlacup', words: 'r (read), w (write), d (delete), l (list), a (add), c (create), u (update), p (process)' },
+} as const;
+const DEFAULT_PERMISSION = { blob: 'r', container: 'rl', account: 'rl' } as const;
+
+function checkPermission(permission: string, kind: keyof typeof PERMISSIONS): void {
+  const allowed = PERMISSIONS[kind];
+  const wrong = [...new Set(permission)].filter((c) => !allowed.letters.includes(c));
+  if (permission.length === 0 || wrong.length > 0) {
+    const what = kind === 'account' ? 'an account SAS' : `a SAS for a ${kind}`;
+    throw invalidArgument('Permission', `-Permission '${permission}' has ${wrong.length ? `letters ${what} cannot carry (${wrong.join('')})` : 'no letters'}. Use letters from ${allowed.letters}: ${allowed.words}.`, 'InvalidSasPermission');
   }
+}
+
+export async function run(req: RequestOf<'sas'>, signal: AbortSignal): Promise<SasResult> {
+  if (req.blob && !req.container) throw invalidArgument('Container', '-Blob needs -Container.', 'MissingContainer');
+  const kind = req.container ? (req.blob ? 'blob' : 'container') : 'account';
+  const permission = req.permission ?? DEFAULT_PERMISSION[kind];
+  checkPermission(permission, kind);
   const expiry = isoSeconds(req.expiry, 'ExpiryTime');
   if (Date.parse(expiry) <= Date.now()) throw invalidArgument('ExpiryTime', `-ExpiryTime ${expiry} is in the past. Give a time in the future.`, 'InvalidSasTime');
   const start = req.start ? isoSeconds(req.start, 'StartTime') : undefined;
-  if (req.blob && !req.container) throw invalidArgument('Container', '-Blob needs -Container.', 'MissingContainer');
   if (req.container) validateContainerName(req.container);
   if (req.blob) validateBlobName(req.blob);
   const protocol = req.protocol === 'HttpsOrHttp' ? 'https,http' : 'https';
@@ -28,19 +46,19 @@ export async function run(req: RequestOf<'sas'>, signal: AbortSignal): Promise<S
   const session = new ArmSession(req, signal);
   await session.resolve();
   const account = session.ref.storageAccountName;
-  const common = { signedPermission: req.permission, signedExpiry: expiry, signedStart: start, signedProtocol: protocol, keyToSign: req.keyName };
+  const common = { signedPermission: permission, signedExpiry: expiry, signedStart: start, signedProtocol: protocol, keyToSign: req.keyName };
   const body: ServiceSasParameters | AccountSasParameters = req.container
     ? { canonicalizedResource: `/blob/${account}/${req.container}${req.blob ? `/${req.blob}` : ''}`, signedResource: req.blob ? 'b' : 'c', ...common }
     : { signedServices: 'b', signedResourceTypes: 'sco', ...common };
-  const kind = req.container ? 'service' : 'account';
-  const action = `Microsoft.Storage/storageAccounts/${kind === 'service' ? 'listServiceSas' : 'listAccountSas'}/action`;
+  const service = kind !== 'account';
+  const action = `Microsoft.Storage/storageAccounts/${service ? 'listServiceSas' : 'listAccountSas'}/action`;
   const sasToken = await session.onAccount(async () => {
-    verbose(`POST ${kind === 'service' ? 'ListServiceSas' : 'ListAccountSas'} for ${req.container ? `/${req.container}${req.blob ? `/${req.blob}` : ''}` : 'the blob service'} (permissions ${req.permission}, until ${expiry}, ${protocol}).`);
+    verbose(`POST ${service ? 'ListServiceSas' : 'ListAccountSas'} for ${req.container ? `/${req.container}${req.blob ? `/${req.blob}` : ''}` : 'the blob service'} (permissions ${permission}, until ${expiry}, ${protocol}).`);
     return parseSasResponse(await session.send((t) => buildListSasRequest(session.armEndpoint, session.ref, t, body), action));
   });
   const result: SasResult = {
     sasToken,
-    kind,
+    kind: service ? 'service' : 'account',
     storageAccountName: account,
     expiresOn: expiry,
     subscriptionId: session.ref.subscriptionId,

@@ -1,9 +1,11 @@
 // The emulated Azure Resource Manager: bearer-token checks as ARM makes them, and the Microsoft.Storage
 // calls MsiStorage uses.
+import { armAudiences, cloudFromAzEnvironment } from '../arm/clouds.js';
 import { type Ctx, armError, send } from './http.js';
 import type { Claims, TokenSigner } from './jwt.js';
 
-export const ARM_AUDIENCES = ['https://management.core.windows.net/', 'https://management.core.windows.net', 'https://management.azure.com/', 'https://management.azure.com'];
+/** The public cloud's ARM audiences. The emulator serves the ARM of the emulated VM's cloud (azEnvironment). */
+export const ARM_AUDIENCES = armAudiences(cloudFromAzEnvironment('AzurePublicCloud'));
 
 export interface EmulatorAccount {
   name: string;
@@ -15,9 +17,13 @@ export interface EmulatorAccount {
   resourceGroupName?: string;
   /** Switch: the identity lacks Microsoft.Storage/storageAccounts/listKeys/action (ARM answers 403). */
   withholdListKeys?: boolean;
-  /** Switch: allowSharedKeyAccess=false. ARM reports it, and primaryEndpoints.blob becomes enforcingEndpoint. */
+  /** Switch: allowSharedKeyAccess=false. ARM reports it; the storage front (enforcingEndpoint) applies it. */
   allowSharedKeyAccess?: boolean;
-  /** A front of the storage service that refuses shared-key and key-signed SAS requests (see the stack). */
+  /**
+   * A front of the storage service that refuses shared-key and key-signed SAS requests when the account says
+   * allowSharedKeyAccess=false (see the stack). When set, it is the account's primaryEndpoints.blob, whatever
+   * the switch says: in Azure the setting changes what the endpoint accepts, not where it is.
+   */
   enforcingEndpoint?: string;
 }
 
@@ -31,13 +37,20 @@ export interface ArmDeps {
   location: string;
   /** Accounts per page of the subscription-wide list (nextLink beyond). */
   pageSize: () => number;
+  /** The emulated VM's cloud (IMDS compute.azEnvironment): its ARM audiences are the ones accepted. */
+  azEnvironment: () => string | undefined;
+  /** Where the identity's roles are assigned: the subscription, or only each storage account. */
+  roleScope: 'subscription' | 'accounts';
 }
+
+/** Microsoft.Storage api-versions for storageAccounts that the emulator answers (a stable subset of Azure's list). */
+export const STORAGE_API_VERSIONS = ['2025-01-01', '2024-01-01', '2023-05-01', '2023-04-01', '2023-01-01', '2022-09-01', '2022-05-01', '2021-09-01', '2021-06-01', '2021-04-01', '2019-06-01'];
 
 const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const ACCOUNT_PATH = /^\/subscriptions\/([^/]+)\/resourcegroups\/([^/]+)\/providers\/microsoft\.storage\/storageaccounts\/([^/]+)(?:\/([^/]+))?\/?$/i;
 
 /** Checks the bearer token the way ARM does; returns the claims, or has already answered 401. */
-export function armAuth(ctx: Ctx, signer: TokenSigner): Claims | undefined {
+export function armAuth(ctx: Ctx, signer: TokenSigner, audiences: string[] = ARM_AUDIENCES): Claims | undefined {
   const header = ctx.req.headers.authorization;
   const challenge = (description: string) => ({
     'WWW-Authenticate': `Bearer authorization_uri="https://login.windows.net/", error="invalid_token", error_description="${description}"`,
@@ -56,12 +69,12 @@ export function armAuth(ctx: Ctx, signer: TokenSigner): Claims | undefined {
     armError(ctx.res, 401, 'InvalidAuthenticationToken', 'The access token is invalid.', challenge('The access token is invalid.'));
     return undefined;
   }
-  if (!ARM_AUDIENCES.includes(String(claims.aud))) {
+  if (!audiences.includes(String(claims.aud))) {
     armError(
       ctx.res,
       401,
       'InvalidAuthenticationTokenAudience',
-      `The access token has been obtained for wrong audience or resource '${claims.aud}'. It should exactly match with one of the allowed audiences ${ARM_AUDIENCES.map((a) => `'${a}'`).join(',')}.`,
+      `The access token has been obtained for wrong audience or resource '${claims.aud}'. It should exactly match with one of the allowed audiences ${audiences.map((a) => `'${a}'`).join(',')}.`,
       challenge('The access token has been obtained for wrong audience or resource.'),
     );
     return undefined;
@@ -108,7 +121,7 @@ function accountId(deps: ArmDeps, a: StoredAccount): string {
 /** The storage account resource as ARM returns it (2023-05-01 shape, abridged). */
 function accountResource(deps: ArmDeps, a: StoredAccount) {
   const sharedKey = a.allowSharedKeyAccess !== false;
-  const blob = !sharedKey && a.enforcingEndpoint ? a.enforcingEndpoint : a.blobEndpoint;
+  const blob = a.enforcingEndpoint ?? a.blobEndpoint;
   return {
     id: accountId(deps, a),
     kind: 'StorageV2',
@@ -147,7 +160,11 @@ async function listSas(ctx: Ctx, a: StoredAccount, service: boolean): Promise<vo
   }
   const bad = (m: string) => armError(ctx.res, 400, 'InvalidValuesForRequestParameters', `Values for request parameters are invalid: ${m}.`);
   if (!body.signedExpiry || Number.isNaN(Date.parse(body.signedExpiry))) return bad('signedExpiry');
-  if (!body.signedPermission) return bad('signedPermission');
+  // ARM's Permissions enum is r w d l a c u p; its SignedProtocol is 'https' or 'https,http'.
+  if (!body.signedPermission || !/^[rwdlacup]+$/.test(body.signedPermission)) return bad('signedPermission');
+  if (body.signedProtocol !== undefined && body.signedProtocol !== 'https' && body.signedProtocol !== 'https,http') return bad('signedProtocol');
+  if (body.signedStart !== undefined && Number.isNaN(Date.parse(body.signedStart))) return bad('signedStart');
+  if (body.keyToSign !== undefined && body.keyToSign !== 'key1' && body.keyToSign !== 'key2') return bad('keyToSign');
   const sdk = await import('@azure/storage-blob');
   const key = body.keyToSign === 'key2' ? a.keys[1] : a.keys[0];
   const credential = new sdk.StorageSharedKeyCredential(a.name, key);
@@ -159,13 +176,18 @@ async function listSas(ctx: Ctx, a: StoredAccount, service: boolean): Promise<vo
   if (service) {
     const m = /^\/blob\/([^/]+)\/([^/]+)(?:\/(.+))?$/.exec(body.canonicalizedResource ?? '');
     if (!m || m[1].toLowerCase() !== a.name) return bad('canonicalizedResource');
+    // signedResource is b (blob) or c (container) for the blob service (f and s are the file service's).
+    if (body.signedResource !== 'b' && body.signedResource !== 'c') return bad('signedResource');
     const blobName = body.signedResource === 'b' ? m[3] : undefined;
     if (body.signedResource === 'b' && !blobName) return bad('signedResource');
+    // A letter the resource cannot carry (l on a blob; u or p on the blob service) is an invalid value.
+    if (!/^[racwd]+$/.test(body.signedPermission) && !(body.signedResource === 'c' && /^[racwdl]+$/.test(body.signedPermission))) return bad('signedPermission');
     const permissions = blobName ? sdk.BlobSASPermissions.parse(body.signedPermission) : sdk.ContainerSASPermissions.parse(body.signedPermission);
     const sas = sdk.generateBlobSASQueryParameters({ containerName: m[2], blobName, permissions, ...common }, credential).toString();
     return send(ctx.res, 200, { serviceSasToken: sas });
   }
-  if (!body.signedServices || !body.signedResourceTypes) return bad('signedServices, signedResourceTypes');
+  if (!body.signedServices || !/^[bqtf]+$/.test(body.signedServices)) return bad('signedServices');
+  if (!body.signedResourceTypes || !/^[sco]+$/.test(body.signedResourceTypes)) return bad('signedResourceTypes');
   const sas = sdk
     .generateAccountSASQueryParameters(
       {
@@ -184,15 +206,30 @@ const LIST_PATH = /^\/subscriptions\/([^/]+)\/providers\/microsoft\.storage\/sto
 
 export async function arm(ctx: Ctx, deps: ArmDeps): Promise<void> {
   const { req, res, url } = ctx;
-  const path = decodeURIComponent(url.pathname);
-  if (!url.searchParams.get('api-version')) {
+  let path: string;
+  try {
+    path = decodeURIComponent(url.pathname);
+  } catch {
+    return armError(res, 400, 'InvalidRequestUri', `The request URI '${url.pathname}' is not valid: it has a malformed percent-encoding.`);
+  }
+  const apiVersion = url.searchParams.get('api-version');
+  if (!apiVersion) {
     return armError(res, 400, 'MissingApiVersionParameter', 'The api-version query parameter (?api-version=) is required for all requests.');
   }
-  const claims = armAuth(ctx, deps.signer);
+  if (!STORAGE_API_VERSIONS.includes(apiVersion)) {
+    return armError(
+      res,
+      400,
+      'NoRegisteredProviderFound',
+      `No registered resource provider found for location '${deps.location}' and API version '${apiVersion}' for type 'storageAccounts'. The supported api-versions are '${STORAGE_API_VERSIONS.join(', ')}'. The supported locations are '${deps.location}'.`,
+    );
+  }
+  const claims = armAuth(ctx, deps.signer, armAudiences(cloudFromAzEnvironment(deps.azEnvironment())));
   if (!claims) return;
   const list = LIST_PATH.exec(path);
   if (list && req.method === 'GET') {
     if (list[1].toLowerCase() !== deps.subscriptionId) return armError(res, 404, 'SubscriptionNotFound', `The subscription '${list[1]}' could not be found.`);
+    if (deps.roleScope === 'accounts') return forbidden(ctx, claims, 'Microsoft.Storage/storageAccounts/read', `/subscriptions/${list[1]}`);
     const skip = Number(url.searchParams.get('$skipToken') ?? 0);
     const size = deps.pageSize();
     const page = deps.accounts.slice(skip, skip + size).map((a) => accountResource(deps, a));
@@ -203,6 +240,16 @@ export async function arm(ctx: Ctx, deps: ArmDeps): Promise<void> {
   const m = ACCOUNT_PATH.exec(path);
   if (!m) return armError(res, 404, 'NotFound', `The emulator does not serve '${req.method} ${url.pathname}'.`);
   const [, sub, rg, name, action] = m;
+  if (deps.roleScope === 'accounts' && sub.toLowerCase() === deps.subscriptionId) {
+    // Roles only on the accounts themselves: ARM authorizes before it looks for the resource, so a scope
+    // with no assignment is 403 "... or the scope is invalid" whether or not anything exists there.
+    const held = deps.accounts.find((a) => a.name === name.toLowerCase() && a.resourceGroupName.toLowerCase() === rg.toLowerCase());
+    if (!held) {
+      const act = action?.toLowerCase();
+      const verb = act === 'listkeys' ? 'listKeys/action' : act === 'listservicesas' ? 'listServiceSas/action' : act === 'listaccountsas' ? 'listAccountSas/action' : 'read';
+      return forbidden(ctx, claims, `Microsoft.Storage/storageAccounts/${verb}`, `/subscriptions/${sub}/resourceGroups/${rg}/providers/Microsoft.Storage/storageAccounts/${name}`);
+    }
+  }
   const account = findAccount(ctx, deps, sub, rg, name);
   if (!account) return;
   const scope = accountId(deps, account);

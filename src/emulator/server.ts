@@ -2,7 +2,9 @@
 // App Service, Azure Arc and Cloud Shell sources) and of the Azure Resource Manager storage calls MsiStorage
 // makes. It follows Microsoft's documented wire formats: string-typed expires_in/expires_on, 400 without
 // `Metadata: true`, ARM error bodies {"error":{"code","message"}}, 401 without a valid ARM token, 404
-// SubscriptionNotFound/ResourceGroupNotFound/ResourceNotFound.
+// SubscriptionNotFound/ResourceGroupNotFound/ResourceNotFound. Each identity source answers errors in its own
+// format: IMDS and Arc {"error","error_description"}, App Service {"statusCode","message"}, Cloud Shell
+// {"error":{"code","message"}}.
 //
 // It is a product feature: point your own scripts at it (AZURE_POD_IDENTITY_AUTHORITY_HOST, -ArmEndpoint)
 // to test them offline. It serves plain HTTP on loopback only.
@@ -19,6 +21,10 @@
 //   POST   /__emulator/metadata                {"azEnvironment":"AzurePublicCloud"}
 //   POST   /__emulator/accounts/<name>         {"withholdListKeys":bool,"allowSharedKeyAccess":bool}
 //   POST   /__emulator/page-size               {"size":n}   accounts per page of the subscription-wide list
+//   POST   /__emulator/role-scope              {"scope":"subscription|accounts"}  where the identity's roles are
+//                                              assigned: the whole subscription (the default), or only each
+//                                              storage account (then ARM answers 403 for any other scope, before
+//                                              it looks whether the resource exists, as ARM does)
 import { randomUUID } from 'node:crypto';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -82,6 +88,8 @@ export async function startEmulator(options: EmulatorOptions): Promise<Emulator>
     accounts,
     location: 'westeurope',
     pageSize: () => pageSize,
+    azEnvironment: () => metadata.azEnvironment,
+    roleScope: 'subscription',
   };
   const metadata = { azEnvironment: 'AzurePublicCloud' };
   const identity = identityRoutes({ state, signer, tenantId, lifetimeSec: () => lifetime });
@@ -137,6 +145,11 @@ export async function startEmulator(options: EmulatorOptions): Promise<Emulator>
     if (p === '/__emulator/metadata' && req.method === 'POST') {
       Object.assign(metadata, body);
       return send(res, 200, metadata);
+    }
+    if (p === '/__emulator/role-scope' && req.method === 'POST') {
+      if (body.scope !== 'subscription' && body.scope !== 'accounts') return send(res, 400, { error: { code: 'InvalidScope', message: 'scope is subscription or accounts' } });
+      armDeps.roleScope = body.scope;
+      return send(res, 200, { scope: armDeps.roleScope });
     }
     if (p === '/__emulator/page-size' && req.method === 'POST') {
       pageSize = Math.max(1, Number(body.size));

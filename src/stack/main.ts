@@ -9,8 +9,9 @@
 //
 // Two accounts: the main one in the VM's resource group, and a "data" one in another resource group (to
 // exercise the search across the subscription). Keys are random and never printed. A front of Azurite,
-// `enforcingEndpoint`, refuses shared-key and key-signed SAS requests to accounts whose emulated ARM
-// resource says allowSharedKeyAccess=false, with 403 KeyBasedAuthenticationNotPermitted, as Azure Storage does.
+// `enforcingEndpoint` (HTTPS with --https), refuses shared-key and key-signed SAS requests to accounts whose
+// emulated ARM resource says allowSharedKeyAccess=false, with 403 KeyBasedAuthenticationNotPermitted, as Azure
+// Storage does. It is every account's primaryEndpoints.blob in ARM; `blobEndpoint` is Azurite itself.
 //
 // Prints one JSON line describing the endpoints. Then reads commands on stdin, one per line, answering each
 // with one JSON line on stdout:
@@ -127,19 +128,21 @@ function keyBasedNotPermitted(res: http.ServerResponse): void {
  * requests with a status, or accept them and never answer.
  */
 const front = { stopped: false, failStatus: 0, failCount: 0, hangCount: 0, delayMs: 0, requests: 0, sockets: new Set<import('node:net').Socket>() };
-let frontServer: http.Server | undefined;
+let frontServer: http.Server | https.Server | undefined;
 let frontPort = 0;
 
 function startFront(target: string, stored: () => StoredAccount[]): Promise<string> {
   const upstream = new URL(target);
-  const server = http.createServer((req, res) => {
+  // Over HTTPS when Azurite is: OAuth clients (New-MsiStorageContext -UseManagedIdentity) refuse plain HTTP.
+  const listener = (req: http.IncomingMessage, res: http.ServerResponse) => {
     front.requests++;
     if (front.delayMs > 0) {
       setTimeout(() => proxy(req, res), front.delayMs);
       return;
     }
     proxy(req, res);
-  });
+  };
+  const server = tls ? https.createServer({ cert: tls.cert, key: tls.key }, listener) : http.createServer(listener);
   function proxy(req: http.IncomingMessage, res: http.ServerResponse): void {
     if (front.hangCount > 0) {
       front.hangCount--;
@@ -175,7 +178,7 @@ function startFront(target: string, stored: () => StoredAccount[]): Promise<stri
     });
     req.pipe(proxied);
   }
-  server.on('connection', (socket) => {
+  server.on('connection', (socket: import('node:net').Socket) => {
     front.sockets.add(socket);
     socket.on('close', () => front.sockets.delete(socket));
   });
@@ -183,7 +186,7 @@ function startFront(target: string, stored: () => StoredAccount[]): Promise<stri
   return new Promise((resolve) =>
     server.listen(frontPort, '127.0.0.1', () => {
       frontPort = (server.address() as AddressInfo).port;
-      resolve(`http://127.0.0.1:${frontPort}`);
+      resolve(`${tls ? 'https' : 'http'}://127.0.0.1:${frontPort}`);
     }),
   );
 }

@@ -20,7 +20,8 @@ describe('discovery', () => {
   });
   it('finds an account in another resource group', async () => {
     const run = await runBundle({ command: 'context', storageAccountName: (stack as any).dataStorageAccountName }, env);
-    expect(run.reply.result.blobEndpoint).toBe((stack as any).dataBlobEndpoint);
+    // The account's primaryEndpoints.blob: in the stack, the storage front before Azurite.
+    expect(run.reply.result.blobEndpoint).toBe(`${new URL((stack as any).frontBlobEndpoint).origin}/${(stack as any).dataStorageAccountName}/`);
     expect(run.reply.result.location.resourceGroupName).toBe('msistorage-data-rg');
     expect(run.reply.result.authType).toBe('SharedKey');
   });

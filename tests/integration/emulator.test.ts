@@ -85,4 +85,80 @@ describe('emulated ARM', () => {
     const pattern = f.message.replace(/[.*+?^${}()|[\]\\]/g, '\\$&').replace(/'[^']*'/g, "'[^']*'");
     expect(body.error.message).toMatch(new RegExp(`^${pattern}$`));
   });
+
+  const accountPath = (action: string, apiVersion = '2023-05-01') =>
+    `${stack.armEndpoint}subscriptions/${stack.subscriptionId}/resourceGroups/${stack.resourceGroupName}/providers/Microsoft.Storage/storageAccounts/${stack.storageAccountName}/${action}?api-version=${apiVersion}`;
+  const post = async (url: string, body?: unknown) => {
+    const res = await fetch(url, { method: 'POST', headers: { Authorization: `Bearer ${await token()}`, 'Content-Type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
+    return { status: res.status, body: (await res.json()) as { error?: { code: string; message: string }; serviceSasToken?: string; accountSasToken?: string } };
+  };
+  const expiry = () => new Date(Date.now() + 3_600_000).toISOString();
+
+  it.each([
+    ['a permission letter outside ARM\'s enum', { signedPermission: 'rx', signedResource: 'c' }, 'signedPermission'],
+    ['list on a blob', { signedPermission: 'rl', signedResource: 'b' }, 'signedPermission'],
+    ['an unknown signedResource', { signedPermission: 'r', signedResource: 'z' }, 'signedResource'],
+    ['an unknown signedProtocol', { signedPermission: 'r', signedResource: 'c', signedProtocol: 'http' }, 'signedProtocol'],
+  ])('answers listServiceSas with %s by 400 InvalidValuesForRequestParameters, never a 500', async (_what, fields, param) => {
+    const { status, body } = await post(accountPath('listServiceSas'), {
+      canonicalizedResource: `/blob/${stack.storageAccountName}/c/b`,
+      signedExpiry: expiry(),
+      ...fields,
+    });
+    expect(status).toBe(400);
+    expect(body.error?.code).toBe('InvalidValuesForRequestParameters');
+    expect(body.error?.message).toContain(param);
+  });
+
+  it('signs a blob SAS for read and an account SAS with u and p', async () => {
+    const blob = await post(accountPath('listServiceSas'), { canonicalizedResource: `/blob/${stack.storageAccountName}/c/b`, signedResource: 'b', signedPermission: 'r', signedExpiry: expiry() });
+    expect(blob.status).toBe(200);
+    expect(new URLSearchParams(blob.body.serviceSasToken).get('sp')).toBe('r');
+    const account = await post(accountPath('listAccountSas'), { signedServices: 'b', signedResourceTypes: 'sco', signedPermission: 'rwdlacup', signedExpiry: expiry() });
+    expect(account.status).toBe(200);
+    expect(new URLSearchParams(account.body.accountSasToken).get('srt')).toBe('sco');
+  });
+
+  it('answers an api-version Microsoft.Storage does not have with 400 NoRegisteredProviderFound', async () => {
+    const { status, body } = await post(accountPath('listKeys', '2099-01-01'));
+    expect(status).toBe(400);
+    expect(body.error?.code).toBe('NoRegisteredProviderFound');
+    expect(body.error?.message).toMatch(/API version '2099-01-01' for type 'storageAccounts'\. The supported api-versions are '.*2023-05-01/);
+  });
+
+  it('answers a malformed percent-escape in the path with 400, not 500', async () => {
+    const url = `${stack.armEndpoint}subscriptions/${stack.subscriptionId}/resourceGroups/%E0%A4%A/providers/Microsoft.Storage/storageAccounts/x/listKeys?api-version=2023-05-01`;
+    const { status, body } = await post(url);
+    expect(status).toBe(400);
+    expect(body.error?.code).toBe('InvalidRequestUri');
+  });
+
+  it('takes the tokens of the emulated VM\'s cloud only', async () => {
+    const usgov = 'https://management.usgovcloudapi.net/';
+    const govToken = await token(usgov);
+    const call = async (t: string) => (await fetch(listKeys(), { method: 'POST', headers: { Authorization: `Bearer ${t}` } })).status;
+    expect(await call(govToken)).toBe(401);
+    await fetch(`${stack.imdsHost}/__emulator/metadata`, { method: 'POST', body: JSON.stringify({ azEnvironment: 'AzureUSGovernmentCloud' }) });
+    try {
+      expect(await call(govToken)).toBe(200);
+      expect(await call(await token())).toBe(401);
+    } finally {
+      await fetch(`${stack.imdsHost}/__emulator/metadata`, { method: 'POST', body: JSON.stringify({ azEnvironment: 'AzurePublicCloud' }) });
+    }
+  });
+
+  it('with roles on the accounts alone, authorizes before it looks: 403 where a 404 would be', async () => {
+    await fetch(`${stack.imdsHost}/__emulator/role-scope`, { method: 'POST', body: JSON.stringify({ scope: 'accounts' }) });
+    try {
+      const missing = await post(listKeys(undefined, 'nope'));
+      expect(missing.status).toBe(403);
+      expect(missing.body.error?.code).toBe('AuthorizationFailed');
+      expect(missing.body.error?.message).toContain('or the scope is invalid');
+      expect((await post(listKeys())).status).toBe(200);
+      const list = await fetch(`${stack.armEndpoint}subscriptions/${stack.subscriptionId}/providers/Microsoft.Storage/storageAccounts?api-version=2023-05-01`, { headers: { Authorization: `Bearer ${await token()}` } });
+      expect(list.status).toBe(403);
+    } finally {
+      await fetch(`${stack.imdsHost}/__emulator/role-scope`, { method: 'POST', body: JSON.stringify({ scope: 'subscription' }) });
+    }
+  });
 });

@@ -66,6 +66,11 @@ Describe 'Discovery' {
     It 'accepts a full -ResourceId' {
         $id = "/subscriptions/$($Stack.subscriptionId)/resourceGroups/$($Stack.dataResourceGroupName)/providers/Microsoft.Storage/storageAccounts/$($Stack.dataStorageAccountName)"
         (Get-MsiStorageKey -ResourceId $id -KeyName key2).KeyName | Should -Be 'key2'
+        # The id says where the account is; the VM is asked only which cloud it is in, and not at all with
+        # -Environment.
+        @(Get-Requests 'metadata').Count | Should -Be 1
+        Invoke-Emulator '/__emulator/requests' $null 'Delete' | Out-Null
+        (Get-MsiStorageKey -ResourceId $id -Environment AzureCloud).KeyName | Should -Be 'key1'
         @(Get-Requests 'metadata').Count | Should -Be 0
     }
 
@@ -76,11 +81,59 @@ Describe 'Discovery' {
 
     It 'New-MsiStorageContext -StorageAccountName alone finds the blob endpoint and the key: the three-line flow' {
         $ctx = New-MsiStorageContext -StorageAccountName $Stack.dataStorageAccountName
-        $ctx.BlobEndpoint | Should -Be $Stack.dataBlobEndpoint
+        # The account's primaryEndpoints.blob, which in the stack is the storage front before Azurite.
+        $ctx.BlobEndpoint | Should -Be ($Stack.frontBlobEndpoint -replace [regex]::Escape($Stack.storageAccountName), $Stack.dataStorageAccountName)
         $ctx.AuthType | Should -Be 'SharedKey'
         $ctx.ResourceGroupName | Should -Be $Stack.dataResourceGroupName
         New-MsiStorageContainer -Name 'threelines' -Context $ctx | Out-Null
         (Send-MsiBlob -File $File -Container 'threelines' -Context $ctx).Length | Should -Be 25
+    }
+
+    It 'with -Token, -SubscriptionId and -ResourceGroupName (the tutorial line) asks the VM nothing more' {
+        $token = Get-MsiToken
+        Invoke-Emulator '/__emulator/requests' $null 'Delete' | Out-Null
+        $key = Get-MsiStorageKey -Token $token -SubscriptionId $Stack.subscriptionId -ResourceGroupName $Stack.resourceGroupName -StorageAccountName $Stack.storageAccountName
+        $key.Environment | Should -Be 'AzureCloud'
+        @(Get-Requests 'metadata').Count | Should -Be 0
+        @(Get-Requests 'imds').Count | Should -Be 0
+    }
+
+    It 'finds an account in another resource group when the role is on the account alone (ARM answers 403 first)' {
+        Invoke-Emulator '/__emulator/role-scope' @{ scope = 'accounts' } | Out-Null
+        try {
+            # The guessed group answers 403 and the subscription-wide search is refused too: the 403 stands,
+            # with the note that the resource group was a guess.
+            $err = { Get-MsiStorageKey -StorageAccountName $Stack.dataStorageAccountName } | Should -Throw -ErrorId 'GetMsiStorageKeyAuthorizationFailed,Get-MsiStorageKey' -PassThru
+            $err.CategoryInfo.Category | Should -Be 'PermissionDenied'
+            $err.Exception.Message | Should -Match 'pass -ResourceGroupName'
+            $err.Exception.Message | Should -Match ([regex]::Escape($Stack.resourceGroupName))
+            (Get-Requests 'arm').status | Should -Be @(403, 403)
+            # Given the right group, it works with the account-scoped role.
+            (Get-MsiStorageKey -StorageAccountName $Stack.dataStorageAccountName -ResourceGroupName $Stack.dataResourceGroupName).ResourceGroupName | Should -Be $Stack.dataResourceGroupName
+        } finally { Invoke-Emulator '/__emulator/role-scope' @{ scope = 'subscription' } | Out-Null }
+    }
+
+    It 'gets the ARM token with the user-assigned identity named by -ClientId, and caches it per identity' {
+        $info = Invoke-Emulator '/__emulator/identities' @{ systemAssigned = $false; userAssigned = 2 }
+        try {
+            { Get-MsiStorageKey -StorageAccountName $Stack.storageAccountName } | Should -Throw -ErrorId 'GetMsiStorageKeyMultipleIdentities,Get-MsiStorageKey'
+            $clientId = @($info.userAssigned)[1].clientId
+            (Get-MsiStorageKey -StorageAccountName $Stack.storageAccountName -ClientId $clientId).KeyName | Should -Be 'key1'
+            $sent = @(Get-Requests 'imds' | Where-Object { $_.status -eq 200 })
+            $sent.Count | Should -Be 1
+            Invoke-Emulator '/__emulator/requests' $null 'Delete' | Out-Null
+            (Get-MsiStorageKey -StorageAccountName $Stack.storageAccountName -ClientId $clientId).KeyName | Should -Be 'key1'
+            @(Get-Requests 'imds').Count | Should -Be 0 -Because "the identity's ARM token is in the session cache"
+            (InModuleScope MsiStorage { @($script:MsiTokenCache.Keys) }) | Should -Match ([regex]::Escape("clientId=$clientId"))
+            { Get-MsiStorageKey -StorageAccountName $Stack.storageAccountName -ClientId $clientId -ObjectId $clientId } | Should -Throw -ErrorId 'GetMsiStorageKeyConflictingIdentitySelectors,Get-MsiStorageKey'
+        } finally { Invoke-Emulator '/__emulator/identities' @{ systemAssigned = $true; userAssigned = 0 } | Out-Null }
+    }
+
+    It '-TimeoutSec bounds the whole call, the token it gets on its own included' {
+        Invoke-Emulator '/__emulator/faults' @{ target = 'imds'; faults = @(1..60 | ForEach-Object { @{ status = 410 } }) } | Out-Null
+        $watch = [System.Diagnostics.Stopwatch]::StartNew()
+        { Get-MsiStorageKey -StorageAccountName $Stack.storageAccountName -ResourceGroupName $Stack.resourceGroupName -SubscriptionId $Stack.subscriptionId -TimeoutSec 2 } | Should -Throw
+        $watch.Elapsed.TotalSeconds | Should -BeLessThan 6
     }
 
     It 'uses the session token cache across the lookups' {
@@ -116,6 +169,21 @@ Describe 'Clouds' {
         $err.Exception.Message | Should -Match ([regex]::Escape("https://$ArmHost"))
     }
 
+    It 'serves a US Government VM end to end: the emulated ARM takes that cloud''s tokens' {
+        $env:MSISTORAGE_ARM_ENDPOINT = $Stack.armEndpoint
+        Invoke-Emulator '/__emulator/metadata' @{ azEnvironment = 'AzureUSGovernmentCloud' } | Out-Null
+        $key = Get-MsiStorageKey -StorageAccountName $Stack.storageAccountName
+        $key.Environment | Should -Be 'AzureUSGovernment'
+        (Get-Requests 'imds').path | Should -Not -BeNullOrEmpty
+        # The same with subscription and resource group given: the cloud still comes from the VM.
+        InModuleScope MsiStorage { $script:MsiTokenCache = @{} }
+        (Get-MsiStorageKey -StorageAccountName $Stack.storageAccountName -SubscriptionId $Stack.subscriptionId -ResourceGroupName $Stack.resourceGroupName).Environment | Should -Be 'AzureUSGovernment'
+        # A public-cloud token passed to -Token is refused by that ARM, and the message says what it wants.
+        $public = Get-MsiToken -Resource 'https://management.azure.com/'
+        $err = { Get-MsiStorageKey -StorageAccountName $Stack.storageAccountName -Environment AzureUSGovernment -Token $public } | Should -Throw -ErrorId 'GetMsiStorageKeyInvalidTokenAudience,Get-MsiStorageKey' -PassThru
+        $err.Exception.Message | Should -Match ([regex]::Escape('https://management.usgovcloudapi.net/'))
+    }
+
     It '-ArmEndpoint still overrides -Environment' {
         (Get-MsiStorageKey -StorageAccountName $Stack.storageAccountName -Environment AzureChinaCloud -ArmEndpoint $Stack.armEndpoint -Token (Get-MsiToken)).KeyName | Should -Be 'key1'
     }
@@ -137,9 +205,21 @@ Describe 'Errors that say what to do' {
         $message = $err.Exception.Message
         $message | Should -Match 'Storage Account Key Operator Service Role'
         $message | Should -Match ([regex]::Escape('Microsoft.Storage/storageAccounts/listKeys/action'))
-        $message | Should -Match $Stack.identity.objectId
+        $message | Should -Match (Invoke-Emulator '/__emulator/info' $null 'Get').systemAssigned.objectId
         $message | Should -Match ([regex]::Escape("/subscriptions/$($Stack.subscriptionId)/resourceGroups/$($Stack.resourceGroupName)/providers/Microsoft.Storage/storageAccounts/$($Stack.storageAccountName)"))
         $message | Should -Match 'minutes'
+    }
+
+    It '403 names the role that grants the action refused: Reader to read, Storage Account Contributor for a SAS' {
+        Invoke-Emulator '/__emulator/role-scope' @{ scope = 'accounts' } | Out-Null
+        try {
+            $err = { New-MsiStorageContext -StorageAccountName 'nosuchaccount1' -ResourceGroupName $Stack.resourceGroupName } | Should -Throw -ErrorId 'NewMsiStorageContextAuthorizationFailed,New-MsiStorageContext' -PassThru
+            $err.Exception.Message | Should -Match "RoleDefinitionName 'Reader'"
+            $err.Exception.Message | Should -Not -Match 'Key Operator'
+            $err = { New-MsiStorageSas -StorageAccountName 'nosuchaccount1' -ResourceGroupName $Stack.resourceGroupName -Container 'ccc' } | Should -Throw -ErrorId 'NewMsiStorageSasAuthorizationFailed,New-MsiStorageSas' -PassThru
+            $err.Exception.Message | Should -Match "RoleDefinitionName 'Storage Account Contributor'"
+            $err.Exception.Message | Should -Match ([regex]::Escape('listServiceSas/action'))
+        } finally { Invoke-Emulator '/__emulator/role-scope' @{ scope = 'subscription' } | Out-Null }
     }
 
     It '401 for a token of another resource says which token and for what' {
@@ -161,9 +241,12 @@ Describe 'Errors that say what to do' {
     It 'retries ARM 429 with Retry-After and 503' {
         Invoke-Emulator '/__emulator/faults' @{ target = 'arm'; faults = @(@{ status = 429; retryAfter = 1 }, @{ status = 503 }) } | Out-Null
         $env:MSISTORAGE_RETRY_DELAY_SCALE = '0.01'
+        $watch = [System.Diagnostics.Stopwatch]::StartNew()
         try { (Get-MsiStorageKey -StorageAccountName $Stack.storageAccountName -ResourceGroupName $Stack.resourceGroupName).KeyName | Should -Be 'key1' }
         finally { $env:MSISTORAGE_RETRY_DELAY_SCALE = $null }
         (Get-Requests 'arm').status | Should -Be @(429, 503, 200)
+        # Back-off is scaled to 1%, Retry-After is not: the second try waited the full second.
+        $watch.Elapsed.TotalSeconds | Should -BeGreaterOrEqual 1
     }
 
     It 'gives up with ResourceUnavailable when ARM keeps failing' {
@@ -191,6 +274,23 @@ Describe 'The SAS path' {
         $out = Join-Path $Work 'via-sas.txt'
         Receive-MsiBlob -Blob 'via-sas' -Container $SasContainer -Destination $out -Context $ctx | Out-Null
         Get-Content -LiteralPath $out -Raw | Should -Be 'This is a test text file.'
+    }
+
+    It 'a SAS for one blob defaults to read, and refuses letters a blob cannot carry' {
+        $ctxKey = New-MsiStorageContext -StorageAccountName $Stack.storageAccountName -BlobEndpoint $Stack.blobEndpoint
+        Send-MsiBlob -File $File -Container $SasContainer -Blob 'one-blob' -Context $ctxKey -Force | Out-Null
+        $sas = New-MsiStorageSas -StorageAccountName $Stack.storageAccountName -Container $SasContainer -Blob 'one-blob' -Protocol HttpsOrHttp
+        $plain = (New-Object System.Net.NetworkCredential -ArgumentList '', $sas).Password
+        $plain | Should -Match '(^|&)sp=r(&|$)'
+        $plain | Should -Match '(^|&)sr=b(&|$)'
+        $ctx = New-MsiStorageContext -StorageAccountName $Stack.storageAccountName -SasToken $sas -BlobEndpoint $Stack.blobEndpoint
+        $out = Join-Path $Work 'one-blob.txt'
+        Receive-MsiBlob -Blob 'one-blob' -Container $SasContainer -Destination $out -Context $ctx -Force | Out-Null
+        Get-Content -LiteralPath $out -Raw | Should -Be 'This is a test text file.'
+        $err = { New-MsiStorageSas -StorageAccountName $Stack.storageAccountName -Container $SasContainer -Blob 'one-blob' -Permission rl } | Should -Throw -ErrorId 'NewMsiStorageSasInvalidSasPermission,New-MsiStorageSas' -PassThru
+        $err.Exception.Message | Should -Match '-Permission'
+        $err.Exception.Message | Should -Match '\(l\)'
+        @(Get-Requests 'arm' | Where-Object { $_.status -ge 500 }).Count | Should -Be 0
     }
 
     It 'uploads with an account SAS from listAccountSas' {
@@ -260,7 +360,7 @@ Describe 'The keyless path over HTTPS' {
         $Tls.blobEndpoint | Should -BeLike 'https://*'
         $ctx = New-MsiStorageContext -StorageAccountName $Tls.storageAccountName -UseManagedIdentity
         $ctx.AuthType | Should -Be 'OAuth'
-        $ctx.BlobEndpoint | Should -Be $Tls.blobEndpoint
+        $ctx.BlobEndpoint | Should -Be $Tls.enforcingEndpoint
         $ctx.StorageAccountKey | Should -BeNullOrEmpty
         $ctx.Token | Should -BeOfType [System.Security.SecureString]
         New-MsiStorageContainer -Name 'keyless' -Context $ctx | Out-Null
@@ -275,6 +375,20 @@ Describe 'The keyless path over HTTPS' {
         $env:MSISTORAGE_NODE = Join-Path ([System.IO.Path]::GetTempPath()) 'no-such-node'
         try { (Get-MsiToken -Resource 'https://storage.azure.com/').Resource | Should -Be 'https://storage.azure.com/' }
         finally { $env:MSISTORAGE_NODE = $null }
+    }
+
+    It 'is the remedy for an account that disallows shared keys: keys are refused, the identity is not' {
+        Invoke-RestMethod -Method Post -Uri "$($Tls.imdsHost)/__emulator/accounts/$($Tls.storageAccountName)" -Body '{"allowSharedKeyAccess":false}' -ContentType 'application/json' -NoProxy | Out-Null
+        try {
+            $keyed = New-MsiStorageContext -StorageAccountName $Tls.storageAccountName -WarningAction SilentlyContinue
+            $keyed.BlobEndpoint | Should -Be $Tls.enforcingEndpoint
+            { Send-MsiBlob -File $File -Container 'keyless' -Blob 'by-key.txt' -Context $keyed -ErrorAction Stop } | Should -Throw -ErrorId 'SendMsiBlobKeyBasedAuthenticationNotPermitted,Send-MsiBlob'
+            $ctx = New-MsiStorageContext -StorageAccountName $Tls.storageAccountName -UseManagedIdentity
+            New-MsiStorageContainer -Name 'nosharedkey' -Context $ctx | Out-Null
+            (Send-MsiBlob -File $File -Container 'nosharedkey' -Blob 'no-shared-key.txt' -Context $ctx).Length | Should -Be 25
+        } finally {
+            Invoke-RestMethod -Method Post -Uri "$($Tls.imdsHost)/__emulator/accounts/$($Tls.storageAccountName)" -Body '{"allowSharedKeyAccess":true}' -ContentType 'application/json' -NoProxy | Out-Null
+        }
     }
 
     It 'refuses bearer tokens over plain HTTP with a clear error' {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { armError, armRetryPolicy, buildListKeysRequest, parseListKeysResponse, validateStorageAccountName, validateSubscriptionId } from '../../src/arm/arm.js';
+import { armError, armRetryPolicy, roleFor, buildListKeysRequest, parseListKeysResponse, validateStorageAccountName, validateSubscriptionId } from '../../src/arm/arm.js';
 import { MsiError } from '../../src/errors.js';
 import { fixture } from '../helpers/stack.js';
 
@@ -61,8 +61,26 @@ describe('ARM error mapping', () => {
     expect(armError(wire('arm-resource-group-not-found-404'), ref, 'x').message).toContain("'rg'");
   });
 
-  it('names the role to grant on 403', () => {
-    expect(armError(wire('arm-authorization-failed-403'), ref, 'x').message).toContain('Storage Account Key Operator Service Role');
+  it.each([
+    ['Microsoft.Storage/storageAccounts/listKeys/action', 'Storage Account Key Operator Service Role'],
+    ['Microsoft.Storage/storageAccounts/read', 'Reader'],
+    ['Microsoft.Storage/storageAccounts/listServiceSas/action', 'Storage Account Contributor'],
+    ['Microsoft.Storage/storageAccounts/listAccountSas/action', 'Storage Account Contributor'],
+  ])('on 403 for %s, names the role %s and builds the assignment from it', (action, role) => {
+    expect(roleFor(action)).toBe(role);
+    const message = armError(wire('arm-authorization-failed-403'), ref, action).message;
+    expect(message).toContain(`-RoleDefinitionName '${role}'`);
+    expect(message).toContain(`"${role}" (or any role with ${action})`);
+  });
+
+  it('on a wrong audience, says which resource this ARM wants, and mentions -Token only for a -Token', () => {
+    const gov = 'https://management.usgovcloudapi.net/';
+    const own = armError(wire('arm-wrong-audience-401'), ref, 'x', { from: 'identity', armResource: gov }).message;
+    expect(own).toContain(`wants tokens for ${gov}`);
+    expect(own).not.toContain('-Token');
+    expect(own).toContain('-Environment');
+    const given = armError(wire('arm-wrong-audience-401'), ref, 'x', { from: 'Token', armResource: gov }).message;
+    expect(given).toContain(`Get-MsiToken -Resource ${gov}`);
   });
 
   it('retries 429 and 5xx but not 4xx', () => {

@@ -32,7 +32,7 @@ describe('parseRequest', () => {
     [JSON.stringify({ v: 1, command: 'format-disk' }), 'UnknownCommand'],
     [JSON.stringify({ v: 1, command: 'token', resorce: 'x' }), 'UnknownRequestKey'],
     [JSON.stringify({ v: 1, command: 'token', timeoutSec: '5' }), 'InvalidRequestValue'],
-    [JSON.stringify({ v: 1, command: 'sas', storageAccountName: 'a', expiry: '2030-01-01' }), 'MissingRequestKey'],
+    [JSON.stringify({ v: 1, command: 'sas', storageAccountName: 'a', permission: 'r' }), 'MissingRequestKey'],
     [JSON.stringify({ v: 1, command: 'keys', environment: 'AzureGermanCloud' }), 'InvalidRequestValue'],
     [JSON.stringify({ v: 1, command: 'keys', subscriptionId: 's', resourceGroupName: 'r', storageAccountName: 'a', keyName: 'key3' }), 'InvalidRequestValue'],
     [JSON.stringify({ v: 1, command: 'upload', context: { storageAccountName: 'a', blobEndpoint: 'b', authType: 'SharedKey', storageAccountKey: 'k', extra: 1 }, items: [{ file: '/f' }], container: 'c' }), 'UnknownRequestKey'],
