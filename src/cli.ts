@@ -1,7 +1,7 @@
 // Transport only: read one request line from stdin, validate it, run its command, write one reply line.
 // Commands are imported lazily so that a token request never loads @azure/storage-blob.
 import { setMaxListeners } from 'node:events';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { MsiError, toMsiError } from './errors.js';
 import { readLineAsync, readLineSync, writeStderr, writeStdout } from './io.js';
 import { endEvents, setVerbose } from './log.js';
@@ -121,10 +121,23 @@ export async function main(): Promise<void> {
   }
   // Benchmark hook: the peak resident set of this process, in KiB (a number, never anything else). Written
   // before the reply, because the caller may go on as soon as the reply is in.
-  if (process.env.MSISTORAGE_RSS_FILE) {
-    writeFileSync(process.env.MSISTORAGE_RSS_FILE, String(process.resourceUsage().maxRSS));
-  }
+  if (process.env.MSISTORAGE_RSS_FILE) writeFileSync(process.env.MSISTORAGE_RSS_FILE, String(peakRssKiB()));
   endEvents();
   writeStdout(JSON.stringify(reply));
   process.exit(reply.ok ? 0 : 1);
+}
+
+/**
+ * This process's own peak resident set in KiB. On Linux, getrusage's maxrss survives execve, so a Node
+ * started by a large parent (a pwsh of 300 MB) would report the parent's size; /proc/self/status's VmHWM
+ * is this process's own high-water mark.
+ */
+function peakRssKiB(): number {
+  try {
+    const m = /^VmHWM:\s+(\d+)\s+kB$/m.exec(readFileSync('/proc/self/status', 'utf8'));
+    if (m) return Number(m[1]);
+  } catch {
+    // Not Linux: fall through.
+  }
+  return process.resourceUsage().maxRSS;
 }

@@ -44,9 +44,11 @@ export interface RetryPolicy {
 }
 
 /** Test knob: scales every computed back-off delay (not Retry-After), so suites can run the retry table fast. */
-function backoffScale(): number {
-  const v = Number(process.env.MSISTORAGE_RETRY_DELAY_SCALE);
-  return Number.isFinite(v) && v >= 0 && process.env.MSISTORAGE_RETRY_DELAY_SCALE !== undefined ? v : 1;
+export function backoffScale(): number {
+  // Unset or empty (a shell's way of clearing it) means no scaling: Number('') would be 0.
+  const raw = process.env.MSISTORAGE_RETRY_DELAY_SCALE?.trim();
+  const v = Number(raw);
+  return raw && Number.isFinite(v) && v >= 0 ? v : 1;
 }
 
 export function backoffMs(policy: RetryPolicy, retry: number, random = Math.random): number {

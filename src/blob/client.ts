@@ -1,11 +1,14 @@
 // The data plane: @azure/storage-blob clients built from a storage context, name rules, error mapping.
 // @azure/storage-blob is loaded only here, and only by the commands that move data.
+import { finished } from 'node:stream';
 import type { BlobServiceClient, ContainerClient, StoragePipelineOptions } from '@azure/storage-blob';
 import { MsiError, invalidArgument } from '../errors.js';
 import { assertEndpointAllowed } from '../http.js';
 import { parseEndpoint } from '../identity/sources.js';
 import type { StorageContextJson } from '../protocol.js';
 import { registerSecret } from '../redact.js';
+import { verbose } from '../log.js';
+import { backoffScale } from '../retry.js';
 
 export function blobEndpointFor(account: string, blobEndpoint?: string): string {
   const url = parseEndpoint(blobEndpoint ?? `https://${account}.blob.core.windows.net/`, 'BlobEndpoint');
@@ -57,29 +60,62 @@ export function normalizeSas(sas: string): string {
  * A client-side limit on each try. The SDK's tryTimeoutInMs only asks the service to give up (a timeout=
  * query parameter); a connection that never answers would hang forever. This policy aborts the try and
  * reports it as ETIMEDOUT, which the storage retry policy retries.
+ *
+ * The limit is on the answer (the headers); a streamed body (a download) is watched by its reader, which has
+ * its own stall timer (download.ts). So each try gets its own signal, linked to the caller's: the HTTP client
+ * keeps listening on it until a streamed body ends, and the link must last as long, or an abort by the
+ * caller (a stalled range, a cancelled batch) would never reach the socket and the body would hang.
  */
-function tryTimeoutPolicy(ms: number, RestError: typeof import('@azure/storage-blob').RestError) {
+/** The network errors @azure/storage-common's retry policy retries (StorageRetryPolicyV2's list). */
+const RETRIED_ERRORS = ['ETIMEDOUT', 'ESOCKETTIMEDOUT', 'ECONNREFUSED', 'ECONNRESET', 'ENOENT', 'ENOTFOUND', 'TIMEOUT', 'EPIPE', 'REQUEST_SEND_ERROR'];
+
+function tryTimeoutPolicy(ms: number, maxTries: number, RestError: typeof import('@azure/storage-blob').RestError) {
+  // The tries of each request so far: the retry policy sends the same request object again.
+  const tries = new WeakMap<object, number>();
   return {
     name: 'msistorageTryTimeout',
-    async sendRequest(request: { abortSignal?: AbortSignal }, next: (r: unknown) => Promise<unknown>) {
+    async sendRequest(request: { abortSignal?: AbortSignal; url?: string; method?: string }, next: (r: unknown) => Promise<unknown>) {
+      const attempt = (tries.get(request) ?? 0) + 1;
+      tries.set(request, attempt);
+      // -Verbose tells the retries (the path only: a SAS would be in the query).
+      const narrate = (what: string, retried: boolean) => {
+        const where = request.url ? new URL(request.url).pathname : '';
+        verbose(`Storage: ${what} on try ${attempt} of ${maxTries} (${request.method ?? ''} ${decodeURIComponentSafe(where)})${retried && attempt < maxTries ? '; retrying' : ''}.`);
+      };
       const parent = request.abortSignal;
       const controller = new AbortController();
-      const onAbort = () => controller.abort();
+      const onAbort = () => controller.abort(parent?.reason);
       parent?.addEventListener('abort', onAbort, { once: true });
+      const unlink = () => parent?.removeEventListener('abort', onAbort);
       let timedOut = false;
       const timer = setTimeout(() => {
         timedOut = true;
         controller.abort();
       }, ms);
       request.abortSignal = controller.signal;
+      let body: NodeJS.ReadableStream | undefined;
       try {
-        return await next(request);
+        const response = await next(request);
+        body = (response as { readableStreamBody?: NodeJS.ReadableStream } | undefined)?.readableStreamBody;
+        const status = (response as { status?: number } | undefined)?.status ?? 0;
+        // What the storage retry policy retries: 500 and 503, and the network errors below.
+        if (status === 500 || status === 503) narrate(`HTTP ${status}`, true);
+        return response;
       } catch (err) {
-        if (timedOut && !parent?.aborted) throw new RestError(`The service did not answer within ${ms} ms.`, { code: 'ETIMEDOUT' });
+        if (timedOut && !parent?.aborted) {
+          narrate(`no answer within ${ms} ms`, true);
+          throw new RestError(`The service did not answer within ${ms} ms.`, { code: 'ETIMEDOUT' });
+        }
+        if (!parent?.aborted) {
+          const code = String((err as { code?: string }).code ?? (err as Error).name ?? 'error');
+          narrate(code, RETRIED_ERRORS.some((e) => code.toUpperCase().includes(e) || String((err as Error).message).toUpperCase().includes(e)));
+        }
         throw err;
       } finally {
         clearTimeout(timer);
-        parent?.removeEventListener('abort', onAbort);
+        // Until the body has ended, errored or been destroyed, an abort of the caller's signal destroys it.
+        if (body && parent && !parent.aborted) finished(body, unlink);
+        else unlink();
         request.abortSignal = parent;
       }
     },
@@ -88,13 +124,14 @@ function tryTimeoutPolicy(ms: number, RestError: typeof import('@azure/storage-b
 
 export async function pipelineOptions(): Promise<StoragePipelineOptions> {
   // The same test knob as the identity and ARM back-off: it scales the delays, not the number of tries.
-  const scale = Number(process.env.MSISTORAGE_RETRY_DELAY_SCALE ?? 1);
-  const s = (ms: number) => Math.max(1, Math.round(ms * (Number.isFinite(scale) && scale >= 0 ? scale : 1)));
+  const scale = backoffScale();
+  const s = (ms: number) => Math.max(1, Math.round(ms * scale));
   // Per try: a 8 MiB block at 100 KB/s still fits. MSISTORAGE_TRY_TIMEOUT_MS shortens it (a test knob).
   const tryTimeout = Number(process.env.MSISTORAGE_TRY_TIMEOUT_MS) || 2 * 60_000;
   const { RestError } = await import('@azure/storage-blob');
+  const maxTries = 4;
   const options = {
-    retryOptions: { maxTries: 4, tryTimeoutInMs: tryTimeout, retryDelayInMs: s(500), maxRetryDelayInMs: s(10_000) },
+    retryOptions: { maxTries, tryTimeoutInMs: tryTimeout, retryDelayInMs: s(500), maxRetryDelayInMs: s(10_000) },
     userAgentOptions: { userAgentPrefix: 'MsiStorage' },
   };
   // core-client's additionalPolicies: every client made from this pipeline (service, container, blob)
@@ -102,9 +139,17 @@ export async function pipelineOptions(): Promise<StoragePipelineOptions> {
   let handedOut = false;
   Object.defineProperty(options, 'additionalPolicies', {
     enumerable: true,
-    get: () => (handedOut ? [] : ((handedOut = true), [{ policy: tryTimeoutPolicy(tryTimeout, RestError), position: 'perRetry' }])),
+    get: () => (handedOut ? [] : ((handedOut = true), [{ policy: tryTimeoutPolicy(tryTimeout, maxTries, RestError), position: 'perRetry' }])),
   });
   return options as StoragePipelineOptions;
+}
+
+function decodeURIComponentSafe(text: string): string {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return text;
+  }
 }
 
 /** Loads @azure/storage-blob ahead of need (a prepared process, see cli.ts). */
@@ -115,6 +160,7 @@ export async function loadStorageSdk(): Promise<void> {
 export async function serviceClient(ctx: StorageContextJson): Promise<BlobServiceClient> {
   const endpoint = blobEndpointFor(ctx.storageAccountName, ctx.blobEndpoint);
   assertEndpointAllowed(new URL(endpoint), 'BlobEndpoint');
+  contextAuth = ctx.authType;
   const blob = await import('@azure/storage-blob');
   const missing = (what: string) => new MsiError('InvalidContext', `The context says ${ctx.authType} but carries no ${what}. Make it again with New-MsiStorageContext.`, 'InvalidArgument', { parameter: 'Context' });
   switch (ctx.authType) {
@@ -157,6 +203,24 @@ interface RestErrorLike {
 }
 
 /** Maps an @azure/storage-blob failure to an MsiError with a fix. */
+/**
+ * How the context of this process authorizes (one request, one context): set when its client is made, so
+ * that an authorization error gives the advice that fits a key, a SAS or the managed identity.
+ */
+let contextAuth: StorageContextJson['authType'] | undefined;
+
+const AUTH_ADVICE: Record<StorageContextJson['authType'], string> = {
+  SharedKey: 'The key may have been rotated: get a fresh one with Get-MsiStorageKey and make a new context.',
+  SAS: 'The SAS may have expired, or the key that signed it was rotated: make a new one with New-MsiStorageSas and a new context.',
+  OAuth: "The identity's storage token was refused: make a new context with New-MsiStorageContext -UseManagedIdentity.",
+};
+const PERMISSION_ADVICE: Record<StorageContextJson['authType'], string> = {
+  SharedKey: '',
+  SAS: ' The SAS does not carry the permission this needs: make one with the letters it needs (New-MsiStorageSas -Permission, e.g. rwl).',
+  OAuth:
+    ' Grant the managed identity "Storage Blob Data Contributor" (to write or delete) or "Storage Blob Data Reader" (to read) on the account or the container; a new assignment can take several minutes to apply.',
+};
+
 export function storageError(err: unknown, where: { container: string; blob?: string }): MsiError {
   if (err instanceof MsiError) return err;
   const e = err as RestErrorLike;
@@ -183,7 +247,7 @@ export function storageError(err: unknown, where: { container: string; blob?: st
       return new MsiError('SasProtocolMismatch', `The SAS allows HTTPS only, and this endpoint is HTTP.${said} Make the SAS with New-MsiStorageSas -Protocol HttpsOrHttp, or use the https:// endpoint.`, 'PermissionDenied', opts);
     case 'AuthenticationFailed':
     case 'AuthorizationFailure':
-      return new MsiError('StorageAuthenticationFailed', `Azure Storage did not accept the credentials of this context.${said} Get a fresh key with Get-MsiStorageKey and make a new context.`, 'AuthenticationError', opts);
+      return new MsiError('StorageAuthenticationFailed', `Azure Storage did not accept the credentials of this context.${said} ${AUTH_ADVICE[contextAuth ?? 'SharedKey']}`, 'AuthenticationError', opts);
     case 'KeyBasedAuthenticationNotPermitted':
       return new MsiError(
         'KeyBasedAuthenticationNotPermitted',
@@ -194,7 +258,7 @@ export function storageError(err: unknown, where: { container: string; blob?: st
     case 'AuthorizationPermissionMismatch':
     case 'AuthorizationResourceTypeMismatch':
     case 'AuthorizationServiceMismatch':
-      return new MsiError('StoragePermissionDenied', `Azure Storage refused the operation on ${blob}.${said}`, 'PermissionDenied', opts);
+      return new MsiError('StoragePermissionDenied', `Azure Storage refused the operation on ${blob}.${said}${PERMISSION_ADVICE[contextAuth ?? 'SharedKey']}`, 'PermissionDenied', opts);
     case 'ConditionNotMet':
       return new MsiError('BlobChanged', `The blob ${blob} changed during the operation.${said} Try again.`, 'InvalidOperation', opts);
     default:
@@ -208,7 +272,7 @@ export function storageError(err: unknown, where: { container: string; blob?: st
   if (status === undefined || network.includes(code ?? '')) {
     return new MsiError('StorageUnreachable', `Azure Storage could not be reached for ${blob}: ${serverMessage || 'no response'}. Check -BlobEndpoint of the context and the network.`, 'ResourceUnavailable', opts);
   }
-  if (status === 403) return new MsiError('StoragePermissionDenied', `Azure Storage refused the operation on ${blob} (HTTP 403).${said}`, 'PermissionDenied', opts);
+  if (status === 403) return new MsiError('StoragePermissionDenied', `Azure Storage refused the operation on ${blob} (HTTP 403).${said}${PERMISSION_ADVICE[contextAuth ?? 'SharedKey']}`, 'PermissionDenied', opts);
   if (status === 404) return new MsiError('StorageNotFound', `Azure Storage found nothing for ${blob} (HTTP 404).${said}`, 'ObjectNotFound', opts);
   if (status >= 500) return new MsiError('StorageUnavailable', `Azure Storage kept failing with HTTP ${status} for ${blob}.${said} Try again later.`, 'ResourceUnavailable', opts);
   return new MsiError('StorageRequestFailed', `Azure Storage answered HTTP ${status} for ${blob}.${said}`, 'InvalidOperation', opts);

@@ -2,6 +2,7 @@
 // in the destination's folder; the MD5 is computed in order as the ranges complete, and the length and MD5
 // are checked before fsync and an atomic rename. Any failure removes the temporary file and leaves the
 // destination untouched. A range that stalls is aborted and resumed where it stopped, a bounded number of times.
+// A range in flight holds its unwritten data under the batch's memory budget.
 import { promises as fs } from 'node:fs';
 import type { BlobClient, ContainerClient } from '@azure/storage-blob';
 import { MsiError } from '../errors.js';
@@ -10,12 +11,19 @@ import { type BlobResult, blobResult } from '../protocol.js';
 import { storageError, validateBlobName } from './client.js';
 import { commitDestination, removeQuietly, resolveDestination } from './files.js';
 import { type Hasher, createHasher } from './hasher.js';
-import { type TransferOptions, mapLimit } from './transfer.js';
+import { type MemoryBudget, type TransferOptions, mapLimit } from './transfer.js';
 
 /** No data for this long on a range: abort it and resume. */
 export const STALL_TIMEOUT_MS = Number(process.env.MSISTORAGE_STALL_TIMEOUT_MS ?? 60_000);
 const RANGE_ATTEMPTS = 4;
-const WRITE_BATCH = 1024 * 1024;
+const WRITE_BATCH = 256 * 1024;
+/** What a range holds besides its write batch: the chunk that crosses the batch, and the stream's own buffer. */
+const RANGE_SLACK = 128 * 1024;
+
+/** The memory a range of this length holds at most, for the batch's budget. */
+function rangeMemory(length: number): number {
+  return Math.min(length, WRITE_BATCH) + RANGE_SLACK;
+}
 
 async function downloadRange(
   blob: BlobClient,
@@ -32,33 +40,38 @@ async function downloadRange(
     const onAbort = () => ac.abort();
     signal.addEventListener('abort', onAbort, { once: true });
     let timer: NodeJS.Timeout | undefined;
+    let stalled = false;
     const arm = () => {
       clearTimeout(timer);
-      timer = setTimeout(() => ac.abort(), STALL_TIMEOUT_MS);
+      timer = setTimeout(() => {
+        stalled = true;
+        ac.abort();
+      }, STALL_TIMEOUT_MS);
+    };
+    // Chunks are gathered into one vectored write of about 256 KiB: far fewer file-system calls than one per
+    // socket read, and no copying. (Larger batches were no faster, and a batch of files has a hundred ranges
+    // in flight: each holds its batch.)
+    let pending: Buffer[] = [];
+    let pendingBytes = 0;
+    const flush = async () => {
+      if (pendingBytes === 0) return;
+      let buffers = pending;
+      let left = pendingBytes;
+      while (left > 0) {
+        const { bytesWritten } = await file.writev(buffers, pos + (pendingBytes - left));
+        left -= bytesWritten;
+        if (left > 0) buffers = [Buffer.concat(buffers).subarray(bytesWritten)];
+      }
+      pos += pendingBytes;
+      report(pendingBytes);
+      pending = [];
+      pendingBytes = 0;
     };
     try {
       arm();
       const res = await blob.download(pos, end - pos, { abortSignal: ac.signal, conditions: etag ? { ifMatch: etag } : undefined, maxRetryRequests: 0 });
       const body = res.readableStreamBody;
       if (!body) throw new MsiError('StorageUnreachable', 'The service answered without a body.', 'ResourceUnavailable');
-      // Chunks are gathered into one vectored write of about 1 MiB: far fewer file-system calls than one
-      // per socket read, and no copying.
-      let pending: Buffer[] = [];
-      let pendingBytes = 0;
-      const flush = async () => {
-        if (pendingBytes === 0) return;
-        let buffers = pending;
-        let left = pendingBytes;
-        while (left > 0) {
-          const { bytesWritten } = await file.writev(buffers, pos + (pendingBytes - left));
-          left -= bytesWritten;
-          if (left > 0) buffers = [Buffer.concat(buffers).subarray(bytesWritten)];
-        }
-        pos += pendingBytes;
-        report(pendingBytes);
-        pending = [];
-        pendingBytes = 0;
-      };
       for await (const chunk of body as AsyncIterable<Buffer>) {
         arm();
         pending.push(chunk);
@@ -70,8 +83,19 @@ async function downloadRange(
       if (signal.aborted) throw err;
       const e = err as { statusCode?: number };
       // Answers from the service (412 changed, 404 gone, 403) are final; only the connection is retried.
-      if ((e.statusCode !== undefined && e.statusCode < 500 && e.statusCode !== 408) || attempt >= RANGE_ATTEMPTS) throw err;
-      verbose(`Range ${pos}-${end - 1} of ${blob.name} failed (${(err as Error).message?.split('\n')[0] ?? err}); resuming, try ${attempt + 1} of ${RANGE_ATTEMPTS}.`);
+      if (!stalled && e.statusCode !== undefined && e.statusCode < 500 && e.statusCode !== 408) throw err;
+      if (attempt >= RANGE_ATTEMPTS) {
+        if (!stalled) throw err;
+        throw new MsiError(
+          'StorageTimeout',
+          `Azure Storage sent no data for ${STALL_TIMEOUT_MS / 1000} s on '${blob.name}' (at byte ${pos}), on the last of ${RANGE_ATTEMPTS} tries of that range. The destination was left untouched; check the network and try again.`,
+          'OperationTimeout',
+        );
+      }
+      // What did arrive is kept (same ETag): the next try starts after it.
+      await flush();
+      const why = stalled ? `no data for ${STALL_TIMEOUT_MS / 1000} s` : ((err as Error).message?.split('\n')[0] ?? String(err));
+      verbose(`Range ${pos}-${end - 1} of ${blob.name} failed (${why}); resuming, try ${attempt + 1} of ${RANGE_ATTEMPTS}.`);
     } finally {
       clearTimeout(timer);
       signal.removeEventListener('abort', onAbort);
@@ -85,6 +109,7 @@ export async function downloadOne(
   options: TransferOptions,
   progressFor: (size: number) => (delta: number, completed?: boolean) => void,
   signal: AbortSignal,
+  memory: MemoryBudget,
 ): Promise<BlobResult> {
   validateBlobName(item.blob);
   const where = { container: container.containerName, blob: item.blob };
@@ -100,10 +125,13 @@ export async function downloadOne(
   const report = progressFor(size);
   const etag = props.etag;
   const expectedMd5 = props.contentMD5 ? Buffer.from(props.contentMD5).toString('base64') : undefined;
-  const file = await fs.open(dest.temp, 'wx', 0o600);
+  // Like any new file: 0666 less the umask. The temporary file becomes the destination by a rename, which
+  // keeps its mode; a file that -Force replaces keeps its own.
+  const file = await fs.open(dest.temp, 'wx', 0o666);
   let committed = false;
   let hasher: Hasher | undefined;
   try {
+    if (dest.mode !== undefined) await file.chmod(dest.mode);
     const chunk = options.blockSize;
     const count = Math.ceil(size / chunk);
     verbose(`Downloading ${blob.url} (${size} bytes${count > 1 ? `, ${count} ranges of ${chunk} bytes, ${options.concurrency} at a time` : ''}) through '${dest.temp}'.`);
@@ -118,7 +146,14 @@ export async function downloadOne(
       async (i) => {
         if (signal.aborted) throw new MsiError('OperationStopped', 'The transfer was stopped.', 'OperationStopped');
         const start = i * chunk;
-        await downloadRange(blob, file, start, Math.min(size, start + chunk), etag, report, signal);
+        const end = Math.min(size, start + chunk);
+        const units = rangeMemory(end - start);
+        await memory.take(units);
+        try {
+          await downloadRange(blob, file, start, end, etag, report, signal);
+        } finally {
+          memory.give(units);
+        }
         done[i] = true;
         if (hasher) {
           while (prefix < count && done[prefix]) prefix++;
@@ -166,7 +201,8 @@ export async function downloadOne(
   } catch (err) {
     throw storageError(err, where);
   } finally {
-    hasher?.abort();
+    // The MD5 worker lets go of the temporary file before it is removed (Windows cannot remove an open file).
+    await hasher?.abort();
     if (!committed) {
       await file.close().catch(() => undefined);
       await removeQuietly(dest.temp);

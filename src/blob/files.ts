@@ -53,6 +53,8 @@ export interface Destination {
   file: string;
   /** The temporary file next to it, renamed into place only when complete and verified. */
   temp: string;
+  /** The permission bits of the file that force replaces (POSIX): the new one keeps them. */
+  mode?: number;
 }
 
 /**
@@ -92,7 +94,26 @@ export async function resolveDestination(destination: string, blobName: string, 
     throw new MsiError('DestinationExists', `The file '${file}' already exists and was left untouched. Pass -Force to overwrite it.`, 'ResourceExists', { parameter: 'Force', target: file });
   }
   const temp = path.join(path.dirname(file), `.${path.basename(file)}.${randomBytes(6).toString('hex')}.msistorage-partial`);
-  return { file, temp };
+  // Set-uid, set-gid and sticky bits are not carried over to downloaded content.
+  const mode = existing?.isFile() && process.platform !== 'win32' ? existing.mode & 0o777 : undefined;
+  return { file, temp, mode };
+}
+
+/**
+ * Makes a folder's entries durable (a rename or link into it), as far as the platform allows: Windows
+ * cannot open a folder (EISDIR, EPERM), and some file systems refuse to sync one (EINVAL, EBADF).
+ */
+export async function syncFolder(folder: string): Promise<void> {
+  let h: fs.FileHandle | undefined;
+  try {
+    h = await fs.open(folder, 'r');
+    await h.sync();
+  } catch (err) {
+    const code = (err as { code?: string }).code;
+    if (code !== 'EISDIR' && code !== 'EINVAL' && code !== 'EPERM' && code !== 'EBADF') throw err;
+  } finally {
+    await h?.close();
+  }
 }
 
 /** Moves the finished temp file into place: atomically replacing (force) or never replacing (no force). */
@@ -105,6 +126,7 @@ export async function commitDestination(dest: Destination, force: boolean): Prom
   }
   if (force) {
     await fs.rename(dest.temp, dest.file);
+    await syncFolder(path.dirname(dest.file));
     return;
   }
   try {
@@ -122,6 +144,7 @@ export async function commitDestination(dest: Destination, force: boolean): Prom
     await fs.copyFile(dest.temp, dest.file, constants.COPYFILE_EXCL);
   }
   await fs.unlink(dest.temp);
+  await syncFolder(path.dirname(dest.file));
 }
 
 export async function removeQuietly(file: string): Promise<void> {

@@ -1,5 +1,6 @@
 // What every transfer shares: sizes and concurrency (with their defaults), a byte budget that bounds memory
-// whatever the file sizes, progress events, and per-item result lines on stdout.
+// whatever the file sizes (MemoryBudget: every buffer a batch holds, spare block buffers included), progress
+// events, and per-item result lines on stdout.
 import { MsiError, invalidArgument, toMsiError } from '../errors.js';
 import { queueStdout, setQueueDelay } from '../io.js';
 import { progress } from '../log.js';
@@ -11,7 +12,7 @@ export const MAX_BLOCK_SIZE = 4000 * MiB;
 export const MAX_BLOCKS = 50_000;
 export const DEFAULT_CONCURRENCY = 8;
 export const DEFAULT_FILE_CONCURRENCY = 16;
-/** Block buffers in memory at once, across all files of a batch. */
+/** Transfer buffers in memory at once (upload blocks, spare ones included; download ranges), across all files of a batch. */
 export const MEMORY_BUDGET = 96 * MiB;
 /** Files smaller than this get no progress bar of their own. */
 export const PROGRESS_THRESHOLD = 4 * MiB;
@@ -76,6 +77,85 @@ export class Budget {
   }
 }
 
+/**
+ * The memory of a batch, in bytes: every buffer its transfers hold counts against one budget, shared by all
+ * its files. take/give cover memory held for a while (a small file's body, a download range's unwritten
+ * data). acquire/release hand out upload block buffers, which are kept for reuse once released, because
+ * allocating a fresh one per block would fault in every page of the file again; a kept (spare) buffer
+ * still counts, and is dropped only when a request cannot be served otherwise. So what a batch holds never
+ * exceeds the budget, however many files it has. Requests are served in order.
+ *
+ * Block buffers are backed by SharedArrayBuffers: the MD5 worker reads them in place (hasher.ts).
+ */
+export class MemoryBudget {
+  private available: number;
+  private readonly spares = new Map<number, Buffer[]>();
+  private readonly waiters: { units: number; capacity?: number; resolve: (buffer: Buffer | undefined) => void }[] = [];
+
+  constructor(readonly total: number) {
+    this.available = total;
+  }
+
+  /** Holds `units` bytes (at most the whole budget: see Budget.capped). */
+  take(units: number): Promise<void> {
+    return new Promise((resolve) => {
+      this.waiters.push({ units: Budget.capped(this.total, units), resolve: () => resolve() });
+      this.grant();
+    });
+  }
+
+  give(units: number): void {
+    this.available += Budget.capped(this.total, units);
+    this.grant();
+  }
+
+  /** A block buffer of exactly `capacity` bytes: a spare one, or a new one. Its contents are undefined. */
+  acquire(capacity: number): Promise<Buffer> {
+    return new Promise((resolve) => {
+      this.waiters.push({ units: Budget.capped(this.total, capacity), capacity, resolve: (b) => resolve(b!) });
+      this.grant();
+    });
+  }
+
+  /** Gives a block buffer back; it is kept for the next acquire of its size, and still counts. */
+  release(buffer: Buffer): void {
+    const list = this.spares.get(buffer.length);
+    if (list) list.push(buffer);
+    else this.spares.set(buffer.length, [buffer]);
+    this.grant();
+  }
+
+  /** Bytes held: taken, and in block buffers (in use or spare). */
+  get held(): number {
+    return this.total - this.available;
+  }
+
+  private grant(): void {
+    while (this.waiters.length > 0) {
+      const w = this.waiters[0];
+      const spare = w.capacity === undefined ? undefined : this.spares.get(w.capacity)?.pop();
+      if (spare) {
+        this.waiters.shift();
+        w.resolve(spare);
+        continue;
+      }
+      // Spare buffers of other sizes (none of this one's, or it would have had it) make room.
+      for (const [capacity, list] of this.spares) {
+        while (w.units > this.available && list.length > 0) {
+          list.pop();
+          this.available += Budget.capped(this.total, capacity);
+        }
+        if (list.length === 0) this.spares.delete(capacity);
+        if (w.units <= this.available) break;
+      }
+      if (w.units > this.available) return;
+      this.available -= w.units;
+      this.waiters.shift();
+      w.resolve(w.capacity === undefined ? undefined : Buffer.from(new SharedArrayBuffer(w.capacity)));
+    }
+  }
+}
+
 /** Runs fn over items with at most `limit` in flight; results in input order. */
 export async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T, index: number) => Promise<R>): Promise<R[]> {
   const results = new Array<R>(items.length);
@@ -112,7 +192,8 @@ export class ProgressReporter {
     private readonly enabled: boolean,
     private readonly verb: string,
     private readonly filesTotal: number,
-    private readonly bytesTotal: number,
+    /** Unknown for downloads: a blob's size is learned only when its transfer starts. */
+    private readonly bytesTotal: number | undefined,
   ) {}
 
   private emitBatch(force = false): void {
@@ -122,11 +203,12 @@ export class ProgressReporter {
     this.last = now;
     const seconds = (now - this.started) / 1000;
     const rate = seconds > 0 ? this.bytesDone / seconds : 0;
+    const total = this.bytesTotal;
     progress({
       id: 1,
       activity: `${this.verb} ${this.filesTotal} files`,
-      status: `${this.filesDone} of ${this.filesTotal} files, ${human(this.bytesDone)} of ${human(this.bytesTotal)}, ${human(rate)}/s`,
-      percent: this.bytesTotal > 0 ? Math.floor((100 * this.bytesDone) / this.bytesTotal) : Math.floor((100 * this.filesDone) / this.filesTotal),
+      status: `${this.filesDone} of ${this.filesTotal} files, ${human(this.bytesDone)}${total === undefined ? '' : ` of ${human(total)}`}, ${human(rate)}/s`,
+      percent: total ? Math.min(100, Math.floor((100 * this.bytesDone) / total)) : Math.floor((100 * this.filesDone) / this.filesTotal),
       filesDone: this.filesDone,
       filesTotal: this.filesTotal,
       bytesDone: this.bytesDone,

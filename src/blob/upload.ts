@@ -1,6 +1,7 @@
 // Upload: Put Blob up to one block; above it, blocks read in order (MD5 computed while streaming) and
 // staged in parallel, then one Put Block List that stores the whole file's Content-MD5. Memory is bounded
-// by a shared byte budget. Without force, the write is conditional (If-None-Match: *).
+// by the batch's byte budget, which also hands out (and counts) the block buffers. Without force, the write
+// is conditional (If-None-Match: *).
 import { createHash, randomBytes } from 'node:crypto';
 import { closeSync, fstatSync, read } from 'node:fs';
 import * as path from 'node:path';
@@ -11,7 +12,7 @@ import { type BlobResult, blobResult } from '../protocol.js';
 import { storageError, validateBlobName } from './client.js';
 import { type BlockHash, createBlockHash } from './hasher.js';
 import { openSourceSync, readFullySync } from './files.js';
-import { Budget, MEMORY_BUDGET, type TransferOptions, blockSizeFor } from './transfer.js';
+import { Budget, type MemoryBudget, type TransferOptions, blockSizeFor } from './transfer.js';
 
 export interface UploadSettings {
   contentType?: string;
@@ -42,17 +43,22 @@ function readAt(fd: number, buffer: Buffer, position: number): Promise<void> {
   });
 }
 
+/**
+ * Whether a failed write without force means "the blob is already there": 409 BlobAlreadyExists, or 412
+ * ConditionNotMet, which here can only be our If-None-Match: *. Any other conflict (a lease, an immutability
+ * policy, a blob being rehydrated...) is reported as what it is.
+ */
 function alreadyExists(err: unknown): boolean {
   const e = err as { statusCode?: number; code?: string; details?: { errorCode?: string } };
   const code = e.details?.errorCode ?? e.code;
-  return (e.statusCode === 409 || e.statusCode === 412) && code !== 'ContainerNotFound' && code !== 'LeaseIdMissing';
+  return (e.statusCode === 409 && code === 'BlobAlreadyExists') || (e.statusCode === 412 && code === 'ConditionNotMet');
 }
 
 export async function uploadOne(
   container: ContainerClient,
   item: { file: string; blob: string },
   settings: UploadSettings,
-  memory: Budget,
+  memory: MemoryBudget,
   progressFor: (size: number) => (delta: number, completed?: boolean) => void,
   signal: AbortSignal,
 ): Promise<BlobResult> {
@@ -82,8 +88,7 @@ export async function uploadOne(
     let response: { etag?: string; lastModified?: Date };
     try {
       if (size <= blockSize) {
-        const units = Budget.capped(MEMORY_BUDGET, size);
-        await memory.take(units);
+        await memory.take(size);
         try {
           const body = Buffer.allocUnsafe(size);
           readFullySync(source.fd, body, 0);
@@ -92,7 +97,7 @@ export async function uploadOne(
           verbose(`Put Blob ${client.url} (${size} bytes, ${contentType})${options.force ? '' : ', If-None-Match: *'}.`);
           response = await client.upload(body, size, { ...common, blobHTTPHeaders: { ...headers, blobContentMD5: md5 } });
         } finally {
-          memory.give(units);
+          memory.give(size);
         }
         report(size);
       } else {
@@ -134,7 +139,7 @@ async function uploadBlocks(
   source: { fd: number; size: number; mtimeMs: number },
   blockSize: number,
   options: TransferOptions,
-  memory: Budget,
+  memory: MemoryBudget,
   report: (delta: number) => void,
   local: AbortController,
   blobName: string,
@@ -142,8 +147,17 @@ async function uploadBlocks(
 ): Promise<string[]> {
   if (!options.force) {
     // Fail fast instead of staging gigabytes for a commit that If-None-Match will refuse. The commit stays
-    // conditional: this check is only an early answer, not the guard.
-    const exists = await client.exists({ abortSignal: local.signal });
+    // conditional: this check is only an early answer, not the guard. So only "it exists" stops here; any
+    // other answer (a write-only SAS may not read the blob's properties: 403) means "unknown", and the
+    // upload goes on.
+    let exists = false;
+    try {
+      exists = await client.exists({ abortSignal: local.signal });
+    } catch (err) {
+      if (local.signal.aborted) throw err;
+      const status = (err as { statusCode?: number }).statusCode;
+      verbose(`Could not check whether ${path.posix.basename(blobName)} already exists (${status ? `HTTP ${status}` : 'no answer'}); going on, the commit is conditional (If-None-Match: *).`);
+    }
     if (exists) throw Object.assign(new Error('exists'), { statusCode: 409, details: { errorCode: 'BlobAlreadyExists' } });
   }
   const { size, fd } = source;
@@ -152,30 +166,28 @@ async function uploadBlocks(
   const ids = Array.from({ length: count }, (_, i) => Buffer.from(`${prefix}-${String(i).padStart(6, '0')}`).toString('base64'));
   const requests = new Budget(options.concurrency);
   const pending = new Set<Promise<void>>();
-  // Block buffers are reused: allocating a fresh one per block would fault in every page of the file again.
-  // A buffer goes back to the spares once its block is both staged and hashed.
-  const spare: Buffer[] = [];
+  // Block buffers come from the batch's budget, which keeps them for reuse (see MemoryBudget). A buffer goes
+  // back once its block is both staged and hashed.
   let failure: unknown;
   verbose(`Staging ${count} blocks of ${blockSize} bytes for ${path.posix.basename(blobName)}, ${options.concurrency} at a time.`);
   for (let i = 0; i < count && failure === undefined; i++) {
     const offset = i * blockSize;
     const length = Math.min(blockSize, size - offset);
-    const units = Budget.capped(MEMORY_BUDGET, length);
     await requests.take(1);
-    await memory.take(units);
+    const buffer = await memory.acquire(blockSize);
     if (failure !== undefined) {
       requests.give(1);
-      memory.give(units);
+      memory.release(buffer);
       break;
     }
-    const buffer = spare.pop() ?? hash?.allocate(blockSize) ?? Buffer.allocUnsafe(blockSize);
     const body = buffer.subarray(0, length);
     try {
       await readAt(fd, body, offset);
     } catch (err) {
       requests.give(1);
-      memory.give(units);
-      throw err;
+      memory.release(buffer);
+      failure ??= err;
+      break;
     }
     // Blocks are read in file order, so they are hashed in file order.
     const hashed = hash ? hash.add(body) : Promise.resolve();
@@ -189,12 +201,14 @@ async function uploadBlocks(
       .catch(onFailure)
       .finally(() => requests.give(1));
     const p = Promise.all([staged, hashed.catch(onFailure)]).then(() => {
-      spare.push(buffer);
-      memory.give(units);
+      memory.release(buffer);
       pending.delete(p);
     });
     pending.add(p);
   }
+  // On any failure (a block refused, the file shrinking under the reader), the blocks still in flight are
+  // stopped and waited for: nothing of this file is sent after it has failed, and its buffers are back.
+  if (failure !== undefined) local.abort();
   await Promise.all(pending);
   if (failure !== undefined) throw failure;
   const stat = fstatSync(fd);

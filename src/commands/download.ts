@@ -1,7 +1,7 @@
 // Receive-MsiBlob: one batch (a single blob, or a whole pipeline), blobs in parallel, one line per blob.
 import { serviceClient, validateContainerName } from '../blob/client.js';
 import { downloadOne } from '../blob/download.js';
-import { ProgressReporter, runBatch, transferOptions } from '../blob/transfer.js';
+import { MEMORY_BUDGET, MemoryBudget, ProgressReporter, runBatch, transferOptions } from '../blob/transfer.js';
 import { promises as fs } from 'node:fs';
 import { invalidArgument } from '../errors.js';
 import type { BatchResult, RequestOf } from '../protocol.js';
@@ -16,11 +16,14 @@ export async function run(req: RequestOf<'download'>, signal: AbortSignal): Prom
     }
   }
   const service = await serviceClient(req.context);
-  const reporter = new ProgressReporter(options.progress, 'Downloading', req.items.length, 0);
+  // The batch's byte total is unknown (a blob's size comes with its transfer): its progress counts files.
+  const reporter = new ProgressReporter(options.progress, 'Downloading', req.items.length, undefined);
+  // Every range in flight, across the batch's blobs, holds its unwritten data under one budget.
+  const memory = new MemoryBudget(MEMORY_BUDGET);
   try {
     return await runBatch(req.items, options.fileConcurrency, signal, async (item, i) => {
       validateContainerName(item.container);
-      const result = await downloadOne(service.getContainerClient(item.container), item, options, (size) => reporter.file(i, item.blob, size), signal);
+      const result = await downloadOne(service.getContainerClient(item.container), item, options, (size) => reporter.file(i, item.blob, size), signal, memory);
       return { result, bytes: result.length };
     });
   } finally {

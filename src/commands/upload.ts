@@ -2,7 +2,7 @@
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { containerClient } from '../blob/client.js';
-import { Budget, MEMORY_BUDGET, ProgressReporter, runBatch, transferOptions } from '../blob/transfer.js';
+import { MEMORY_BUDGET, MemoryBudget, ProgressReporter, runBatch, transferOptions } from '../blob/transfer.js';
 import { uploadOne } from '../blob/upload.js';
 import { MsiError, invalidArgument } from '../errors.js';
 
@@ -55,7 +55,8 @@ export async function run(req: RequestOf<'upload'>, signal: AbortSignal): Promis
   // Sizes only feed the batch's progress bar.
   const sizes = options.progress && req.items.length > 1 ? await Promise.all(req.items.map((i) => fs.stat(i.file).then((s) => (s.isFile() ? s.size : 0), () => 0))) : req.items.map(() => 0);
   const reporter = new ProgressReporter(options.progress, 'Uploading', req.items.length, sizes.reduce((a, b) => a + b, 0));
-  const memory = new Budget(MEMORY_BUDGET);
+  // One budget for the whole batch: block buffers (kept for reuse, and counted while kept) and small bodies.
+  const memory = new MemoryBudget(MEMORY_BUDGET);
   const seen = new Map<string, string>();
   const settings = { contentType: req.contentType, metadata: req.metadata, properties, tier: req.tier, options };
   try {

@@ -1,8 +1,10 @@
 // The local stack: Azurite (blob, in memory) + the IMDS/ARM emulator, on free loopback ports.
 // Used by the tests, the demo and the benchmark; users can run it too (`npm run stack`).
 //
-//   node dist/stack.cjs [--account <name>] [--https]
+//   node dist/stack.cjs [--account <name>] [--https] [--disk]
 //
+//   --disk    Azurite keeps its data in a folder of the stack's (removed at exit), not in memory: what was
+//             committed survives stop-azurite / start-azurite, as a storage service's data survives a restart.
 //   --https   Azurite serves HTTPS with a self-signed certificate made here (for 127.0.0.1 and localhost),
 //             and accepts OAuth bearer tokens (--oauth basic). Its PEM is in the output as caFile: give it
 //             to Node with NODE_EXTRA_CA_CERTS.
@@ -15,7 +17,8 @@
 //
 // Prints one JSON line describing the endpoints. Then reads commands on stdin, one per line, answering each
 // with one JSON line on stdout:
-//   stop-azurite   kills Azurite at once (simulates the storage service going away mid-transfer)
+//   stop-azurite   kills Azurite at once (simulates the storage service going away mid-transfer); with
+//                  --disk it stops it as a service stops for a restart (SIGTERM: it closes its store)
 //   start-azurite  starts it again on the same port (its in-memory data is gone)
 //   stop-front     resets every connection through the front and closes it (the service goes away; Azurite,
 //                  and what it holds, stays); start-front opens it again on the same port
@@ -47,6 +50,7 @@ const accounts = [
   { name: `msidata${suffix}`, keys: [randomBytes(64).toString('base64'), randomBytes(64).toString('base64')] as [string, string], resourceGroupName: 'msistorage-data-rg' },
 ];
 const useHttps = process.argv.includes('--https');
+const onDisk = process.argv.includes('--disk');
 const work = mkdtempSync(path.join(tmpdir(), 'msistorage-stack-'));
 let tls: { cert: string; key: string; certFile: string; keyFile: string } | undefined;
 
@@ -73,7 +77,8 @@ async function makeCertificate(): Promise<void> {
 
 function startAzurite(port: number): Promise<string> {
   return new Promise((resolve, reject) => {
-    const args = ['--blobHost', '127.0.0.1', '--blobPort', String(port), '--inMemoryPersistence', '--disableTelemetry', '--skipApiVersionCheck', '--silent', '--loose'];
+    const persistence = onDisk ? ['--location', path.join(work, 'azurite')] : ['--inMemoryPersistence'];
+    const args = ['--blobHost', '127.0.0.1', '--blobPort', String(port), ...persistence, '--disableTelemetry', '--skipApiVersionCheck', '--silent', '--loose'];
     if (tls) args.push('--cert', tls.certFile, '--key', tls.keyFile, '--oauth', 'basic');
     const child = spawn(process.execPath, [path.join(__dirname, 'azurite-host.cjs')], { stdio: ['pipe', 'pipe', 'pipe'] });
     azurite = child;
@@ -105,7 +110,24 @@ function stopAzurite(): Promise<void> {
   if (!child || child.exitCode !== null) return Promise.resolve();
   return new Promise((resolve) => {
     child.once('exit', () => resolve());
-    child.kill('SIGKILL');
+    if (!onDisk) {
+      child.kill('SIGKILL');
+      return;
+    }
+    // On disk, Azurite stops the way a service does on a restart: it closes (what it committed is saved;
+    // its metadata store would otherwise keep up to 5 s of changes in memory), and new connections are
+    // refused. It gets 10 s before it is killed.
+    const killer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+    // Its host process lives on (it waits on stdin): once Azurite says it has closed, it is done.
+    const onClosed = (c: Buffer) => {
+      if (/successfully closed/.test(c.toString())) child.kill('SIGKILL');
+    };
+    child.stdout!.on('data', onClosed);
+    child.once('exit', () => {
+      clearTimeout(killer);
+      child.stdout!.off('data', onClosed);
+    });
+    child.kill('SIGTERM');
   });
 }
 
@@ -172,9 +194,10 @@ function startFront(target: string, stored: () => StoredAccount[]): Promise<stri
         up.pipe(res);
       },
     );
+    // Azurite gone (stop-azurite): the connection is reset, as a service that went away resets it.
     proxied.on('error', () => {
-      if (!res.headersSent) res.writeHead(502);
-      res.end();
+      if (!res.headersSent) req.socket.resetAndDestroy();
+      else res.destroy();
     });
     req.pipe(proxied);
   }

@@ -104,8 +104,13 @@ Describe 'Storage faults' {
         param($Status)
         $before = Get-FrontRequests
         (Invoke-MsiTestStackCommand $Stack "fail-front $Status 2").ok | Should -BeTrue
-        (Send-MsiBlob -File $Small -Container $Container -Blob "retried-$Status" -Context $Front -Force).Name | Should -Be "retried-$Status"
+        $all = Send-MsiBlob -File $Small -Container $Container -Blob "retried-$Status" -Context $Front -Force -Verbose 4>&1
+        ($all | Where-Object { $_ -isnot [System.Management.Automation.VerboseRecord] }).Name | Should -Be "retried-$Status"
         (Get-FrontRequests) - $before | Should -BeGreaterOrEqual 3
+        # -Verbose tells the retries, with the path and never the query (a SAS would be there).
+        $told = ($all | Where-Object { $_ -is [System.Management.Automation.VerboseRecord] } | Out-String)
+        $told | Should -Match "Storage: HTTP $Status on try 1 of 4 \(PUT /[^ ]+/retried-$Status\); retrying"
+        $told | Should -Match "Storage: HTTP $Status on try 2 of 4"
         $script:Survived += 2
     }
 
@@ -148,6 +153,80 @@ Describe 'Storage faults' {
         # Azurite still holds the container and its other blobs; the interrupted one was never committed.
         @((Get-MsiBlob -Container $Container -Context $Direct).Name) | Should -Not -Contain 'interrupted.bin'
         @((Get-MsiBlob -Container $Container -Context $Direct).Name) | Should -Contain 'after-hang'
+        $script:Survived++
+    }
+
+    It 'Azurite itself stopped mid-upload: a clear error, and once it is back nothing is committed under the name' {
+        # A stack of its own whose Azurite keeps its data on disk: what was committed survives the restart.
+        $own = Start-MsiTestStack -Arguments @('--disk')
+        $job = $null
+        try {
+            $env:AZURE_POD_IDENTITY_AUTHORITY_HOST = $own.imdsHost
+            $ctx = New-MsiStorageContext -StorageAccountName $own.storageAccountName -ResourceGroupName $own.resourceGroupName -SubscriptionId $own.subscriptionId -ArmEndpoint $own.armEndpoint -BlobEndpoint $own.frontBlobEndpoint
+            New-MsiStorageContainer -Name 'stopped' -Context $ctx | Out-Null
+            Send-MsiBlob -File $Small -Container 'stopped' -Blob 'before.txt' -Context $ctx | Out-Null
+            (Invoke-MsiTestStackCommand $own 'delay-front 20').ok | Should -BeTrue
+            $job = Start-Background -Script {
+                param($Manifest, $Ctx, $File)
+                $env:MSISTORAGE_RETRY_DELAY_SCALE = '0.01'
+                Import-Module $Manifest
+                Send-MsiBlob -File $File -Container 'stopped' -Blob 'interrupted.bin' -Context $Ctx -BlockSize 256KB -Concurrency 1
+            } -Arguments @($ManifestPath, $ctx, $Big.FullName)
+            $start = (Invoke-MsiTestStackCommand $own 'front-requests').requests
+            Wait-Until { (Invoke-MsiTestStackCommand $own 'front-requests').requests -gt $start + 10 } | Should -BeTrue -Because 'blocks must be on their way when Azurite stops'
+            (Invoke-MsiTestStackCommand $own 'stop-azurite').ok | Should -BeTrue
+            $null = $job.Async.AsyncWaitHandle.WaitOne(60000)
+            $null = $job.PowerShell.EndInvoke($job.Async)
+            $errors = @($job.PowerShell.Streams.Error)
+            $errors.Count | Should -Be 1
+            $errors[0].FullyQualifiedErrorId | Should -Be 'SendMsiBlobStorageUnreachable,Send-MsiBlob'
+            $errors[0].Exception.Message | Should -Match 'could not be reached'
+            (Invoke-MsiTestStackCommand $own 'delay-front 0').ok | Should -BeTrue
+            (Invoke-MsiTestStackCommand $own 'start-azurite').ok | Should -BeTrue
+            $names = @((Get-MsiBlob -Container 'stopped' -Context $ctx).Name)
+            $names | Should -Contain 'before.txt' -Because 'Azurite is back with what it held'
+            $names | Should -Not -Contain 'interrupted.bin'
+        }
+        finally {
+            if ($job) { $job.PowerShell.Dispose() }
+            $env:AZURE_POD_IDENTITY_AUTHORITY_HOST = $script:Stack.imdsHost
+            Stop-MsiTestStack $own
+        }
+        $script:Survived++
+    }
+}
+
+Describe 'A blob that changes' {
+    It 'a blob changed mid-download is detected (If-Match on every range): BlobChanged, no partial file, no destination' {
+        Send-MsiBlob -File $Big.FullName -Container $Container -Blob 'changing.bin' -Context $Direct -Force | Out-Null
+        $folder = Join-Path $Work 'changed'
+        New-Item -ItemType Directory -Path $folder | Out-Null
+        $dest = Join-Path $folder 'changing.bin'
+        # A slow service: the download is surely under way, and far from done, when the blob changes.
+        (Invoke-MsiTestStackCommand $Stack 'delay-front 20').ok | Should -BeTrue
+        $job = Start-Background -Script {
+            param($Manifest, $Ctx, $Container, $Dest)
+            Import-Module $Manifest
+            Receive-MsiBlob -Blob 'changing.bin' -Container $Container -Destination $Dest -Context $Ctx -BlockSize 64KB -Concurrency 1
+        } -Arguments @($ManifestPath, $Front, $Container, $dest)
+        try {
+            Wait-Until { Get-Partials $folder } | Should -BeTrue -Because 'the download must be under way'
+            # A new version under the same name and of the same size, written straight to Azurite: a new ETag.
+            Send-MsiBlob -File $Big.FullName -Container $Container -Blob 'changing.bin' -Context $Direct -Force | Out-Null
+            $job.Async.AsyncWaitHandle.WaitOne(60000) | Should -BeTrue
+            $null = $job.PowerShell.EndInvoke($job.Async)
+            $errors = @($job.PowerShell.Streams.Error)
+            $errors.Count | Should -Be 1
+            $errors[0].FullyQualifiedErrorId | Should -Be 'ReceiveMsiBlobBlobChanged,Receive-MsiBlob'
+            $errors[0].CategoryInfo.Category | Should -Be 'InvalidOperation'
+            $errors[0].Exception.Message | Should -Match 'changed during the operation'
+            Get-Partials $folder | Should -BeNullOrEmpty
+            Test-Path -LiteralPath $dest | Should -BeFalse
+        }
+        finally {
+            $job.PowerShell.Dispose()
+            $null = Invoke-MsiTestStackCommand $Stack 'delay-front 0'
+        }
         $script:Survived++
     }
 }

@@ -15,6 +15,28 @@ BeforeAll {
     $script:BigMd5 = Get-MsiTestMd5Base64 -Path $Big.FullName
 
     function Get-Partials([string] $Folder) { @(Get-ChildItem -LiteralPath $Folder -Force -Recurse -Filter '*msistorage-partial*') }
+    function Get-CommittedBlockSizes([string] $Container, [string] $Blob) {
+        # The committed block list, read with @azure/storage-blob directly; the key goes on stdin only.
+        $key = (New-Object System.Net.NetworkCredential -ArgumentList '', $Ctx.StorageAccountKey).Password
+        $request = ConvertTo-Json -Compress -InputObject @{ endpoint = $Ctx.BlobEndpoint; account = $Ctx.StorageAccountName; key = $key; container = $Container; blob = $Blob }
+        $script = "const s=require('@azure/storage-blob');let i='';process.stdin.on('data',c=>i+=c).on('end',async()=>{const r=JSON.parse(i);" +
+            "const b=new s.BlobServiceClient(r.endpoint,new s.StorageSharedKeyCredential(r.account,r.key)).getContainerClient(r.container).getBlockBlobClient(r.blob);" +
+            "const l=await b.getBlockList('committed');process.stdout.write(JSON.stringify(l.committedBlocks.map(x=>x.size)));});"
+        $psi = New-Object System.Diagnostics.ProcessStartInfo
+        $psi.FileName = Get-MsiTestNode
+        $psi.ArgumentList.Add('-e')
+        $psi.ArgumentList.Add($script)
+        $psi.WorkingDirectory = Split-Path -Parent (Split-Path -Parent $PSScriptRoot)
+        $psi.UseShellExecute = $false
+        $psi.RedirectStandardInput = $true
+        $psi.RedirectStandardOutput = $true
+        $p = [System.Diagnostics.Process]::Start($psi)
+        $p.StandardInput.Write($request)
+        $p.StandardInput.Close()
+        $out = $p.StandardOutput.ReadToEnd()
+        $p.WaitForExit()
+        return @($out | ConvertFrom-Json)
+    }
     function New-CountingNode {
         # MSISTORAGE_NODE pointing at a wrapper that counts how many Node processes the module starts.
         $log = Join-Path $Work ('starts-' + [guid]::NewGuid().ToString('N') + '.log')
@@ -47,10 +69,26 @@ Describe 'Large files' {
         (Get-MsiTestMd5Base64 -Path $dest) | Should -Be $BigMd5
     }
 
-    It 'auto-scales the block size so that no file needs more than 50,000 blocks' {
+    It 'commits the blocks it says it stages: the block list holds blocks of -BlockSize' {
+        # The growth of the block size for files of more than 50,000 blocks (blockSizeFor) needs a file of
+        # over 3 GiB; tests/integration/blob-upload.test.ts checks it on the wire, against a stub service.
         $small = New-MsiTestFile -Path (Join-Path $Work 'blocks.bin') -Size 300KB
         $verbose = Send-MsiBlob -File $small.FullName -Container $Container -Context $Ctx -BlockSize 64KB -Verbose 4>&1 | Out-String
         $verbose | Should -Match 'Staging 5 blocks of 65536 bytes'
+        Get-CommittedBlockSizes -Container $Container -Blob 'blocks.bin' | Should -Be @(65536, 65536, 65536, 65536, 45056)
+    }
+
+    It 'round-trips a file of 32 MiB or more (MD5 on the worker both ways), MD5 checked' {
+        $file = New-MsiTestFile -Path (Join-Path $Work 'large40.bin') -Size 40MB
+        $md5 = Get-MsiTestMd5Base64 -Path $file.FullName
+        $blob = Send-MsiBlob -File $file.FullName -Container $Container -Context $Ctx
+        $blob.ContentMD5 | Should -Be $md5
+        (Invoke-MsiTestBlobProperties -Context $Ctx -Container $Container -Blob 'large40.bin').contentMD5 | Should -Be $md5
+        $dest = Join-Path $Work 'large40-copy.bin'
+        $verbose = Receive-MsiBlob -Blob 'large40.bin' -Container $Container -Destination $dest -Context $Ctx -Verbose 4>&1
+        ($verbose | Where-Object { $_ -is [System.Management.Automation.VerboseRecord] } | Out-String) | Should -Match "MD5 and length verified: $([regex]::Escape($md5)), 41943040 bytes"
+        ($verbose | Where-Object { $_ -isnot [System.Management.Automation.VerboseRecord] }).ContentMD5 | Should -Be $md5
+        Get-MsiTestMd5Base64 -Path $dest | Should -Be $md5
     }
 
     It 'fails when the stored MD5 was changed behind its back, and leaves no file' {
@@ -125,9 +163,29 @@ Describe 'Azurite stopped mid-download' {
         }
         finally {
             if ($ps) { $ps.Dispose() }
-            $env:AZURE_POD_IDENTITY_AUTHORITY_HOST = $Stack.imdsHost
+            # $script: because PowerShell names are case-insensitive: $Stack here would be this test's $stack.
+            $env:AZURE_POD_IDENTITY_AUTHORITY_HOST = $script:Stack.imdsHost
             Stop-MsiTestStack $stack
         }
+    }
+}
+
+Describe 'A write-only SAS' {
+    It 'uploads in blocks without -Force (the existence check it may not make is skipped), and the commit still refuses to overwrite' {
+        $container = New-MsiTestContainerName
+        New-MsiStorageContainer -Name $container -Context $Ctx | Out-Null
+        $sas = New-MsiStorageSas -StorageAccountName $Stack.storageAccountName -ResourceGroupName $Stack.resourceGroupName -SubscriptionId $Stack.subscriptionId -ArmEndpoint $Stack.armEndpoint -Container $container -Permission cw -Protocol HttpsOrHttp
+        $writeOnly = New-MsiStorageContext -StorageAccountName $Stack.storageAccountName -SasToken $sas -BlobEndpoint $Stack.blobEndpoint
+        $file = New-MsiTestFile -Path (Join-Path $Work 'write-only.bin') -Size 300KB
+        # Larger than one block: the path with the existence check, which this SAS cannot read (403).
+        { Get-MsiBlob -Container $container -Context $writeOnly -ErrorAction Stop } | Should -Throw -ErrorId 'GetMsiBlobStoragePermissionDenied,Get-MsiBlob'
+        $out = Send-MsiBlob -File $file.FullName -Container $container -Context $writeOnly -BlockSize 64KB -ErrorAction Stop -Verbose 4>&1
+        ($out | Where-Object { $_ -isnot [System.Management.Automation.VerboseRecord] }).Name | Should -Be 'write-only.bin'
+        ($out | Where-Object { $_ -is [System.Management.Automation.VerboseRecord] } | Out-String) | Should -Match 'Could not check whether write-only\.bin already exists \(HTTP 403\)'
+        (Invoke-MsiTestBlobProperties -Context $Ctx -Container $container -Blob 'write-only.bin').contentMD5 | Should -Be (Get-MsiTestMd5Base64 -Path $file.FullName)
+        # Again without -Force: the early check still cannot answer, and the conditional commit refuses.
+        $err = { Send-MsiBlob -File $file.FullName -Container $container -Context $writeOnly -BlockSize 64KB -ErrorAction Stop } | Should -Throw -ErrorId 'SendMsiBlobBlobAlreadyExists,Send-MsiBlob' -PassThru
+        $err.Exception.Message | Should -Match '-Force'
     }
 }
 
@@ -273,6 +331,32 @@ Describe 'Progress' {
             $file[0].ParentActivityId | Should -Be 1
             ($records | Where-Object { $_.Activity -eq 'Uploading 2 files' -and $_.StatusDescription -match '\d of 2 files' }) | Should -Not -BeNullOrEmpty
             ($records | Where-Object { $_.RecordType -eq 'Completed' }) | Should -Not -BeNullOrEmpty
+        }
+        finally { $ps.Dispose() }
+    }
+
+    It 'shows files done of total for a batch download, with no byte total it does not know' {
+        $folder = Join-Path $Work 'progress-down'
+        New-Item -ItemType Directory -Path $folder | Out-Null
+        $ps = [powershell]::Create()
+        try {
+            $null = $ps.AddScript({
+                    param($Manifest, $Ctx, $Container, $Folder)
+                    Import-Module $Manifest
+                    $ProgressPreference = 'Continue'
+                    @('big.bin', 'nomd5.bin') | ForEach-Object { [pscustomobject]@{ Blob = $_ } } | Receive-MsiBlob -Container $Container -Context $Ctx -Destination $Folder -BlockSize 1MB -Concurrency 2 | Out-Null
+                }).AddArgument($ManifestPath).AddArgument($Ctx).AddArgument($Container).AddArgument($folder)
+            $null = $ps.Invoke()
+            $ps.Streams.Error | Should -BeNullOrEmpty
+            $batch = @($ps.Streams.Progress | Where-Object { $_.Activity -eq 'Downloading 2 files' -and $_.RecordType -ne 'Completed' })
+            $batch | Should -Not -BeNullOrEmpty
+            foreach ($r in $batch) {
+                $r.StatusDescription | Should -Match '^[0-2] of 2 files, \d+(\.\d)? (B|KiB|MiB), .+/s$'
+                $r.StatusDescription | Should -Not -Match ' of 0 B'
+                $r.PercentComplete | Should -BeIn @(0, 50, 100)
+            }
+            $batch[-1].StatusDescription | Should -Match '^2 of 2 files'
+            ($ps.Streams.Progress | Where-Object { $_.Activity -eq 'Downloading big.bin' -and $_.StatusDescription -match ' of 20\.0 MiB, ' }) | Should -Not -BeNullOrEmpty
         }
         finally { $ps.Dispose() }
     }
