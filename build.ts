@@ -118,7 +118,9 @@ if (!(major >= ${MIN_NODE_MAJOR})) {
 var fs = require('fs'), path = require('path'), vm = require('vm');
 // undici parses HTTP with llhttp compiled to WebAssembly. V8's optimizing tier-up of that module runs on
 // background threads that process exit waits for: ~60 ms per call. Baseline (Liftoff) code is plenty here.
-// PowerShell passes --liftoff-only on the command line, which spares loading node:v8.
+// Set here, not on Node's command line: a Node too old for the bundle would refuse an option it does not
+// know ("bad option", exit 9) before the version check above could say so. Loading node:v8 costs nothing
+// measurable; a caller that passes the option itself spares it.
 if (process.execArgv.indexOf('--liftoff-only') < 0) require('v8').setFlagsFromString('--liftoff-only');
 var file = path.join(__dirname, 'msistorage.js');
 var cacheFile = path.join(__dirname, 'msistorage.jscache');

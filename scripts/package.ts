@@ -18,9 +18,9 @@ rmSync(out, { recursive: true, force: true });
 mkdirSync(path.join(out, 'bin'), { recursive: true });
 cpSync(path.join(root, 'MsiStorage.psd1'), path.join(out, 'MsiStorage.psd1'));
 cpSync(path.join(root, 'README.md'), path.join(out, 'README.md'));
-cpSync(path.join(root, 'ps-module'), path.join(out, 'ps-module'), { recursive: true, filter: (src) => !src.includes(`${path.sep}en-US`) });
-// Get-Help finds about topics next to the manifest.
-cpSync(path.join(root, 'ps-module', 'en-US'), path.join(out, 'en-US'), { recursive: true });
+cpSync(path.join(root, 'ps-module'), path.join(out, 'ps-module'), { recursive: true });
+// Get-Help finds about topics in the culture folder next to the manifest: en-US/ in the clone and in the package.
+cpSync(path.join(root, 'en-US'), path.join(out, 'en-US'), { recursive: true });
 for (const f of ['msistorage.cjs', 'msistorage.js', 'msistorage.jscache', 'emulator.cjs']) cpSync(path.join(dist, 'bin', f), path.join(out, 'bin', f));
 
 // The .nupkg: PSResourceGet's own Publish-PSResource into a throw-away local repository.
@@ -33,7 +33,18 @@ const script = [
   `Register-PSResourceRepository -Name '${name}' -Uri '${repo}' -Trusted`,
   `try { Publish-PSResource -Path '${out}' -Repository '${name}' -SkipDependenciesCheck } finally { Unregister-PSResourceRepository -Name '${name}' }`,
 ].join('\n');
-const r = spawnSync(ensurePwsh(), ['-NoProfile', '-NonInteractive', '-Command', script], { cwd: root, stdio: 'inherit' });
+// The repository is registered in a home of its own, never in the user's PSResourceGet settings. Its XDG
+// folders must exist: .NET gives an empty LocalApplicationData for a missing one, and PSResourceGet would then
+// write its repository list into the current folder.
+const home = path.join(dist, 'package-home');
+const xdg = { XDG_DATA_HOME: path.join(home, 'data'), XDG_CONFIG_HOME: path.join(home, 'config'), XDG_CACHE_HOME: path.join(home, 'cache') };
+for (const folder of Object.values(xdg)) mkdirSync(folder, { recursive: true });
+const r = spawnSync(ensurePwsh(), ['-NoProfile', '-NonInteractive', '-Command', script], {
+  cwd: root,
+  stdio: 'inherit',
+  env: { ...process.env, ...xdg, POWERSHELL_TELEMETRY_OPTOUT: '1', POWERSHELL_UPDATECHECK: 'Off' },
+});
+rmSync(home, { recursive: true, force: true });
 if (r.status !== 0) process.exit(r.status ?? 1);
 const nupkg = readdirSync(repo).find((f) => f.toLowerCase().endsWith('.nupkg'));
 if (!nupkg || !existsSync(path.join(repo, nupkg))) throw new Error('Publish-PSResource made no .nupkg');

@@ -54,7 +54,8 @@ export function ensurePester(): string {
  * closed loopback port unless a test points it at its emulator, no ambient identity or proxy settings.
  * Lowercase no_proxy goes too: undici reads it before NO_PROXY, so an ambient one would override ours.
  * The Azure Arc agent's executable is looked for at a path that does not exist, so that a machine with the
- * agent installed does not send the tests' token requests to it.
+ * agent installed does not send the tests' token requests to it. pwsh sends no telemetry and checks for no
+ * update.
  */
 export function safeEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...process.env };
@@ -66,5 +67,8 @@ export function safeEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   env.MSISTORAGE_ARM_ENDPOINT = 'http://127.0.0.1:9/';
   env.MSISTORAGE_ARC_HIMDS_PATH = path.join(tools, 'no-arc-agent', 'himds');
   env.NO_PROXY = '127.0.0.1,localhost,::1';
+  // pwsh itself stays quiet too: no telemetry, no update check (both would leave the machine).
+  env.POWERSHELL_TELEMETRY_OPTOUT = '1';
+  env.POWERSHELL_UPDATECHECK = 'Off';
   return { ...env, ...extra };
 }

@@ -71,8 +71,12 @@ export function writeStderr(line: string): void {
   }
 }
 
-/** Gathers stdin chunks until the first newline (or end of input), at most `limit` bytes. */
-class LineReader {
+/**
+ * Gathers stdin chunks until the first newline (or end of input), at most `limit` bytes. One byte order mark
+ * before the request is dropped: Windows PowerShell 5.1 (.NET Framework) wraps a child's stdin in a writer with
+ * the console's input encoding, which under code page 65001 writes EF BB BF into the pipe as soon as it is made.
+ */
+export class LineReader {
   private chunks: Buffer[] = [];
   private size = 0;
   constructor(private readonly limit: number) {}
@@ -80,14 +84,14 @@ class LineReader {
   /** Takes `n` bytes read into `buf` (0 at end of input); returns the outcome once there is one. */
   add(buf: Buffer, n: number): { line: string | undefined; rest: string; tooLarge: boolean } | undefined {
     if (n === 0) {
-      const all = Buffer.concat(this.chunks).toString('utf8');
+      const all = withoutBom(Buffer.concat(this.chunks).toString('utf8'));
       return { line: all.trim() ? all : undefined, rest: '', tooLarge: false };
     }
     const chunk = Buffer.from(buf.subarray(0, n));
     const nl = chunk.indexOf(10);
     if (nl >= 0) {
       this.chunks.push(chunk.subarray(0, nl));
-      const line = Buffer.concat(this.chunks).toString('utf8').replace(/\r$/, '');
+      const line = withoutBom(Buffer.concat(this.chunks).toString('utf8')).replace(/\r$/, '');
       return { line, rest: chunk.subarray(nl + 1).toString('utf8'), tooLarge: this.size + nl > this.limit };
     }
     this.chunks.push(chunk);
@@ -95,6 +99,10 @@ class LineReader {
     if (this.size > this.limit) return { line: undefined, rest: '', tooLarge: true };
     return undefined;
   }
+}
+
+function withoutBom(text: string): string {
+  return text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
 }
 
 function endOfInput(err: unknown): boolean {

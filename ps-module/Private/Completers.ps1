@@ -9,10 +9,15 @@ function Get-MsiCompletion {
     try {
         $arguments = @{ context = ConvertTo-MsiContextArgument -Context $context -Cmdlet $PSCmdlet; prefix = $Word.Trim("'", '"') }
         if ($Kind -eq 'Container') { $command = 'containers' } else { $command = 'list'; $arguments.container = $Bound['Container'] }
-        $names = Invoke-MsiNode -Command $command -Arguments $arguments -Cmdlet $PSCmdlet -Batch | Select-Object -First 200 | ForEach-Object { $_.name }
+        # Names are strings as Node sent them (a name like '2026-01-15T10:00:00Z' too: see ConvertFrom-MsiJson).
+        $names = Invoke-MsiNode -Command $command -Arguments $arguments -Cmdlet $PSCmdlet -Batch | Select-Object -First 200 | ForEach-Object { [string]$_.name }
         foreach ($name in $names) {
             $text = $name
-            if ($name -match '[\s''"`$#;,(){}&|<>@]') { $text = "'" + $name.Replace("'", "''") + "'" }
+            # Quoted when PowerShell would read it otherwise: special characters (typographic quotes too), or
+            # a leading dash (any of the dashes PowerShell accepts), which would make it a parameter name.
+            if ($name -match '[\s''"`$#;,(){}&|<>@\u2018-\u201E]' -or $name -match '^[-\u2013\u2014\u2015]') {
+                $text = "'" + [System.Management.Automation.Language.CodeGeneration]::EscapeSingleQuotedStringContent($name) + "'"
+            }
             New-Object System.Management.Automation.CompletionResult -ArgumentList $text, $name, 'ParameterValue', $name
         }
     }

@@ -15,6 +15,90 @@ $script:Utf8 = New-Object System.Text.UTF8Encoding -ArgumentList $false
 # The most items one request carries; a longer batch is sent in several (each its own Node process).
 $script:MaxBatchItems = 50000
 
+# Replies are parsed with no date conversion: PowerShell 7's ConvertFrom-Json turns every string that looks
+# like an ISO 8601 time into a DateTime in local time, so a blob named '2026-01-15T10:00:00Z' would come back
+# as another name, and a LastModified would lose its milliseconds and its offset. Times are made from their
+# text instead (ConvertTo-MsiDate). The parser is chosen once, when the module loads (Select-MsiJsonParser).
+
+function Select-MsiJsonParser {
+    # 'DateKind': PowerShell 7.5+, ConvertFrom-Json -DateKind String.
+    # 'Populate': PowerShell 7.0-7.4, Newtonsoft.Json's reader with DateParseHandling None; its tree becomes
+    #   objects through ConvertFrom-Json's own converter (JsonObject.PopulateFromJArray, found by its exact
+    #   signature: the code ConvertFrom-Json runs, as fast).
+    # 'Tree': the same reader, the tree made into objects here (ConvertFrom-MsiJsonToken), should that
+    #   converter not be found: about three times slower.
+    # 'Plain': Windows PowerShell 5.1, whose ConvertFrom-Json keeps such strings as strings.
+    # 'Auto' picks the first that this PowerShell has; the tests select each in turn.
+    param([ValidateSet('Auto', 'DateKind', 'Populate', 'Tree', 'Plain')] [string] $Parser = 'Auto')
+    $script:HasJsonDateKind = $false
+    $script:HasJsonReader = $false
+    $script:JsonPopulate = $null
+    if ($Parser -eq 'Plain' -or $PSVersionTable.PSEdition -ne 'Core') { return }
+    if ($Parser -eq 'Auto' -or $Parser -eq 'DateKind') {
+        $script:HasJsonDateKind = $null -ne [Microsoft.PowerShell.Commands.ConvertFromJsonCommand].GetProperty('DateKind')
+        if ($script:HasJsonDateKind -or $Parser -eq 'DateKind') { return }
+    }
+    $script:HasJsonReader = $true
+    if ($Parser -eq 'Tree') { return }
+    $jsonObject = [Microsoft.PowerShell.Commands.JsonObject]
+    $newtonsoft = $jsonObject.Assembly.GetReferencedAssemblies() | Where-Object { $_.Name -eq 'Newtonsoft.Json' } | Select-Object -First 1
+    $jarray = [System.Reflection.Assembly]::Load($newtonsoft).GetType('Newtonsoft.Json.Linq.JArray')
+    $signature = [type[]]@($jarray, [System.Management.Automation.ErrorRecord].MakeByRefType())
+    $script:JsonPopulate = $jsonObject.GetMethod('PopulateFromJArray', [System.Reflection.BindingFlags]'NonPublic, Static', $null, $signature, $null)
+}
+Select-MsiJsonParser
+
+function ConvertFrom-MsiJsonToken {
+    # A Newtonsoft.Json tree as ConvertFrom-Json makes it: objects as PSCustomObjects, arrays as object[],
+    # values as themselves (strings stay strings). Only when ConvertFrom-Json's own converter is not found.
+    param($Token)
+    if ($Token -is [Newtonsoft.Json.Linq.JObject]) {
+        $properties = [ordered]@{}
+        foreach ($property in $Token.Properties()) {
+            $value = $property.Value
+            if ($value -is [Newtonsoft.Json.Linq.JValue]) { $properties[$property.Name] = $value.Value }
+            else { $properties[$property.Name] = ConvertFrom-MsiJsonToken $value }
+        }
+        return [pscustomobject]$properties
+    }
+    if ($Token -is [Newtonsoft.Json.Linq.JArray]) {
+        $list = [System.Collections.Generic.List[object]]::new($Token.Count)
+        foreach ($element in $Token) {
+            if ($element -is [Newtonsoft.Json.Linq.JValue]) { $list.Add($element.Value) } else { $list.Add((ConvertFrom-MsiJsonToken $element)) }
+        }
+        return , $list.ToArray()
+    }
+    return $Token.Value
+}
+
+function ConvertFrom-MsiJson {
+    # One JSON text (an object, or an array of them, which is enumerated) as objects, every string kept as
+    # the string it is (see $script:HasJsonDateKind). Throws on text that is not exactly one JSON value.
+    param([string] $Json)
+    if ($script:HasJsonDateKind) { return ConvertFrom-Json -InputObject $Json -DateKind String }
+    if ($script:HasJsonReader) {
+        $reader = [Newtonsoft.Json.JsonTextReader]::new([System.IO.StringReader]::new($Json))
+        $reader.DateParseHandling = [Newtonsoft.Json.DateParseHandling]::None
+        $tree = [Newtonsoft.Json.Linq.JToken]::ReadFrom($reader)
+        if ($reader.Read()) { throw [System.FormatException]::new('More than one JSON value.') }
+        if (-not $script:JsonPopulate) { return ConvertFrom-MsiJsonToken $tree }
+        $single = $tree -is [Newtonsoft.Json.Linq.JObject]
+        if ($single) {
+            # An object is enumerable (its properties): added to an array by a method call, not by @().
+            $array = [Newtonsoft.Json.Linq.JArray]::new()
+            $array.Add($tree)
+            $tree = $array
+        }
+        elseif ($tree -isnot [Newtonsoft.Json.Linq.JArray]) { return $tree.Value }
+        $populateArguments = [object[]]@($tree, $null)
+        $objects = $script:JsonPopulate.Invoke($null, $populateArguments)
+        if ($null -ne $populateArguments[1]) { throw $populateArguments[1].Exception }
+        if ($single) { return $objects[0] }
+        return $objects
+    }
+    return ConvertFrom-Json -InputObject $Json
+}
+
 function Get-MsiNodeScript {
     if ($script:NodeScript -and [System.IO.File]::Exists($script:NodeScript)) { return $script:NodeScript }
     # Installed package: <package>/bin; a clone of the repository: <repo>/dist/bin (after npm run build).
@@ -103,7 +187,7 @@ function Write-MsiEvent {
         if ($Other.Count -lt 20) { $Other.Add($Line) }
         return
     }
-    try { $evt = ConvertFrom-Json -InputObject $Line } catch { if ($Other.Count -lt 20) { $Other.Add($Line) }; return }
+    try { $evt = ConvertFrom-MsiJson $Line } catch { if ($Other.Count -lt 20) { $Other.Add($Line) }; return }
     switch ([string]$evt.event) {
         'verbose' { $Cmdlet.WriteVerbose([string]$evt.message) }
         'warning' { $Cmdlet.WriteWarning([string]$evt.message) }
@@ -181,8 +265,9 @@ function Start-MsiNode {
     }
     $psi = [System.Diagnostics.ProcessStartInfo]::new()
     $psi.FileName = $node
-    # --liftoff-only: see dist/bin/msistorage.cjs (process exit would wait for WebAssembly tier-up).
-    $psi.Arguments = '--liftoff-only "' + $scriptPath + '"'
+    # No Node options here: an old Node refuses one it does not know before the script can say that it is
+    # too old (NodeTooOld). The script sets what it needs itself (--liftoff-only: see dist/bin/msistorage.cjs).
+    $psi.Arguments = '"' + $scriptPath + '"'
     if ($Prepare) { $psi.Arguments += ' --prepare ' + $Prepare }
     $psi.UseShellExecute = $false
     $psi.CreateNoWindow = $true
@@ -275,12 +360,19 @@ function Invoke-MsiNode {
         }
         if (-not $process) {
             $process = Start-MsiNode -Cmdlet $Cmdlet
-            $process.StandardInput.BaseStream.Write($bytes, 0, $bytes.Length)
-            $process.StandardInput.BaseStream.Flush()
+            try {
+                $process.StandardInput.BaseStream.Write($bytes, 0, $bytes.Length)
+                $process.StandardInput.BaseStream.Flush()
+            }
+            catch [System.IO.IOException] {
+                # It ended without reading its request (the executable is no Node, or refused to start): what
+                # it said and its exit code tell why (NodeProtocolError below), not a broken pipe.
+                Write-Debug "MsiStorage: Node closed its stdin before the request: $($_.Exception.Message)"
+            }
         }
         [Array]::Clear($bytes, 0, $bytes.Length)
         # Only a batch listens on stdin after its request (for a cancel); for the rest, the request is all.
-        if (-not $Batch) { $process.StandardInput.Close() }
+        if (-not $Batch) { try { $process.StandardInput.Close() } catch { Write-Debug 'Node had already closed its stdin' } }
         # Read both streams as they come: stderr line by line (events), stdout in chunks cut at the last
         # newline (results and the reply). Waiting at most 200 ms at a time lets Ctrl+C (StopProcessing)
         # interrupt even a silent transfer. A closed stream is replaced by a task that never completes.
@@ -317,8 +409,8 @@ function Invoke-MsiNode {
                 }
             }
             if ($outTask.IsCompleted -or $outText.Length -gt 0) {
-                # Take everything already arrived and parse its whole lines together: one ConvertFrom-Json per
-                # burst, and no PowerShell statement per line, keeps a thousand-file batch cheap.
+                # Take everything already arrived and parse its whole lines together: one parse per burst, and
+                # no PowerShell statement per line, keeps a thousand-file batch cheap.
                 while ($outTask.IsCompleted) {
                     $count = $outTask.Result
                     if ($count -eq 0) { $outTask = $neverOut; $open--; $null = $outText.Append("`n"); break }
@@ -334,10 +426,10 @@ function Invoke-MsiNode {
                 $lines = $text.Substring(0, $cut).Replace("`r", '').Split([char[]]"`n", [System.StringSplitOptions]::RemoveEmptyEntries)
                 if ($lines.Count -eq 0) { continue }
                 $messages = $null
-                try { $messages = ConvertFrom-Json -InputObject ('[' + [string]::Join(',', $lines) + ']') }
+                try { $messages = ConvertFrom-MsiJson ('[' + [string]::Join(',', $lines) + ']') }
                 catch {
                     # A line that is not JSON (a crash message): parse one by one, keeping the rest.
-                    $messages = foreach ($l in $lines) { try { ConvertFrom-Json -InputObject $l } catch { if ($other.Count -lt 20) { $other.Add($l) } } }
+                    $messages = foreach ($l in $lines) { try { ConvertFrom-MsiJson $l } catch { if ($other.Count -lt 20) { $other.Add($l) } } }
                 }
                 $results = $null
                 if ($OnItems) { $results = [System.Collections.Generic.List[object]]::new() }

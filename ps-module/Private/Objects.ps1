@@ -1,11 +1,24 @@
 # Output shaping: replies become typed objects (PSTypeNames MsiStorage.*), secrets as SecureString.
 
 $script:UnixEpoch = New-Object System.DateTimeOffset -ArgumentList 1970, 1, 1, 0, 0, 0, ([TimeSpan]::Zero)
+# Times in replies are ISO 8601 text (Node's toISOString, ARM's creationTime): read exactly, with their offset
+# and their fraction of a second, whatever the session's culture and time zone. Text without an offset is UTC.
+$script:IsoFormats = [string[]]@('yyyy-MM-ddTHH:mm:ss.FFFFFFFK')
+$script:Invariant = [System.Globalization.CultureInfo]::InvariantCulture
+$script:AssumeUtc = [System.Globalization.DateTimeStyles]::AssumeUniversal
 
 function ConvertTo-MsiDate {
     param($Value)
     if ($null -eq $Value -or $Value -eq '') { return $null }
-    return [System.DateTimeOffset]::Parse([string]$Value, [System.Globalization.CultureInfo]::InvariantCulture)
+    if ($Value -is [System.DateTimeOffset]) { return $Value }
+    if ($Value -is [datetime]) {
+        if ($Value.Kind -eq [System.DateTimeKind]::Unspecified) { $Value = [datetime]::SpecifyKind($Value, [System.DateTimeKind]::Utc) }
+        return New-Object System.DateTimeOffset -ArgumentList $Value
+    }
+    $text = [string]$Value
+    $parsed = [System.DateTimeOffset]::MinValue
+    if ([System.DateTimeOffset]::TryParseExact($text, $script:IsoFormats, $script:Invariant, $script:AssumeUtc, [ref]$parsed)) { return $parsed }
+    return [System.DateTimeOffset]::Parse($text, $script:Invariant, $script:AssumeUtc)
 }
 
 function ConvertTo-MsiAccessToken {
@@ -49,9 +62,12 @@ function ConvertTo-MsiBlob {
     # Blob results of a batch, as objects: given a burst of results at a time (-Result takes a list), so that
     # a thousand results cost one call, not a thousand pipeline bindings. Every field is present.
     param([Parameter(Mandatory = $true)] [AllowEmptyCollection()] [object[]] $Result, $Context)
+    $parsed = [System.DateTimeOffset]::MinValue
     foreach ($r in $Result) {
         $lastModified = $null
-        if ($r.lastModified) { $lastModified = [System.DateTimeOffset]::Parse($r.lastModified, [System.Globalization.CultureInfo]::InvariantCulture) }
+        # Node's toISOString(), read in line (a thousand results, a thousand calls saved); see ConvertTo-MsiDate.
+        if ($r.lastModified -is [string] -and [System.DateTimeOffset]::TryParseExact($r.lastModified, $script:IsoFormats, $script:Invariant, $script:AssumeUtc, [ref]$parsed)) { $lastModified = $parsed }
+        elseif ($r.lastModified) { $lastModified = ConvertTo-MsiDate $r.lastModified }
         $blob = [pscustomobject]@{
             PSTypeName   = 'MsiStorage.Blob'
             Name         = $r.name
@@ -87,7 +103,10 @@ function ConvertTo-MsiContextArgument {
         'SAS' { $argument.sasToken = ConvertFrom-MsiSecureString -SecureString $Context.SasToken }
         'OAuth' {
             if (-not (Test-MsiTokenFresh $Context.TokenExpiresOn)) {
-                $token = Resolve-MsiAccessToken -Cmdlet $Cmdlet -Resource $script:StorageResource
+                # The identity the context was made with (New-MsiStorageContext -ClientId ...).
+                $identity = @{}
+                if ($Context.PSObject.Properties['Identity'] -and $Context.Identity) { $identity = $Context.Identity }
+                $token = Resolve-MsiAccessToken -Cmdlet $Cmdlet -Resource $script:StorageResource -Identity $identity
                 $Context.Token = $token.Token
                 $Context.TokenExpiresOn = $token.ExpiresOn
             }

@@ -16,9 +16,11 @@ BeforeAll {
         & chmod +x $f
         return $f
     }
-    function Invoke-Bundle([string] $Text) {
+    function Invoke-Bundle([string] $Text, [System.Text.Encoding] $InputEncoding) {
         $psi = [System.Diagnostics.ProcessStartInfo]::new($Node, "`"$Bundle`"")
         $psi.UseShellExecute = $false; $psi.RedirectStandardInput = $true; $psi.RedirectStandardOutput = $true; $psi.RedirectStandardError = $true
+        # The writer Process.Start wraps stdin in; with an encoding that has a preamble, it writes that first.
+        if ($InputEncoding) { $psi.StandardInputEncoding = $InputEncoding }
         $p = [System.Diagnostics.Process]::Start($psi)
         $bytes = [System.Text.Encoding]::UTF8.GetBytes($Text)
         $p.StandardInput.BaseStream.Write($bytes, 0, $bytes.Length)
@@ -61,6 +63,42 @@ Describe 'Starting Node' {
         $err.Exception.Message | Should -Match 'Node\.js 20 or later'
     }
 
+    It 'a Node too old to know the options PowerShell could pass (v12): NodeTooOld naming the minimum, not a protocol error' {
+        # Like Node 10 and 12: an option it does not know is refused before any script runs ("bad option",
+        # exit 9); run with no option, the script sees version 12.22.9.
+        $preload = Join-Path $Work 'node12.cjs'
+        Set-Content -LiteralPath $preload -Value "Object.defineProperty(process, 'versions', { value: { ...process.versions, node: '12.22.9' } }); Object.defineProperty(process, 'version', { value: 'v12.22.9' });"
+        $fake = Join-Path $Work 'node12.sh'
+        Set-Content -LiteralPath $fake -Value @"
+#!/bin/sh
+case "`$1" in
+  --version|-v) echo v12.22.9; exit 0 ;;
+  -*) echo "`$0: bad option: `$1" >&2; exit 9 ;;
+esac
+exec '$Node' --require '$preload' "`$@"
+"@
+        & chmod +x $fake
+        (& $fake --version) | Should -Be 'v12.22.9'
+        & $fake --liftoff-only -e 0 2>$null
+        $LASTEXITCODE | Should -Be 9
+        $env:MSISTORAGE_NODE = $fake
+        $err = { Get-MsiToken -Force } | Should -Throw -ErrorId 'GetMsiTokenNodeTooOld,Get-MsiToken' -PassThru
+        $err.CategoryInfo.Category | Should -Be 'NotInstalled'
+        $err.Exception.Message | Should -Match 'Node\.js 20 or later'
+        $err.Exception.Message | Should -Match 'v12\.22\.9'
+        $err.Exception.Message | Should -Match 'MSISTORAGE_NODE'
+    }
+
+    It 'an executable that ends without reading the request: ProtocolError with what it said, not a broken pipe' {
+        $f = Join-Path $Work 'no-stdin.sh'
+        Set-Content -LiteralPath $f -Value "#!/bin/sh`nexec 0<&-`nsleep 0.2`necho 'node: bad option: --frobnicate' >&2`nexit 9`n"
+        & chmod +x $f
+        $env:MSISTORAGE_NODE = $f
+        $err = { Get-MsiToken -Force } | Should -Throw -ErrorId 'GetMsiTokenNodeProtocolError,Get-MsiToken' -PassThru
+        $err.Exception.Message | Should -Match 'exit code 9'
+        $err.Exception.Message | Should -Match 'bad option: --frobnicate'
+    }
+
     It 'a script that speaks another protocol version: ProtocolError, saying to reinstall' {
         $env:MSISTORAGE_NODE = New-FakeNode 'v99.sh' "echo '{`"v`":99,`"ok`":true,`"result`":{}}'"
         $err = { Get-MsiToken -Force } | Should -Throw -ErrorId 'GetMsiTokenProtocolVersionMismatch,Get-MsiToken' -PassThru
@@ -73,6 +111,31 @@ Describe 'Starting Node' {
         $err = { Get-MsiToken -Force } | Should -Throw -ErrorId 'GetMsiTokenNodeProtocolError,Get-MsiToken' -PassThru
         $err.Exception.Message | Should -Match 'exit code 139'
         $err.Exception.Message | Should -Match 'Segmentation fault'
+    }
+}
+
+Describe 'The script reads a request that starts with a byte order mark' {
+    # Windows PowerShell 5.1 on .NET Framework wraps a child's stdin in a writer with the console's input
+    # encoding; under code page 65001 that writer puts EF BB BF into the pipe before the bridge writes a byte.
+    It 'as the bytes EF BB BF before the request' {
+        $r = Invoke-Bundle ([string][char]0xFEFF + '{"v":1,"command":"version"}' + "`n")
+        $r.Reply.error.code | Should -BeNullOrEmpty
+        $r.Exit | Should -Be 0
+        $r.Reply.ok | Should -BeTrue
+        $r.Reply.result.protocol | Should -Be 1
+    }
+
+    It 'as written by a stdin writer whose encoding has a preamble, the request then written to its stream as the bridge does' {
+        $r = Invoke-Bundle ('{"v":1,"command":"version"}' + "`n") -InputEncoding ([System.Text.UTF8Encoding]::new($true))
+        $r.Reply.error.code | Should -BeNullOrEmpty
+        $r.Exit | Should -Be 0
+        $r.Reply.result.protocol | Should -Be 1
+    }
+
+    It 'but not two of them: a malformed request' {
+        $r = Invoke-Bundle ([string][char]0xFEFF + [string][char]0xFEFF + '{"v":1,"command":"version"}' + "`n")
+        $r.Exit | Should -Be 1
+        $r.Reply.error.code | Should -Be 'MalformedRequest'
     }
 }
 

@@ -22,6 +22,17 @@ BeforeAll {
     Send-MsiBlob -File $File -Container $Container -Blob 'exists.txt' -Context $Ctx | Out-Null
     New-Item -ItemType Directory -Path (Join-Path $Work 'adir') | Out-Null
     New-Item -ItemType Directory -Path (Join-Path $Work 'dest/exists.txt') -Force | Out-Null
+    # An unreadable file. root reads anything: for root, Node runs without the capabilities that let it ignore
+    # file permissions (as in Transfers.Tests.ps1).
+    $script:Unreadable = Join-Path $Work 'unreadable.txt'
+    Set-Content -LiteralPath $Unreadable -Value 'secret'
+    & chmod 000 $Unreadable
+    $script:NoDacNode = $null
+    if ((& id -u) -eq '0') {
+        $script:NoDacNode = Join-Path $Work 'node-no-dac.sh'
+        Set-Content -LiteralPath $NoDacNode -Value "#!/bin/sh`nexec setpriv --inh-caps=-dac_override,-dac_read_search --bounding-set=-dac_override,-dac_read_search '$(Get-MsiTestNode)' `"`$@`"`n"
+        & chmod +x $NoDacNode
+    }
     $script:KeyArgs = @{ SubscriptionId = $Stack.subscriptionId; ResourceGroupName = $Stack.resourceGroupName; StorageAccountName = $Stack.storageAccountName; ArmEndpoint = $Stack.armEndpoint; Token = $Token }
     $script:Tried = 0
     $script:Scanned = 0
@@ -38,6 +49,7 @@ Describe 'Bad input' {
         # Files
         @{ Name = 'a missing file'; Id = 'SendMsiBlobFileNotFound,Send-MsiBlob'; Category = 'ObjectNotFound'; Says = '-File'; Fix = 'Check the path'; Run = { Send-MsiBlob -File (Join-Path $Work 'missing.txt') -Container $Container -Context $Ctx } }
         @{ Name = 'a directory as -File'; Id = 'SendMsiBlobFileIsDirectory,Send-MsiBlob'; Category = 'InvalidArgument'; Says = '-File'; Fix = 'Get-ChildItem -File -Recurse'; Run = { Send-MsiBlob -File (Join-Path $Work 'adir') -Container $Container -Context $Ctx } }
+        @{ Name = 'an unreadable file'; Id = 'SendMsiBlobFileNotReadable,Send-MsiBlob'; Category = 'PermissionDenied'; Says = '-File'; Fix = "Check the file's permissions"; Run = { $saved = $env:MSISTORAGE_NODE; if ($NoDacNode) { $env:MSISTORAGE_NODE = $NoDacNode }; try { Send-MsiBlob -File $Unreadable -Container $Container -Context $Ctx } finally { $env:MSISTORAGE_NODE = $saved } } }
         @{ Name = 'a FIFO as -File'; Id = 'SendMsiBlobNotAFile,Send-MsiBlob'; Category = 'InvalidArgument'; Says = '-File'; Fix = 'not a regular file'; Run = { $f = Join-Path $Work 'pipe.fifo'; if (-not (Test-Path $f)) { & mkfifo $f }; Send-MsiBlob -File $f -Container $Container -Context $Ctx } }
         # Container names
         @{ Name = 'a container name too short'; Id = 'SendMsiBlobInvalidContainerName,Send-MsiBlob'; Category = 'InvalidArgument'; Says = '-Container'; Fix = '3-63 lowercase'; Run = { Send-MsiBlob -File $File -Container 'ab' -Context $Ctx } }
@@ -150,6 +162,38 @@ Describe 'Valid input that looks unusual' {
         $dest = Join-Path $Work ('dst-' + [guid]::NewGuid().ToString('N'))
         (Receive-MsiBlob -Blob $Blob -Container $Container -Destination $dest -Context $Ctx).Name | Should -Be $Blob
         Get-Content -LiteralPath $dest -Raw -Encoding utf8 | Should -Be $content
+    }
+
+    It 'sends from and receives to paths whose folders and names are not ASCII' {
+        $script:Tried++
+        $folder = Join-Path $Work 'dossier-résumé-データ'
+        New-Item -ItemType Directory -Path $folder | Out-Null
+        $source = New-MsiTestFile -Path (Join-Path $folder 'résumé-データ.bin') -Size 300KB
+        # The blob is named after the file.
+        $sent = Send-MsiBlob -File $source.FullName -Container $Container -Context $Ctx -Force
+        $sent.Name | Should -BeExactly 'résumé-データ.bin'
+        $sent.Length | Should -Be 300KB
+        $into = Join-Path $Work 'destino-ñandú-目的地'
+        New-Item -ItemType Directory -Path $into | Out-Null
+        # To a full path, and into a folder.
+        $dest = Join-Path $into 'copie-データ.bin'
+        (Receive-MsiBlob -Blob $sent.Name -Container $Container -Destination $dest -Context $Ctx).Destination | Should -Be $dest
+        (Receive-MsiBlob -Blob $sent.Name -Container $Container -Destination $into -Context $Ctx).Destination | Should -Be (Join-Path $into 'résumé-データ.bin')
+        $expected = [System.IO.File]::ReadAllBytes($source.FullName)
+        foreach ($f in $dest, (Join-Path $into 'résumé-データ.bin')) {
+            $bytes = [System.IO.File]::ReadAllBytes($f)
+            $bytes.Length | Should -Be $expected.Length
+            [System.Linq.Enumerable]::SequenceEqual($bytes, $expected) | Should -BeTrue -Because "$f holds the same bytes"
+        }
+        # And through a pipeline (one request for all files), with -SourceRoot in the non-ASCII folder.
+        $sub = Join-Path $folder 'sous-dossier-ü'
+        New-Item -ItemType Directory -Path $sub | Out-Null
+        $second = New-MsiTestFile -Path (Join-Path $sub 'ñ-データ.bin') -Size 1KB
+        $piped = Get-ChildItem -LiteralPath $folder -File -Recurse | Send-MsiBlob -Container $Container -SourceRoot $folder -Context $Ctx -Force
+        @($piped.Name | Sort-Object) | Should -Be @(@('résumé-データ.bin', 'sous-dossier-ü/ñ-データ.bin') | Sort-Object)
+        $back = Get-MsiBlob -Container $Container -Prefix 'sous-dossier-ü/' -Context $Ctx | Receive-MsiBlob -Destination $into
+        $back.Destination | Should -Be (Join-Path $into 'sous-dossier-ü/ñ-データ.bin')
+        [System.Linq.Enumerable]::SequenceEqual([System.IO.File]::ReadAllBytes($back.Destination), [System.IO.File]::ReadAllBytes($second.FullName)) | Should -BeTrue
     }
 
     It 'receives into a folder, creating the blob name folders inside it' {

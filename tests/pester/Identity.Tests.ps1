@@ -233,6 +233,9 @@ Describe 'Retries and the deadline' {
     It 'retries a connection reset and an HTML page is not retried but explained' {
         Invoke-Emulator '/__emulator/faults' @{ target = 'imds'; faults = @(@{ reset = $true }) } | Out-Null
         (Get-MsiToken).Source | Should -Be 'IMDS'
+        # The reset happened (the emulator served the request it reset, then the retry).
+        @(Get-IdentityRequests).Count | Should -Be 2
+        (Invoke-Emulator '/__emulator/info' $null 'Get').pendingFaults.imds | Should -Be 0
         Invoke-Emulator '/__emulator/faults' @{ target = 'imds'; faults = @(@{ html = $true }) } | Out-Null
         $err = { Get-MsiToken -Force } | Should -Throw -ErrorId 'GetMsiTokenInvalidTokenResponse,Get-MsiToken' -PassThru
         $err.Exception.Message | Should -Match 'HTML page'

@@ -14,6 +14,34 @@ BeforeAll {
     New-MsiStorageContainer -Name $Container -Context $Ctx | Out-Null
     $script:File = Join-Path $Work 'test.txt'
     Set-Content -LiteralPath $File -Value 'This is a test text file.'
+    # A new pwsh: the one the tests run on (a global tool runs as 'dotnet', so not this process's path).
+    $script:Pwsh = $env:MSISTORAGE_PWSH
+    if (-not $Pwsh) { $script:Pwsh = Join-Path $Root '.tools/pwsh/pwsh' }
+    if (-not (Test-Path -LiteralPath $Pwsh)) { $script:Pwsh = (Get-Command pwsh -CommandType Application | Select-Object -First 1).Path }
+    $script:StackFile = Join-Path $Work 'stack.json'
+    $Stack | Select-Object * -ExcludeProperty Process | ConvertTo-Json -Depth 5 | Set-Content -LiteralPath $StackFile
+
+    function New-MsiTestHome([string] $Path) {
+        # A fresh home, and the environment that points a pwsh at it. Its XDG folders must exist: .NET gives an
+        # empty LocalApplicationData for a missing one, and PSResourceGet would then keep its repository list
+        # in the current folder.
+        $environment = @{ HOME = $Path; XDG_DATA_HOME = "$Path/.local/share"; XDG_CONFIG_HOME = "$Path/.config"; XDG_CACHE_HOME = "$Path/.cache"; PSModulePath = $null }
+        foreach ($folder in $Path, $environment.XDG_DATA_HOME, $environment.XDG_CONFIG_HOME, $environment.XDG_CACHE_HOME) { New-Item -ItemType Directory -Path $folder -Force | Out-Null }
+        return $environment
+    }
+
+    function Invoke-ChildPwsh {
+        # Runs a script in a new pwsh with some environment variables set (a $null value removes one) and
+        # returns what it printed, errors included. Never telemetry nor an update check: nothing leaves the machine.
+        param([string] $Name, [string] $Script, [string[]] $Arguments = @(), [hashtable] $Environment = @{})
+        $path = Join-Path $Work "$Name.ps1"
+        Set-Content -LiteralPath $path -Value $Script
+        $vars = @{ POWERSHELL_TELEMETRY_OPTOUT = '1'; POWERSHELL_UPDATECHECK = 'Off' } + $Environment
+        $saved = @{}
+        foreach ($k in $vars.Keys) { $saved[$k] = [Environment]::GetEnvironmentVariable($k); [Environment]::SetEnvironmentVariable($k, $vars[$k]) }
+        try { return & $Pwsh -NoProfile -NonInteractive -File $path @Arguments 2>&1 }
+        finally { foreach ($k in $saved.Keys) { [Environment]::SetEnvironmentVariable($k, $saved[$k]) } }
+    }
 }
 AfterAll {
     Stop-MsiTestStack $script:Stack
@@ -89,6 +117,133 @@ Describe 'Tab completion' {
     }
 }
 
+Describe 'Replies: names stay strings, times are exact' {
+    BeforeAll {
+        function Test-DateNamedBlob([string] $Parser) {
+            $container = New-MsiTestContainerName
+            New-MsiStorageContainer -Name $container -Context $Ctx | Out-Null
+            $names = '2026-01-15T10:00:00Z', '2026-01-15T10:00:00.1234567+01:00'
+            foreach ($n in $names) {
+                $sent = Send-MsiBlob -File $File -Container $container -Blob $n -Context $Ctx
+                $sent.Name | Should -BeOfType [string]
+                $sent.Name | Should -BeExactly $n
+            }
+            $listed = @(Get-MsiBlob -Container $container -Context $Ctx)
+            @($listed.Name | Sort-Object) | Should -Be @($names | Sort-Object)
+            foreach ($b in $listed) { $b.Name | Should -BeOfType [string] }
+
+            $folder = Join-Path $Work "dated-$Parser"
+            New-Item -ItemType Directory -Path $folder | Out-Null
+            $got = @($listed | Receive-MsiBlob -Destination $folder)
+            @($got.Name | Sort-Object) | Should -Be @($names | Sort-Object)
+            foreach ($n in $names) { (Get-FileHash -LiteralPath (Join-Path $folder $n)).Hash | Should -Be (Get-FileHash -LiteralPath $File).Hash }
+
+            $global:MsiCompletionContext = $Ctx
+            try {
+                $line = "Remove-MsiBlob -Context `$global:MsiCompletionContext -Container $container -Blob 2026"
+                $completions = (TabExpansion2 -inputScript $line -cursorColumn $line.Length).CompletionMatches
+                @($completions.ListItemText | Sort-Object) | Should -Be @($names | Sort-Object)
+                # What completion inserts reads back as the very name.
+                foreach ($c in $completions) { (& ([scriptblock]::Create("Write-Output $($c.CompletionText)"))) | Should -BeExactly $c.ListItemText }
+            }
+            finally { Remove-Variable -Name MsiCompletionContext -Scope Global }
+
+            $removed = @($listed | Remove-MsiBlob -Force -PassThru)
+            @($removed.Name | Sort-Object) | Should -Be @($names | Sort-Object)
+            Get-MsiBlob -Container $container -Context $Ctx | Should -BeNullOrEmpty
+        }
+    }
+
+    # Auto is ConvertFrom-Json -DateKind String on PowerShell 7.5+; Populate and Tree are the PowerShell 7.0-7.4
+    # parsers (Newtonsoft.Json's reader without date parsing), run here on purpose.
+    It 'a blob named like a date round-trips through Send, Get, Receive, tab completion and Remove (<Parser> parser)' -TestCases @(
+        @{ Parser = 'Auto' }, @{ Parser = 'Populate' }, @{ Parser = 'Tree' }
+    ) {
+        param($Parser)
+        if ($Parser -ne 'Auto') { InModuleScope MsiStorage -Parameters @{ P = $Parser } { param($P) Select-MsiJsonParser -Parser $P } }
+        try { Test-DateNamedBlob -Parser $Parser }
+        finally { if ($Parser -ne 'Auto') { InModuleScope MsiStorage { Select-MsiJsonParser -Parser Auto } } }
+    }
+
+    It 'completion quotes a name that PowerShell would read as a parameter' {
+        $container = New-MsiTestContainerName
+        New-MsiStorageContainer -Name $container -Context $Ctx | Out-Null
+        Send-MsiBlob -File $File -Container $container -Blob '-flag' -Context $Ctx | Out-Null
+        $global:MsiCompletionContext = $Ctx
+        try {
+            $line = "Receive-MsiBlob -Context `$global:MsiCompletionContext -Container $container -Blob "
+            $m = (TabExpansion2 -inputScript $line -cursorColumn $line.Length).CompletionMatches | Where-Object ListItemText -EQ '-flag'
+            $m.CompletionText | Should -Be "'-flag'"
+        }
+        finally { Remove-Variable -Name MsiCompletionContext -Scope Global }
+    }
+
+    It 'times are the UTC instant, to the tick, in a session in another time zone (TZ=America/New_York)' {
+        $out = Invoke-ChildPwsh -Name 'timezone' -Arguments $Root, $StackFile, $Work -Environment @{ TZ = 'America/New_York' } -Script @'
+param($Root, $StackFile, $Work)
+$ErrorActionPreference = 'Stop'
+$s = Get-Content -Raw -LiteralPath $StackFile | ConvertFrom-Json
+$env:AZURE_POD_IDENTITY_AUTHORITY_HOST = $s.imdsHost
+$m = Import-Module (Join-Path $Root 'MsiStorage.psd1') -PassThru
+$t0 = [DateTimeOffset]::UtcNow
+$key = Get-MsiStorageKey -SubscriptionId $s.subscriptionId -ResourceGroupName $s.resourceGroupName -StorageAccountName $s.storageAccountName -ArmEndpoint $s.armEndpoint
+$t1 = [DateTimeOffset]::UtcNow
+$ctx = New-MsiStorageContext -StorageAccountName $s.storageAccountName -StorageAccountKey $key -BlobEndpoint $s.blobEndpoint
+$c = 't' + [guid]::NewGuid().ToString('N').Substring(0, 12)
+$t2 = [DateTimeOffset]::UtcNow
+$container = New-MsiStorageContainer -Name $c -Context $ctx
+$f = Join-Path $Work 'tz.txt'
+'tz' | Set-Content -LiteralPath $f
+$sent = Send-MsiBlob -File $f -Container $c -Context $ctx
+$t3 = [DateTimeOffset]::UtcNow
+$listed = Get-MsiBlob -Container $c -Context $ctx
+$fixed = & $m {
+    $b = ConvertTo-MsiBlob -Result @([pscustomobject]@{ name = 'x'; container = 'c'; blobType = 'BlockBlob'; length = 1; contentType = $null; lastModified = '2026-01-15T10:00:00.123Z'; etag = $null; contentMD5 = $null; destination = $null })
+    @{
+        Z = (ConvertTo-MsiDate '2026-01-15T10:00:00.123Z')
+        Plus1 = (ConvertTo-MsiDate '2026-01-15T10:00:00.1234567+01:00')
+        NoOffset = (ConvertTo-MsiDate '2026-01-15T10:00:00')
+        Blob = $b.LastModified
+    }
+}
+$o = { param($d) @{ Ticks = $d.UtcTicks; Offset = $d.Offset.TotalMinutes } }
+[pscustomobject]@{
+    LocalOffset = [TimeZoneInfo]::Local.GetUtcOffset([DateTime]::UtcNow).TotalMinutes
+    T0 = $t0.UtcTicks; T1 = $t1.UtcTicks; T2 = $t2.UtcTicks; T3 = $t3.UtcTicks
+    Creation = & $o $key.CreationTime
+    Container = & $o $container.LastModified
+    Sent = & $o $sent.LastModified
+    Listed = & $o $listed.LastModified
+    Z = & $o $fixed.Z; Plus1 = & $o $fixed.Plus1; NoOffset = & $o $fixed.NoOffset; Blob = & $o $fixed.Blob
+} | ConvertTo-Json -Compress
+'@
+        $r = $out | Select-Object -Last 1 | ConvertFrom-Json -ErrorAction SilentlyContinue
+        $r | Should -Not -BeNullOrEmpty -Because ($out | Out-String)
+        $r.LocalOffset | Should -BeLessThan 0 -Because 'the child runs in New York time'
+        # The emulator's keys were created one day before the request, to the millisecond.
+        $day = [TimeSpan]::FromDays(1).Ticks
+        $r.Creation.Offset | Should -Be 0
+        $r.Creation.Ticks | Should -BeGreaterOrEqual ($r.T0 - $day - 10000)
+        $r.Creation.Ticks | Should -BeLessOrEqual ($r.T1 - $day + 10000)
+        # Storage keeps whole seconds.
+        foreach ($d in $r.Container, $r.Sent, $r.Listed) {
+            $d.Offset | Should -Be 0
+            $d.Ticks | Should -BeGreaterOrEqual ($r.T2 - [TimeSpan]::TicksPerSecond)
+            $d.Ticks | Should -BeLessOrEqual ($r.T3 + [TimeSpan]::TicksPerSecond)
+        }
+        $r.Listed.Ticks | Should -Be $r.Sent.Ticks
+        $utc = [DateTime]::new(2026, 1, 15, 10, 0, 0, [DateTimeKind]::Utc)
+        $r.Z.Ticks | Should -Be $utc.AddMilliseconds(123).Ticks
+        $r.Z.Offset | Should -Be 0
+        $r.Blob.Ticks | Should -Be $utc.AddMilliseconds(123).Ticks
+        $r.Blob.Offset | Should -Be 0
+        $r.Plus1.Ticks | Should -Be ($utc.AddHours(-1).Ticks + 1234567)
+        $r.Plus1.Offset | Should -Be 60
+        $r.NoOffset.Ticks | Should -Be $utc.Ticks -Because 'a time without an offset is UTC, not local'
+        $r.NoOffset.Offset | Should -Be 0
+    }
+}
+
 Describe 'Help' {
     It 'every command has an example of the tutorial flow, inputs and outputs' {
         foreach ($name in (Get-Command -Module MsiStorage).Name) {
@@ -99,8 +254,17 @@ Describe 'Help' {
         }
     }
 
-    It 'has an about_MsiStorage topic on the flow, the emulator and security' {
-        $about = Get-Content -Raw -LiteralPath (Join-Path $Root 'ps-module/en-US/about_MsiStorage.help.txt')
+    It 'has an about_MsiStorage topic on the flow, the emulator and security, which Get-Help finds from the clone' {
+        # A new pwsh that imported the clone's own manifest, with a home and module path of its own: only the
+        # imported module can supply the topic.
+        $out = Invoke-ChildPwsh -Name 'about' -Arguments $Root -Environment (New-MsiTestHome (Join-Path $Work 'about-home')) -Script @'
+param($Root)
+$ErrorActionPreference = 'Stop'
+Import-Module (Join-Path $Root 'MsiStorage.psd1')
+Get-Help about_MsiStorage | Out-String -Width 200
+'@
+        $about = $out | Out-String
+        $about | Should -Match 'about_MsiStorage' -Because $about
         foreach ($section in 'THE FLOW', 'THE LOCAL EMULATOR', 'SECURITY') { $about | Should -Match $section }
     }
 }
@@ -129,12 +293,151 @@ Describe 'Windows PowerShell 5.1 compatibility' {
         @($sevenOnly | ForEach-Object { "$($_.Extent.StartLineNumber): $($_.Extent.Text)" }) | Should -BeNullOrEmpty
     }
 
+    BeforeAll {
+        # What Windows PowerShell 5.1 on .NET Framework 4.x lacks, found in the syntax tree (not in the text, so
+        # that comments, strings and New-Object's own -ArgumentList do not count): commands, parameters of a
+        # command (abbreviations and common aliases too), automatic variables, types and members.
+        # A use is allowed in a branch that only a newer PowerShell runs: inside an if clause (its condition
+        # or its body) whose condition reads $PSVersionTable, reads a feature flag that the module probes when it
+        # loads ($script:Has<Feature>, e.g. $script:HasJsonDateKind), or checks that the variable is defined
+        # (Test-Path variable:IsWindows).
+        $script:Ps7Commands = 'Start-ThreadJob', 'Test-Json', 'Get-Error', 'Join-String', 'Get-Uptime', 'ConvertFrom-Markdown', 'Show-Markdown', 'Remove-Alias', 'Remove-Service', 'Get-SecureRandom'
+        $script:Ps7Parameters = @{
+            'ConvertFrom-Json'  = 'AsHashtable', 'Depth', 'DateKind', 'NoEnumerate'
+            'ConvertTo-Json'    = 'AsArray', 'EnumsAsStrings', 'EscapeHandling'
+            'ForEach-Object'    = 'Parallel', 'ThrottleLimit', 'TimeoutSeconds', 'AsJob', 'UseNewRunspace'
+            'Split-Path'        = 'LeafBase', 'Extension'
+            'Join-Path'         = 'AdditionalChildPath'
+            'Invoke-RestMethod' = 'SkipCertificateCheck', 'SkipHttpErrorCheck', 'StatusCodeVariable', 'ResponseHeadersVariable', 'Authentication', 'SslProtocol', 'Form'
+            'Invoke-WebRequest' = 'SkipCertificateCheck', 'SkipHttpErrorCheck', 'Authentication', 'SslProtocol', 'Form'
+            'Get-ChildItem'     = 'FollowSymlink'
+            'Get-Content'       = 'AsByteStream'
+            'Set-Content'       = 'AsByteStream'
+            'Add-Content'       = 'AsByteStream'
+        }
+        # 7-only wherever they appear.
+        $script:Ps7AnyParameters = 'AsByteStream', 'SkipCertificateCheck'
+        $script:CommandAliases = @{ '%' = 'ForEach-Object'; 'foreach' = 'ForEach-Object'; 'gc' = 'Get-Content'; 'cat' = 'Get-Content'; 'type' = 'Get-Content'; 'sc' = 'Set-Content'; 'ac' = 'Add-Content'; 'irm' = 'Invoke-RestMethod'; 'iwr' = 'Invoke-WebRequest'; 'gci' = 'Get-ChildItem'; 'ls' = 'Get-ChildItem'; 'dir' = 'Get-ChildItem' }
+        $script:Ps7Variables = 'IsWindows', 'IsLinux', 'IsMacOS', 'IsCoreCLR', 'PSStyle', 'EnabledExperimentalFeatures'
+        $script:Ps7Types = '^(System\.)?Text\.Json(\.|$)', '^(System\.Management\.Automation\.)?SemanticVersion$', '^semver$'
+        $script:Ps7Members = 'ArgumentList', 'StandardInputEncoding', 'GetRelativePath'
+
+        function Test-Guarded([System.Management.Automation.Language.Ast] $Node) {
+            for ($a = $Node.Parent; $a; $a = $a.Parent) {
+                if ($a -isnot [System.Management.Automation.Language.IfStatementAst]) { continue }
+                foreach ($clause in $a.Clauses) {
+                    if ($Node.Extent.StartOffset -lt $clause.Item1.Extent.StartOffset -or $Node.Extent.EndOffset -gt $clause.Item2.Extent.EndOffset) { continue }
+                    $guards = $clause.Item1.FindAll({
+                            param($n)
+                            ($n -is [System.Management.Automation.Language.VariableExpressionAst] -and $n.VariablePath.UserPath -match '^(PSVersionTable|script:Has\w+)$') -or
+                            ($n -is [System.Management.Automation.Language.StringConstantExpressionAst] -and $n.Value -match '^variable:')
+                        }, $true)
+                    if (@($guards).Count -gt 0) { return $true }
+                }
+            }
+            return $false
+        }
+
+        function Get-Ps7OnlyUse([System.Management.Automation.Language.Ast] $Ast) {
+            # "<line>: <what>" for every unguarded use of something Windows PowerShell 5.1 lacks.
+            $found = [System.Collections.Generic.List[object]]::new()
+            $add = { param($n, $what) if (-not (Test-Guarded $n)) { $found.Add("$($n.Extent.StartLineNumber): $what") } }
+            foreach ($n in $Ast.FindAll({ $true }, $true)) {
+                if ($n -is [System.Management.Automation.Language.CommandAst]) {
+                    $name = $n.GetCommandName()
+                    if (-not $name) { continue }
+                    if ($CommandAliases.ContainsKey($name)) { $name = $CommandAliases[$name] }
+                    if ($Ps7Commands -contains $name) { & $add $n "the command $name" }
+                    $banned = @(@($Ps7Parameters[$name]) + $Ps7AnyParameters | Where-Object { $_ })
+                    $elements = $n.CommandElements
+                    # Join-Path's paths: positional values, and the values of -Path and -ChildPath (5.1 takes two).
+                    $paths = 0
+                    for ($i = 1; $i -lt $elements.Count; $i++) {
+                        $e = $elements[$i]
+                        if ($e -isnot [System.Management.Automation.Language.CommandParameterAst]) { $paths++; continue }
+                        $given = $e.ParameterName
+                        foreach ($b in $banned) { if ($given.Length -ge 2 -and $b.StartsWith($given, [System.StringComparison]::OrdinalIgnoreCase)) { & $add $e "$name -$b" } }
+                        if ($name -ne 'Join-Path' -or 'Resolve'.StartsWith($given, [System.StringComparison]::OrdinalIgnoreCase)) { continue }
+                        if (-not $e.Argument) { $i++ }
+                        if ('Path'.StartsWith($given, [System.StringComparison]::OrdinalIgnoreCase) -or 'ChildPath'.StartsWith($given, [System.StringComparison]::OrdinalIgnoreCase)) { $paths++ }
+                    }
+                    if ($name -eq 'Join-Path' -and $paths -gt 2) { & $add $n "Join-Path with $paths paths" }
+                    if ($name -eq 'New-Object' -or $name -eq 'Add-Type') {
+                        for ($i = 1; $i -lt $elements.Count; $i++) {
+                            $e = $elements[$i]
+                            if ($e -isnot [System.Management.Automation.Language.StringConstantExpressionAst]) { continue }
+                            foreach ($t in $Ps7Types) { if ($e.Value -match $t) { & $add $e "the type $($e.Value)" } }
+                        }
+                    }
+                }
+                elseif ($n -is [System.Management.Automation.Language.VariableExpressionAst]) {
+                    $v = $n.VariablePath.UserPath -replace '^global:', ''
+                    if ($Ps7Variables -contains $v) { & $add $n "`$$v" }
+                }
+                elseif ($n -is [System.Management.Automation.Language.TypeExpressionAst] -or $n -is [System.Management.Automation.Language.TypeConstraintAst]) {
+                    foreach ($t in $Ps7Types) { if ($n.TypeName.FullName -match $t) { & $add $n "the type $($n.TypeName.FullName)" } }
+                }
+                elseif ($n -is [System.Management.Automation.Language.MemberExpressionAst] -and $n.Member -is [System.Management.Automation.Language.StringConstantExpressionAst]) {
+                    if ($Ps7Members -contains $n.Member.Value) { & $add $n "the member .$($n.Member.Value)" }
+                }
+            }
+            return , $found.ToArray()
+        }
+    }
+
+    It 'the check finds what 5.1 lacks, and lets a guarded branch use it' {
+        $sample = @'
+$a = ConvertFrom-Json -InputObject $t -AsHashtable
+$a = '{}' | ConvertFrom-Json -Depth 5
+$a = ConvertFrom-Json $t -DateK String
+$a = Join-Path a b c
+$a = Join-Path -Path a -ChildPath b -AdditionalChildPath c
+$a = Split-Path -LeafBase $p
+$a = Split-Path $p -Extension
+$b = Get-Content $p -AsByteStream
+$b = gc $p -AsByteStream
+if ($IsWindows) { 'w' }
+$c = $IsLinux -or $global:IsMacOS
+$j = Start-ThreadJob { 1 }
+$d = [System.Text.Json.JsonSerializer]::Serialize(1)
+$psi.ArgumentList.Add('x')
+$psi.StandardInputEncoding = $utf8
+Test-Json -Json $t
+Invoke-RestMethod -Uri $u -SkipCertificateCheck
+1..3 | ForEach-Object -Parallel { $_ }
+1..3 | % -Parallel { $_ }
+Get-Error
+$v = [System.Management.Automation.SemanticVersion]'1.0.0'
+$v = [semver]::new(1, 0, 0)
+$v = New-Object System.Text.Json.JsonDocumentOptions
+'@
+        $tokens = $null; $errors = $null
+        $found = Get-Ps7OnlyUse ([System.Management.Automation.Language.Parser]::ParseInput($sample, [ref]$tokens, [ref]$errors))
+        $lines = @($found | ForEach-Object { [int]($_ -split ':')[0] } | Sort-Object -Unique)
+        $lines | Should -Be @(1..23) -Because ($found -join "`n")
+
+        $allowed = @'
+$a = Join-Path (Join-Path $root 'bin') 'x.cjs'
+$a = Join-Path -Path $root -ChildPath 'bin' -Resolve
+$a = Split-Path -Parent $p
+$b = Get-Content $p -Encoding Byte
+$p = New-Object System.Diagnostics.ProcessStartInfo -ArgumentList 'node', 'x'
+1..3 | ForEach-Object -Process { $_ }
+$o = Write-Output -NoEnumerate @(1)
+# ConvertFrom-Json -AsHashtable in a comment, $IsWindows in a string: '$IsWindows'
+if ($script:HasJsonDateKind) { $a = ConvertFrom-Json -InputObject $t -DateKind String }
+elseif ($PSVersionTable.PSVersion.Major -ge 6) { $a = ConvertFrom-Json -InputObject $t -Depth 5 }
+if ((Test-Path -LiteralPath 'variable:IsWindows') -and $IsWindows) { 'w' }
+'@
+        $found = Get-Ps7OnlyUse ([System.Management.Automation.Language.Parser]::ParseInput($allowed, [ref]$tokens, [ref]$errors))
+        $found | Should -BeNullOrEmpty
+    }
+
     It '<Name> uses no API that Windows PowerShell 5.1 lacks' -TestCases $Sources {
         param($Path, $Name)
-        $text = Get-Content -Raw -LiteralPath $Path
-        foreach ($pattern in '-AsHashtable', 'StandardInputEncoding', 'ForEach-Object\s+-Parallel', '-NoEnumerate', 'GetRelativePath', '\$PSStyle') {
-            $text | Should -Not -Match $pattern -Because "$pattern is not in Windows PowerShell 5.1"
-        }
+        $tokens = $null; $errors = $null
+        $ast = [System.Management.Automation.Language.Parser]::ParseFile($Path, [ref]$tokens, [ref]$errors)
+        Get-Ps7OnlyUse $ast | Should -BeNullOrEmpty
     }
 
     It 'the manifest declares Desktop and Core, and PowerShell 5.1' {
@@ -166,22 +469,39 @@ Describe 'The package' {
         @(Get-Content -LiteralPath $bundle.FullName).Count | Should -BeLessThan 500 -Because 'a minified bundle has few lines'
     }
 
-    It 'installs with PSResourceGet into a fresh module path and runs the tutorial flow by module name' {
+    It 'installs with Install-PSResource into a new home, and a new pwsh imports it by name and runs the tutorial flow' {
+        # A home of its own (PSResourceGet's repository list and the CurrentUser module folder live under it),
+        # and no inherited PSModulePath: each pwsh computes its module path from that home, as a user's would.
         $repoDir = Join-Path $Work 'repo'
-        $modules = Join-Path $Work 'modules'
-        New-Item -ItemType Directory -Path $repoDir, $modules | Out-Null
+        New-Item -ItemType Directory -Path $repoDir | Out-Null
         Copy-Item -LiteralPath $Nupkg.FullName -Destination $repoDir
-        $name = 'msistorage-test-' + [guid]::NewGuid().ToString('N').Substring(0, 8)
-        Register-PSResourceRepository -Name $name -Uri $repoDir -Trusted
-        try { Save-PSResource -Name MsiStorage -Repository $name -Path $modules -TrustRepository }
-        finally { Unregister-PSResourceRepository -Name $name }
-        Test-Path -LiteralPath (Join-Path $modules "MsiStorage/$Version/MsiStorage.psd1") | Should -BeTrue
+        $home2 = Join-Path $Work 'home'
+        $environment = New-MsiTestHome $home2
+        $repository = 'msistorage-test-' + [guid]::NewGuid().ToString('N').Substring(0, 8)
 
-        $flow = Join-Path $Work 'flow.ps1'
-        Set-Content -LiteralPath $flow -Value @'
+        $installed = Invoke-ChildPwsh -Name 'install' -Arguments $repository, $repoDir -Environment $environment -Script @'
+param($Repository, $RepoDir)
+$ErrorActionPreference = 'Stop'
+Register-PSResourceRepository -Name $Repository -Uri $RepoDir
+Install-PSResource -Name MsiStorage -Repository $Repository -Scope CurrentUser -TrustRepository -Quiet
+$r = Get-InstalledPSResource -Name MsiStorage -Scope CurrentUser
+[pscustomobject]@{ Version = $r.Version.ToString(); Location = $r.InstalledLocation; Repository = $r.Repository } | ConvertTo-Json -Compress
+'@
+        $install = $installed | Select-Object -Last 1 | ConvertFrom-Json -ErrorAction SilentlyContinue
+        $install | Should -Not -BeNullOrEmpty -Because ($installed | Out-String)
+        $install.Version | Should -Be $Version
+        $install.Repository | Should -Be $repository
+        $modules = Join-Path $home2 '.local/share/powershell/Modules'
+        Test-Path -LiteralPath (Join-Path $modules "MsiStorage/$Version/MsiStorage.psd1") | Should -BeTrue -Because "Install-PSResource -Scope CurrentUser installs under the home's module folder ($($install.Location))"
+        # The test's own PowerShell knows nothing of it, and the repository list is in that home.
+        Get-PSResourceRepository -Name $repository -ErrorAction SilentlyContinue | Should -BeNullOrEmpty
+        Get-Content -Raw -LiteralPath (Join-Path $environment.XDG_DATA_HOME 'PSResourceGet/PSResourceRepository.xml') | Should -Match ([regex]::Escape($repository))
+
+        $ran = Invoke-ChildPwsh -Name 'flow' -Arguments $StackFile, $Work -Environment $environment -Script @'
 param($StackFile, $Work)
 $ErrorActionPreference = 'Stop'
 $s = Get-Content -Raw -LiteralPath $StackFile | ConvertFrom-Json
+$env:AZURE_POD_IDENTITY_AUTHORITY_HOST = $s.imdsHost
 Import-Module MsiStorage
 $m = Get-Module MsiStorage
 $token = Get-MsiToken
@@ -192,23 +512,12 @@ New-MsiStorageContainer -Name installed -Context $ctx | Out-Null
 Send-MsiBlob -File (Join-Path $Work 'in.txt') -Container installed -Blob testblob -Context $ctx | Out-Null
 Receive-MsiBlob -Blob testblob -Container installed -Destination (Join-Path $Work 'out.txt') -Context $ctx | Out-Null
 $about = (Get-Help about_MsiStorage | Out-String)
-[pscustomobject]@{ ModuleBase = $m.ModuleBase; Same = ((Get-FileHash (Join-Path $Work 'in.txt')).Hash -eq (Get-FileHash (Join-Path $Work 'out.txt')).Hash); About = $about.Contains('THE LOCAL EMULATOR') } | ConvertTo-Json -Compress
+[pscustomobject]@{ ModuleBase = $m.ModuleBase; Version = $m.Version.ToString(); Same = ((Get-FileHash (Join-Path $Work 'in.txt')).Hash -eq (Get-FileHash (Join-Path $Work 'out.txt')).Hash); About = $about.Contains('THE LOCAL EMULATOR') } | ConvertTo-Json -Compress
 '@
-        # A new pwsh: the one the tests run on (a global tool runs as 'dotnet', so not this process's path).
-        $pwsh = $env:MSISTORAGE_PWSH
-        if (-not $pwsh) { $pwsh = Join-Path $Root '.tools/pwsh/pwsh' }
-        if (-not (Test-Path -LiteralPath $pwsh)) { $pwsh = (Get-Command pwsh -CommandType Application | Select-Object -First 1).Path }
-        $saved = $env:PSModulePath
-        try {
-            $env:PSModulePath = $modules
-            $stackFile = Join-Path $Work 'stack.json'
-            $Stack | Select-Object * -ExcludeProperty Process | ConvertTo-Json -Depth 5 | Set-Content -LiteralPath $stackFile
-            $json = & $pwsh -NoProfile -NonInteractive -File $flow -StackFile $stackFile -Work $Work 2>&1
-        }
-        finally { $env:PSModulePath = $saved }
-        $result = $json | Select-Object -Last 1 | ConvertFrom-Json -ErrorAction SilentlyContinue
-        $result | Should -Not -BeNullOrEmpty -Because ($json | Out-String)
-        $result.ModuleBase | Should -BeLike "$modules*"
+        $result = $ran | Select-Object -Last 1 | ConvertFrom-Json -ErrorAction SilentlyContinue
+        $result | Should -Not -BeNullOrEmpty -Because ($ran | Out-String)
+        $result.ModuleBase | Should -Be (Join-Path $modules "MsiStorage/$Version")
+        $result.Version | Should -Be $Version
         $result.Same | Should -BeTrue
         $result.About | Should -BeTrue
     }

@@ -304,6 +304,9 @@ Describe 'The SAS path' {
         $ctx = New-MsiStorageContext -StorageAccountName $Stack.storageAccountName -SasToken $sas -BlobEndpoint $Stack.blobEndpoint
         $err = { Send-MsiBlob -File $File -Container $SasContainer -Blob 'denied' -Context $ctx -ErrorAction Stop } | Should -Throw -ErrorId 'SendMsiBlobStoragePermissionDenied,Send-MsiBlob' -PassThru
         $err.CategoryInfo.Category | Should -Be 'PermissionDenied'
+        # The advice fits a SAS: its letters, not a role or a key.
+        $err.Exception.Message | Should -Match 'New-MsiStorageSas -Permission'
+        $err.Exception.Message | Should -Not -Match 'Storage Blob Data'
     }
 
     It 'an HTTPS-only SAS over HTTP says to use -Protocol HttpsOrHttp' {
