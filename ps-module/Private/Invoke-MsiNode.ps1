@@ -14,6 +14,24 @@ $script:ExitingNodes = New-Object 'System.Collections.Generic.List[object]'
 $script:Utf8 = New-Object System.Text.UTF8Encoding -ArgumentList $false
 # The most items one request carries; a longer batch is sent in several (each its own Node process).
 $script:MaxBatchItems = 50000
+# The most bytes Node takes in one batch request (MAX_BATCH_REQUEST_BYTES in src/protocol.ts).
+$script:MaxBatchRequestBytes = 32MB
+
+function Invoke-MsiNodeInParts {
+    # A batch sent as several requests of at most -Size items, one after the other, with the same settings;
+    # the first one goes to the prepared process.
+    param(
+        [string] $Command, [hashtable] $Arguments, [System.Management.Automation.PSCmdlet] $Cmdlet,
+        [System.Diagnostics.Process] $Prepared, [scriptblock] $OnItems, [int] $Size
+    )
+    $all = $Arguments['items']
+    for ($start = 0; $start -lt $all.Count; $start += $Size) {
+        $part = $Arguments.Clone()
+        $part['items'] = @($all[$start..([Math]::Min($all.Count, $start + $Size) - 1)])
+        Invoke-MsiNode -Command $Command -Arguments $part -Cmdlet $Cmdlet -Batch -Prepared $Prepared -OnItems $OnItems
+        $Prepared = $null
+    }
+}
 
 # Replies are parsed with no date conversion: PowerShell 7's ConvertFrom-Json turns every string that looks
 # like an ISO 8601 time into a DateTime in local time, so a blob named '2026-01-15T10:00:00Z' would come back
@@ -317,13 +335,7 @@ function Invoke-MsiNode {
     if ($Batch -and $Arguments.ContainsKey('items') -and $Arguments['items'].Count -gt $script:MaxBatchItems) {
         # More items than one request carries: several requests, one after the other (the first one to the
         # prepared process), with the same settings.
-        $all = $Arguments['items']
-        for ($start = 0; $start -lt $all.Count; $start += $script:MaxBatchItems) {
-            $part = $Arguments.Clone()
-            $part['items'] = @($all[$start..([Math]::Min($all.Count, $start + $script:MaxBatchItems) - 1)])
-            Invoke-MsiNode -Command $Command -Arguments $part -Cmdlet $Cmdlet -Batch -Prepared $Prepared -OnItems $OnItems
-            $Prepared = $null
-        }
+        Invoke-MsiNodeInParts -Command $Command -Arguments $Arguments -Cmdlet $Cmdlet -Prepared $Prepared -OnItems $OnItems -Size $script:MaxBatchItems
         return
     }
     # Verbose events are formatted by Node only when someone will see them.
@@ -332,6 +344,12 @@ function Invoke-MsiNode {
     $utf8 = $script:Utf8
     $bytes = $utf8.GetBytes((ConvertTo-Json -InputObject $request -Depth 10 -Compress) + "`n")
     $request = $null
+    if ($Batch -and $bytes.Length -gt $script:MaxBatchRequestBytes -and $Arguments['items'].Count -gt 1) {
+        # Fewer items, but long paths and names: more bytes than Node takes in one request. Halves, in order.
+        [Array]::Clear($bytes, 0, $bytes.Length)
+        Invoke-MsiNodeInParts -Command $Command -Arguments $Arguments -Cmdlet $Cmdlet -Prepared $Prepared -OnItems $OnItems -Size ([Math]::Ceiling($Arguments['items'].Count / 2))
+        return
+    }
     if ($DebugPreference -ne 'SilentlyContinue' -and $DebugPreference -ne 'Ignore') {
         $Cmdlet.WriteDebug("MsiStorage: sending command '$Command' with request keys: $(@($Arguments.Keys | Sort-Object) -join ', ').")
     }

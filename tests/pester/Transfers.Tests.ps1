@@ -272,6 +272,23 @@ Describe 'Many files' {
         @((Get-MsiBlob -Container $container -Context $Ctx).Name | Sort-Object) | Should -Be @('a.txt', 'sub/b.json', 'sub/deeper/c.txt')
     }
 
+    It 'sends a pipeline whose request would be too many bytes in parts, every file once' {
+        $container = New-MsiTestContainerName
+        New-MsiStorageContainer -Name $container -Context $Ctx | Out-Null
+        $limit = InModuleScope MsiStorage { $script:MaxBatchRequestBytes }
+        try {
+            # A byte limit every request exceeds: halved until each carries one item (one is always sent).
+            InModuleScope MsiStorage { $script:MaxBatchRequestBytes = 1 }
+            $counting = New-CountingNode
+            $env:MSISTORAGE_NODE = $counting.Wrapper
+            $out = Get-ChildItem -LiteralPath $Tree -File -Recurse | Send-MsiBlob -Container $container -SourceRoot $Tree -Context $Ctx
+        }
+        finally { InModuleScope MsiStorage -Parameters @{ Limit = $limit } { param($Limit) $script:MaxBatchRequestBytes = $Limit } }
+        @($out.Name | Sort-Object) | Should -Be @('a.txt', 'sub/b.json', 'sub/deeper/c.txt')
+        @(Get-Content -LiteralPath $counting.Log).Count | Should -Be 3 -Because 'three files, one per request'
+        @((Get-MsiBlob -Container $container -Context $Ctx).Name | Sort-Object) | Should -Be @('a.txt', 'sub/b.json', 'sub/deeper/c.txt')
+    }
+
     It 'starts no Node for an empty pipeline or under -WhatIf' {
         $counting = New-CountingNode
         $env:MSISTORAGE_NODE = $counting.Wrapper
