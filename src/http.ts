@@ -93,17 +93,20 @@ function punctualHttpConnector(timeoutMs: number): buildConnector.connector {
 const dispatchers = new Map<string, Dispatcher>();
 async function dispatcherFor(options: SendOptions, protocol: string): Promise<Dispatcher> {
   const punctual = options.proxy === 'direct' && protocol === 'http:';
-  const key = `${options.proxy}:${punctual ? 'http' : 'any'}:${options.connectTimeoutMs}`;
+  // Connect timeouts are rounded up to 100 ms for the cache key, so that a shrinking remainder of a budget
+  // does not make a new Agent (and keep its sockets) for every try.
+  const connectTimeoutMs = Math.ceil(options.connectTimeoutMs / 100) * 100;
+  const key = `${options.proxy}:${punctual ? 'http' : 'any'}:${connectTimeoutMs}`;
   let d = dispatchers.get(key);
   if (!d) {
     // maxHeaderSize is Node's own default (16 KiB); giving it spares loading node:http (see build.ts).
     const maxHeaderSize = 16 * 1024;
     if (options.proxy === 'env') {
       const { default: EnvHttpProxyAgent } = await import('undici/lib/dispatcher/env-http-proxy-agent.js');
-      d = new EnvHttpProxyAgent({ connect: { timeout: options.connectTimeoutMs }, maxHeaderSize });
+      d = new EnvHttpProxyAgent({ connect: { timeout: connectTimeoutMs }, maxHeaderSize });
     } else {
       const { default: Agent } = await import('undici/lib/dispatcher/agent.js');
-      d = new Agent({ connect: punctual ? punctualHttpConnector(options.connectTimeoutMs) : { timeout: options.connectTimeoutMs }, maxHeaderSize });
+      d = new Agent({ connect: punctual ? punctualHttpConnector(connectTimeoutMs) : { timeout: connectTimeoutMs }, maxHeaderSize });
     }
     dispatchers.set(key, d);
   }

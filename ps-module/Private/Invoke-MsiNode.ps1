@@ -344,7 +344,8 @@ function Invoke-MsiNode {
     $utf8 = $script:Utf8
     $bytes = $utf8.GetBytes((ConvertTo-Json -InputObject $request -Depth 10 -Compress) + "`n")
     $request = $null
-    if ($Batch -and $bytes.Length -gt $script:MaxBatchRequestBytes -and $Arguments['items'].Count -gt 1) {
+    # (+ 3: Windows PowerShell may put a byte-order mark before the request, which Node counts too.)
+    if ($Batch -and $bytes.Length + 3 -gt $script:MaxBatchRequestBytes -and $Arguments['items'].Count -gt 1) {
         # Fewer items, but long paths and names: more bytes than Node takes in one request. Halves, in order.
         [Array]::Clear($bytes, 0, $bytes.Length)
         Invoke-MsiNodeInParts -Command $Command -Arguments $Arguments -Cmdlet $Cmdlet -Prepared $Prepared -OnItems $OnItems -Size ([Math]::Ceiling($Arguments['items'].Count / 2))

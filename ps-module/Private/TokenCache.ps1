@@ -8,8 +8,9 @@ $script:MsiTokenRefreshMargin = [TimeSpan]::FromMinutes(5)
 function Get-MsiTokenCacheKey {
     param([string] $Resource, [string] $Endpoint, [hashtable] $Identity)
     if ($null -eq $Identity) { $Identity = @{} }
-    # One entry per resource however it is spelled: with or without the trailing slash, or as a /.default scope.
-    $Resource = ($Resource -replace '/\.default$', '').TrimEnd('/').ToLowerInvariant()
+    # A /.default scope is the resource it names, as Node sends it (normalizeResource): one entry for both.
+    # Other spellings stay apart: the token's audience is the resource as it was asked for.
+    $Resource = $Resource.Trim() -replace '/\.default$', '/'
     return "endpoint=$Endpoint|IDENTITY_ENDPOINT=$env:IDENTITY_ENDPOINT|IDENTITY_HEADER=$([bool]$env:IDENTITY_HEADER)|IMDS_ENDPOINT=$env:IMDS_ENDPOINT|" +
         "MSI_ENDPOINT=$env:MSI_ENDPOINT|AZURE_POD_IDENTITY_AUTHORITY_HOST=$env:AZURE_POD_IDENTITY_AUTHORITY_HOST|resource=$Resource|" +
         "clientId=$($Identity['clientId'])|objectId=$($Identity['objectId'])|identityResourceId=$($Identity['identityResourceId'])"

@@ -190,8 +190,12 @@ export class ArmSession {
       try {
         found = await this.findInSubscription();
       } catch (searchErr) {
-        if (!(searchErr instanceof MsiError) || searchErr.code !== 'AuthorizationFailed') throw searchErr;
-        verbose(`The search across the subscription was refused too (${searchErr.message.split('.')[0]}).`);
+        // Refused too, or (for a first 403) not in what this identity may list: the first error stands,
+        // with its role advice, and a note that the resource group was a guess.
+        const refused = searchErr instanceof MsiError && searchErr.code === 'AuthorizationFailed';
+        const unseen = searchErr instanceof MsiError && searchErr.code === 'StorageAccountNotFound' && err.code === 'AuthorizationFailed';
+        if (!refused && !unseen) throw searchErr;
+        verbose(`The search across the subscription ${refused ? 'was refused too' : 'did not show the account'} (${searchErr.message.split('.')[0]}).`);
         err.message += ` The resource group '${this.ref.resourceGroupName}' was the VM's own, a guess: if the account is in another one, pass -ResourceGroupName (or -ResourceId).`;
         throw err;
       }

@@ -125,13 +125,12 @@ export async function downloadOne(
   const report = progressFor(size);
   const etag = props.etag;
   const expectedMd5 = props.contentMD5 ? Buffer.from(props.contentMD5).toString('base64') : undefined;
-  // Like any new file: 0666 less the umask. The temporary file becomes the destination by a rename, which
-  // keeps its mode; a file that -Force replaces keeps its own.
-  const file = await fs.open(dest.temp, 'wx', 0o666);
+  // Private while it fills (no other user can open it and read along); commitDestination gives it its
+  // final mode: that of the file -Force replaces, or 0666 less the umask.
+  const file = await fs.open(dest.temp, 'wx', 0o600);
   let committed = false;
   let hasher: Hasher | undefined;
   try {
-    if (dest.mode !== undefined) await file.chmod(dest.mode);
     const chunk = options.blockSize;
     const count = Math.ceil(size / chunk);
     verbose(`Downloading ${blob.url} (${size} bytes${count > 1 ? `, ${count} ranges of ${chunk} bytes, ${options.concurrency} at a time` : ''}) through '${dest.temp}'.`);
@@ -140,27 +139,44 @@ export async function downloadOne(
     hasher = options.verify && expectedMd5 ? createHasher(dest.temp, size) : undefined;
     const done = new Array<boolean>(count).fill(false);
     let prefix = 0;
-    await mapLimit(
-      Array.from({ length: count }, (_, i) => i),
-      options.concurrency,
-      async (i) => {
-        if (signal.aborted) throw new MsiError('OperationStopped', 'The transfer was stopped.', 'OperationStopped');
-        const start = i * chunk;
-        const end = Math.min(size, start + chunk);
-        const units = rangeMemory(end - start);
-        await memory.take(units);
-        try {
-          await downloadRange(blob, file, start, end, etag, report, signal);
-        } finally {
-          memory.give(units);
-        }
-        done[i] = true;
-        if (hasher) {
-          while (prefix < count && done[prefix]) prefix++;
-          hasher.ready(Math.min(size, prefix * chunk));
-        }
-      },
-    );
+    // This file's ranges stop together: the first that fails stops its siblings (they would only fetch
+    // what is thrown away, holding the batch's memory), and so does a stop of the whole batch.
+    const local = new AbortController();
+    const stopAll = () => local.abort();
+    signal.addEventListener('abort', stopAll, { once: true });
+    let firstFailure: { error: unknown } | undefined;
+    try {
+      await mapLimit(
+        Array.from({ length: count }, (_, i) => i),
+        options.concurrency,
+        async (i) => {
+          if (local.signal.aborted) throw new MsiError('OperationStopped', 'The transfer was stopped.', 'OperationStopped');
+          const start = i * chunk;
+          const end = Math.min(size, start + chunk);
+          const units = rangeMemory(end - start);
+          await memory.take(units);
+          try {
+            await downloadRange(blob, file, start, end, etag, report, local.signal);
+          } catch (err) {
+            // The error to report is this one, not the aborts it causes in the siblings.
+            firstFailure ??= { error: err };
+            local.abort();
+            throw err;
+          } finally {
+            memory.give(units);
+          }
+          done[i] = true;
+          if (hasher) {
+            while (prefix < count && done[prefix]) prefix++;
+            hasher.ready(Math.min(size, prefix * chunk));
+          }
+        },
+      );
+    } catch (err) {
+      throw firstFailure ? firstFailure.error : err;
+    } finally {
+      signal.removeEventListener('abort', stopAll);
+    }
     const written = (await file.stat()).size;
     if (written !== size) {
       throw new MsiError('LengthMismatch', `The download of '${item.blob}' gave ${written} bytes, but the blob has ${size}. The destination was left untouched; try again.`, 'InvalidData', {

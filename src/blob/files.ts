@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { closeSync, constants, fstatSync, promises as fs, openSync, readSync } from 'node:fs';
 import * as path from 'node:path';
 import { MsiError, invalidArgument } from '../errors.js';
+import { verbose } from '../log.js';
 
 /**
  * Opens the source file for reading, or says exactly why it cannot be used. Synchronous on purpose: for
@@ -101,7 +102,9 @@ export async function resolveDestination(destination: string, blobName: string, 
 
 /**
  * Makes a folder's entries durable (a rename or link into it), as far as the platform allows: Windows
- * cannot open a folder (EISDIR, EPERM), and some file systems refuse to sync one (EINVAL, EBADF).
+ * cannot open a folder (EISDIR, EPERM), some file systems refuse to sync one (EINVAL, EBADF), and a drop
+ * folder may not be readable (EACCES). Best effort, never an error: by now the file is in place, and a
+ * failure here must not report a download that succeeded as failed.
  */
 export async function syncFolder(folder: string): Promise<void> {
   let h: fs.FileHandle | undefined;
@@ -110,9 +113,9 @@ export async function syncFolder(folder: string): Promise<void> {
     await h.sync();
   } catch (err) {
     const code = (err as { code?: string }).code;
-    if (code !== 'EISDIR' && code !== 'EINVAL' && code !== 'EPERM' && code !== 'EBADF') throw err;
+    if (code !== 'EISDIR' && code !== 'EINVAL' && code !== 'EPERM' && code !== 'EBADF') verbose(`The folder '${folder}' could not be synced (${code ?? String(err)}); the file is in place.`);
   } finally {
-    await h?.close();
+    await h?.close().catch(() => undefined);
   }
 }
 
@@ -120,6 +123,9 @@ export async function syncFolder(folder: string): Promise<void> {
 export async function commitDestination(dest: Destination, force: boolean): Promise<void> {
   const h = await fs.open(dest.temp, 'r+');
   try {
+    // The temporary file was private (0600) while it filled; now the mode of the file it replaces, or that
+    // of any new file (0666 less the umask).
+    if (process.platform !== 'win32') await h.chmod(dest.mode ?? 0o666 & ~process.umask());
     await h.sync();
   } finally {
     await h.close();

@@ -157,16 +157,26 @@ export class MemoryBudget {
 }
 
 /** Runs fn over items with at most `limit` in flight; results in input order. */
+/**
+ * Runs fn over items, at most limit at a time. After the first failure no new item starts, and the ones
+ * under way are waited for (so that the caller's cleanup never races them); then that first error is thrown.
+ */
 export async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T, index: number) => Promise<R>): Promise<R[]> {
   const results = new Array<R>(items.length);
   let next = 0;
+  let failure: { error: unknown } | undefined;
   const workers = Array.from({ length: Math.min(limit, items.length) }, async () => {
-    while (next < items.length) {
+    while (!failure && next < items.length) {
       const i = next++;
-      results[i] = await fn(items[i], i);
+      try {
+        results[i] = await fn(items[i], i);
+      } catch (error) {
+        failure ??= { error };
+      }
     }
   });
   await Promise.all(workers);
+  if (failure) throw failure.error;
   return results;
 }
 

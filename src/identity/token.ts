@@ -46,6 +46,10 @@ export function imdsRetryPolicy(): RetryPolicy {
       const otherRetries = earlier.filter((o) => o.response?.status !== 410 && !isConnectTimeout(o)).length;
       if (outcome.error) {
         const kind = outcome.error.kind;
+        // The endpoint has answered before (a 410 spell while IMDS is updated): a lost or refused connection
+        // now is a passing fault of a live endpoint, not a machine off Azure, and is retried like a reset.
+        const answered = earlier.some((o) => o.response !== undefined);
+        if (answered && (kind === 'connectTimeout' || kind === 'refused' || kind === 'reset' || kind === 'responseTimeout')) return otherRetries < MAX_RETRIES;
         if (kind === 'connectTimeout') return !earlier.some(isConnectTimeout) && elapsedMs + MIN_CONNECT_RETRY_MS <= CONNECT_BUDGET_MS;
         if (kind === 'reset' || kind === 'responseTimeout') return otherRetries < MAX_RETRIES;
         return false;
@@ -56,7 +60,7 @@ export function imdsRetryPolicy(): RetryPolicy {
       return false;
     },
     connectTimeoutFor(_attempt: number, elapsedMs: number, earlier: readonly Outcome[] = []): number {
-      if (!isConnectTimeout(earlier.at(-1))) return CONNECT_TIMEOUT_MS;
+      if (!isConnectTimeout(earlier.at(-1)) || earlier.some((o) => o.response !== undefined)) return CONNECT_TIMEOUT_MS;
       return Math.max(MIN_CONNECT_RETRY_MS, Math.min(CONNECT_TIMEOUT_MS, CONNECT_BUDGET_MS - elapsedMs));
     },
     // The connect timeout already waited: back-off would only spend the budget.

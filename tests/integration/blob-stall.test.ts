@@ -3,7 +3,7 @@
 // and the batch's cancellation must both reach the socket (the per-try policy must keep the caller's signal
 // linked for as long as the body flows), and neither may leave the temporary file behind.
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Socket } from 'node:net';
@@ -94,6 +94,8 @@ describe('a download whose body stalls', () => {
     while ((gets.length === 0 || partials(dir).length === 0) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     expect(gets.length).toBe(1);
     expect(partials(dir)).toHaveLength(1);
+    // While it fills, the temporary file is private: no other user can open it and read along.
+    if (process.platform !== 'win32') expect(statSync(path.join(dir, partials(dir)[0])).mode & 0o777).toBe(0o600);
     // The body has stalled (its 1000 bytes are in, nothing more comes).
     await new Promise((r) => setTimeout(r, 300));
     const cancelled = Date.now();

@@ -196,7 +196,17 @@ describe('IMDS retry policy', () => {
     expect(p.connectTimeoutFor?.(2, 1000, [neterr('connectTimeout')])).toBe(600);
     // A second timeout, or one that comes too late for a useful second try, ends the call.
     expect(p.retryable(neterr('connectTimeout'), 2, 1600, [neterr('connectTimeout')])).toBe(false);
-    expect(p.retryable(neterr('connectTimeout'), 3, 5000, [res(503), res(503)])).toBe(false);
+    expect(p.retryable(neterr('connectTimeout'), 2, 5000, [neterr('dns')])).toBe(false);
+  });
+  it('after the endpoint has answered, retries a lost or refused connection like a reset (a live IMDS being updated)', () => {
+    const updating = Array.from({ length: 8 }, () => res(410));
+    for (const kind of ['connectTimeout', 'refused']) {
+      expect(p.retryable(neterr(kind), 9, 30_000, updating)).toBe(true);
+      expect(p.retryable(neterr(kind), 3, 5000, [res(503), res(503)])).toBe(true);
+      expect(p.retryable(neterr(kind), 7, 9000, [res(500), res(500), res(500), res(500), res(500)])).toBe(false);
+    }
+    // Never for an address that does not exist.
+    expect(p.retryable(neterr('dns'), 9, 30_000, updating)).toBe(false);
   });
   it('keeps the usual connect timeout after an answer', () => expect(p.connectTimeoutFor?.(2, 1200, [res(503)])).toBe(1000));
 });

@@ -60,6 +60,32 @@ describe('concurrency helpers', () => {
     await waiting;
     expect(got).toBe(true);
   });
+  it('starts nothing new after the first failure, waits for what is under way, then throws that failure', async () => {
+    const started: number[] = [];
+    let underWay = 0;
+    let finishedAfterFailure = 0;
+    let failed = false;
+    const run = mapLimit([0, 1, 2, 3, 4, 5, 6, 7], 3, async (n) => {
+      started.push(n);
+      underWay++;
+      try {
+        if (n === 1) {
+          await new Promise((r) => setTimeout(r, 5));
+          failed = true;
+          throw new Error('range 1 failed');
+        }
+        await new Promise((r) => setTimeout(r, 30));
+        if (failed) finishedAfterFailure++;
+        return n;
+      } finally {
+        underWay--;
+      }
+    });
+    await expect(run).rejects.toThrow('range 1 failed');
+    expect(underWay).toBe(0);
+    expect(finishedAfterFailure).toBe(2);
+    expect(started).toEqual([0, 1, 2]);
+  });
 });
 
 describe('blob properties', () => {
