@@ -107,6 +107,9 @@ const transferFields = {
   fileConcurrency: optNum,
   skipIntegrityCheck: optBool,
   progress: optBool,
+  /** A part of a longer pipeline (sent in several requests): files before this part, and in the whole. */
+  progressOffset: optNum,
+  progressTotal: optNum,
 } as const;
 
 export const requestSpecs = {

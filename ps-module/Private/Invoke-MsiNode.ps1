@@ -25,9 +25,16 @@ function Invoke-MsiNodeInParts {
         [System.Diagnostics.Process] $Prepared, [scriptblock] $OnItems, [int] $Size
     )
     $all = $Arguments['items']
+    # Transfers count their progress on across the parts: files before each part, and in the whole.
+    $counted = $Command -eq 'upload' -or $Command -eq 'download'
+    $before = 0
+    if ($Arguments.ContainsKey('progressOffset')) { $before = [int]$Arguments['progressOffset'] }
+    $whole = $all.Count
+    if ($Arguments.ContainsKey('progressTotal')) { $whole = [int]$Arguments['progressTotal'] }
     for ($start = 0; $start -lt $all.Count; $start += $Size) {
         $part = $Arguments.Clone()
         $part['items'] = @($all[$start..([Math]::Min($all.Count, $start + $Size) - 1)])
+        if ($counted) { $part['progressOffset'] = $before + $start; $part['progressTotal'] = $whole }
         Invoke-MsiNode -Command $Command -Arguments $part -Cmdlet $Cmdlet -Batch -Prepared $Prepared -OnItems $OnItems
         $Prepared = $null
     }

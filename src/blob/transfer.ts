@@ -198,31 +198,41 @@ export class ProgressReporter {
   private bytesDone = 0;
   private filesDone = 0;
 
+  /** Files before this request and in the whole pipeline: a long one is sent in parts, and counts on. */
+  private readonly offset: number;
+  private readonly overall: number;
+
   constructor(
     private readonly enabled: boolean,
     private readonly verb: string,
     private readonly filesTotal: number,
     /** Unknown for downloads: a blob's size is learned only when its transfer starts. */
     private readonly bytesTotal: number | undefined,
-  ) {}
+    part?: { offset?: number; total?: number },
+  ) {
+    this.offset = part?.offset ?? 0;
+    this.overall = Math.max(part?.total ?? filesTotal, this.offset + filesTotal);
+  }
 
   private emitBatch(force = false): void {
-    if (!this.enabled || this.filesTotal < 2) return;
+    if (!this.enabled || this.overall < 2) return;
     const now = Date.now();
     if (!force && now - this.last < 250) return;
     this.last = now;
     const seconds = (now - this.started) / 1000;
     const rate = seconds > 0 ? this.bytesDone / seconds : 0;
-    const total = this.bytesTotal;
+    // The bytes are this request's; across parts only the files count on.
+    const total = this.overall === this.filesTotal ? this.bytesTotal : undefined;
+    const filesDone = this.offset + this.filesDone;
     progress({
       id: 1,
-      activity: `${this.verb} ${this.filesTotal} files`,
-      status: `${this.filesDone} of ${this.filesTotal} files, ${human(this.bytesDone)}${total === undefined ? '' : ` of ${human(total)}`}, ${human(rate)}/s`,
-      percent: total ? Math.min(100, Math.floor((100 * this.bytesDone) / total)) : Math.floor((100 * this.filesDone) / this.filesTotal),
-      filesDone: this.filesDone,
-      filesTotal: this.filesTotal,
+      activity: `${this.verb} ${this.overall} files`,
+      status: `${filesDone} of ${this.overall} files, ${human(this.bytesDone)}${total === undefined ? '' : ` of ${human(total)}`}, ${human(rate)}/s`,
+      percent: total ? Math.min(100, Math.floor((100 * this.bytesDone) / total)) : Math.floor((100 * filesDone) / this.overall),
+      filesDone,
+      filesTotal: this.overall,
       bytesDone: this.bytesDone,
-      bytesTotal: this.bytesTotal,
+      bytesTotal: total,
     });
   }
 
@@ -245,7 +255,7 @@ export class ProgressReporter {
       const rate = seconds > 0 ? done / seconds : 0;
       progress({
         id: 2 + index,
-        parentId: this.filesTotal > 1 ? 1 : undefined,
+        parentId: this.overall > 1 ? 1 : undefined,
         activity: `${this.verb} ${name}`,
         status: `${human(done)} of ${human(size)}, ${human(rate)}/s`,
         percent: size > 0 ? Math.floor((100 * done) / size) : 100,
@@ -258,7 +268,8 @@ export class ProgressReporter {
   }
 
   finish(): void {
-    if (this.enabled && this.filesTotal >= 2) progress({ id: 1, activity: `${this.verb} ${this.filesTotal} files`, completed: true });
+    // A part before the last leaves the bar up for the next one.
+    if (this.enabled && this.overall >= 2 && this.offset + this.filesTotal >= this.overall) progress({ id: 1, activity: `${this.verb} ${this.overall} files`, completed: true });
   }
 }
 

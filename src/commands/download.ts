@@ -17,7 +17,7 @@ export async function run(req: RequestOf<'download'>, signal: AbortSignal): Prom
   }
   const service = await serviceClient(req.context);
   // The batch's byte total is unknown (a blob's size comes with its transfer): its progress counts files.
-  const reporter = new ProgressReporter(options.progress, 'Downloading', req.items.length, undefined);
+  const reporter = new ProgressReporter(options.progress, 'Downloading', req.items.length, undefined, { offset: req.progressOffset, total: req.progressTotal });
   // Every range in flight, across the batch's blobs, holds its unwritten data under one budget.
   const memory = new MemoryBudget(MEMORY_BUDGET);
   try {

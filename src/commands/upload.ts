@@ -54,7 +54,7 @@ export async function run(req: RequestOf<'upload'>, signal: AbortSignal): Promis
   const container = await containerClient(req.context, req.container);
   // Sizes only feed the batch's progress bar.
   const sizes = options.progress && req.items.length > 1 ? await Promise.all(req.items.map((i) => fs.stat(i.file).then((s) => (s.isFile() ? s.size : 0), () => 0))) : req.items.map(() => 0);
-  const reporter = new ProgressReporter(options.progress, 'Uploading', req.items.length, sizes.reduce((a, b) => a + b, 0));
+  const reporter = new ProgressReporter(options.progress, 'Uploading', req.items.length, sizes.reduce((a, b) => a + b, 0), { offset: req.progressOffset, total: req.progressTotal });
   // One budget for the whole batch: block buffers (kept for reuse, and counted while kept) and small bodies.
   const memory = new MemoryBudget(MEMORY_BUDGET);
   const seen = new Map<string, string>();

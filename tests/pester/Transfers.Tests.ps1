@@ -352,6 +352,27 @@ Describe 'Progress' {
         finally { $ps.Dispose() }
     }
 
+    It 'counts files on across the requests of a pipeline sent in parts' {
+        $ps = [powershell]::Create()
+        try {
+            $null = $ps.AddScript({
+                    param($Manifest, $Ctx, $Tree, $Container)
+                    Import-Module $Manifest
+                    & (Get-Module MsiStorage) { $script:MaxBatchItems = 2 }
+                    $ProgressPreference = 'Continue'
+                    Get-ChildItem -LiteralPath $Tree -File -Recurse | Send-MsiBlob -Container $Container -SourceRoot $Tree -Context $Ctx -Force | Out-Null
+                }).AddArgument($ManifestPath).AddArgument($Ctx).AddArgument($Tree).AddArgument($Container)
+            $null = $ps.Invoke()
+            $ps.Streams.Error | Should -BeNullOrEmpty
+            $batch = @($ps.Streams.Progress | Where-Object { $_.ActivityId -eq 1 })
+            # Three files in requests of two: one bar for all three, which reaches 3 of 3 and completes once.
+            @($batch | Where-Object { $_.RecordType -ne 'Completed' } | ForEach-Object Activity | Sort-Object -Unique) | Should -Be @('Uploading 3 files')
+            ($batch | Where-Object { $_.StatusDescription -match '^3 of 3 files' }) | Should -Not -BeNullOrEmpty
+            @($batch | Where-Object { $_.RecordType -eq 'Completed' }).Count | Should -Be 1
+        }
+        finally { $ps.Dispose() }
+    }
+
     It 'shows files done of total for a batch download, with no byte total it does not know' {
         $folder = Join-Path $Work 'progress-down'
         New-Item -ItemType Directory -Path $folder | Out-Null
