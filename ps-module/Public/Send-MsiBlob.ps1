@@ -44,7 +44,9 @@ function Send-MsiBlob {
 
     .PARAMETER BlockSize
     The block size in bytes for files larger than one block (default 8MB; files up to one block are sent
-    in one request). It grows automatically so that no file needs more than 50,000 blocks.
+    in one request). It grows automatically so that no file needs more than 50,000 blocks. Each block in
+    flight is held in memory: the transfer uses at most about 96 MB, and one block at a time when a block
+    is larger than that.
 
     .PARAMETER Concurrency
     How many blocks of one file are sent at once (default 8).
