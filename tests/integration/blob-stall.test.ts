@@ -4,24 +4,21 @@
 // linked for as long as the body flows), and neither may leave the temporary file behind.
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
-import * as http from 'node:http';
-import type { AddressInfo } from 'node:net';
-import type { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bundle, runBundle } from '../helpers/stack.js';
+import { type StubStorage, startStubStorage } from '../helpers/stub-storage.js';
 
 const SIZE = 4 * 1024 * 1024;
-let server: http.Server;
-const sockets = new Set<Socket>();
+let stub: StubStorage;
 let gets: string[] = [];
 let endpoint: string;
 let work: string;
 
 beforeAll(async () => {
   work = mkdtempSync(path.join(tmpdir(), 'msistorage-stall-'));
-  server = http.createServer((req, res) => {
+  stub = await startStubStorage((req, res) => {
     const headers = { etag: '"0x8DC0STALL"', 'x-ms-blob-type': 'BlockBlob', 'last-modified': new Date().toUTCString(), 'x-ms-version': '2025-01-05', 'content-type': 'application/octet-stream' };
     if (req.method === 'HEAD') {
       res.writeHead(200, { ...headers, 'content-length': String(SIZE) });
@@ -37,16 +34,10 @@ beforeAll(async () => {
     res.write(Buffer.alloc(1000, 7));
     // ...and then nothing, with the connection open.
   });
-  server.on('connection', (s) => {
-    sockets.add(s);
-    s.on('close', () => sockets.delete(s));
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}/acct/`;
+  endpoint = stub.endpoint;
 });
 afterAll(async () => {
-  for (const s of sockets) s.destroy();
-  await new Promise((resolve) => server.close(resolve));
+  await stub?.close();
   rmSync(work, { recursive: true, force: true });
 });
 

@@ -5,7 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import * as http from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -14,6 +14,7 @@ import { MEMORY_BUDGET, MemoryBudget, blockSizeFor, transferOptions } from '../.
 import { uploadOne } from '../../src/blob/upload.js';
 import type { StorageContextJson } from '../../src/protocol.js';
 import { runBundle } from '../helpers/stack.js';
+import { type StubStorage, startStubStorage } from '../helpers/stub-storage.js';
 
 interface Seen {
   method: string;
@@ -24,8 +25,7 @@ interface Seen {
 }
 type Handler = (req: http.IncomingMessage, res: http.ServerResponse, seen: Seen) => void;
 
-let server: http.Server;
-const sockets = new Set<Socket>();
+let stub: StubStorage;
 let handler: Handler;
 let seen: Seen[] = [];
 let endpoint: string;
@@ -45,7 +45,7 @@ const blockIndex = (id: string | null) => (id ? Number(Buffer.from(id, 'base64')
 
 beforeAll(async () => {
   work = mkdtempSync(path.join(tmpdir(), 'msistorage-upstub-'));
-  server = http.createServer((req, res) => {
+  stub = await startStubStorage((req, res) => {
     const url = new URL(req.url ?? '/', 'http://stub');
     const s: Seen = {
       method: req.method ?? '',
@@ -57,16 +57,10 @@ beforeAll(async () => {
     seen.push(s);
     handler(req, res, s);
   });
-  server.on('connection', (s) => {
-    sockets.add(s);
-    s.on('close', () => sockets.delete(s));
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}/acct/`;
+  endpoint = stub.endpoint;
 });
 afterAll(async () => {
-  for (const s of sockets) s.destroy();
-  await new Promise((resolve) => server.close(resolve));
+  await stub?.close();
   rmSync(work, { recursive: true, force: true });
 });
 

@@ -33,6 +33,29 @@ BeforeAll {
         foreach ($a in $Arguments) { $null = $ps.AddArgument($a) }
         return @{ PowerShell = $ps; Async = $ps.BeginInvoke() }
     }
+    function Stop-UnderUpload($On, $Context, [string] $Container, [string] $Stop) {
+        # A slow upload of $Big as 'interrupted.bin' through the front of stack $On; once its blocks are on
+        # their way, the stack command $Stop takes the service away. Returns the upload's errors.
+        (Invoke-MsiTestStackCommand $On 'delay-front 20').ok | Should -BeTrue
+        $job = Start-Background -Script {
+            param($Manifest, $Ctx, $File, $Container)
+            $env:MSISTORAGE_RETRY_DELAY_SCALE = '0.01'
+            Import-Module $Manifest
+            Send-MsiBlob -File $File -Container $Container -Blob 'interrupted.bin' -Context $Ctx -BlockSize 256KB -Concurrency 1
+        } -Arguments @($ManifestPath, $Context, $Big.FullName, $Container)
+        try {
+            $start = (Invoke-MsiTestStackCommand $On 'front-requests').requests
+            Wait-Until { (Invoke-MsiTestStackCommand $On 'front-requests').requests -gt $start + 10 } | Should -BeTrue -Because 'blocks must be on their way when the service stops'
+            (Invoke-MsiTestStackCommand $On $Stop).ok | Should -BeTrue
+            $null = $job.Async.AsyncWaitHandle.WaitOne(60000)
+            $null = $job.PowerShell.EndInvoke($job.Async)
+            return , @($job.PowerShell.Streams.Error)
+        }
+        finally {
+            $job.PowerShell.Dispose()
+            (Invoke-MsiTestStackCommand $On 'delay-front 0').ok | Should -BeTrue
+        }
+    }
     function Wait-Until([scriptblock] $Condition, [int] $Seconds = 20) {
         $deadline = [DateTime]::UtcNow.AddSeconds($Seconds)
         while (-not (& $Condition) -and [DateTime]::UtcNow -lt $deadline) { Start-Sleep -Milliseconds 20 }
@@ -127,29 +150,11 @@ Describe 'Storage faults' {
     }
 
     It 'the service going away mid-upload commits nothing under the name, with a clear error' {
-        (Invoke-MsiTestStackCommand $Stack 'delay-front 20').ok | Should -BeTrue
-        $job = Start-Background -Script {
-            param($Manifest, $Ctx, $File, $Container)
-            $env:MSISTORAGE_RETRY_DELAY_SCALE = '0.01'
-            Import-Module $Manifest
-            Send-MsiBlob -File $File -Container $Container -Blob 'interrupted.bin' -Context $Ctx -BlockSize 256KB -Concurrency 1
-        } -Arguments @($ManifestPath, $Front, $Big.FullName, $Container)
-        $start = Get-FrontRequests
-        try {
-            Wait-Until { (Get-FrontRequests) -gt $start + 10 } | Should -BeTrue -Because 'blocks must be on their way when the service stops'
-            (Invoke-MsiTestStackCommand $Stack 'stop-front').ok | Should -BeTrue
-            $null = $job.Async.AsyncWaitHandle.WaitOne(60000)
-            $null = $job.PowerShell.EndInvoke($job.Async)
-            $errors = @($job.PowerShell.Streams.Error)
-            $errors.Count | Should -Be 1
-            $errors[0].FullyQualifiedErrorId | Should -Be 'SendMsiBlobStorageUnreachable,Send-MsiBlob'
-            $errors[0].Exception.Message | Should -Match 'could not be reached'
-        }
-        finally {
-            $job.PowerShell.Dispose()
-            (Invoke-MsiTestStackCommand $Stack 'delay-front 0').ok | Should -BeTrue
-            (Invoke-MsiTestStackCommand $Stack 'start-front').ok | Should -BeTrue
-        }
+        try { $errors = Stop-UnderUpload -On $Stack -Context $Front -Container $Container -Stop 'stop-front' }
+        finally { (Invoke-MsiTestStackCommand $Stack 'start-front').ok | Should -BeTrue }
+        $errors.Count | Should -Be 1
+        $errors[0].FullyQualifiedErrorId | Should -Be 'SendMsiBlobStorageUnreachable,Send-MsiBlob'
+        $errors[0].Exception.Message | Should -Match 'could not be reached'
         # Azurite still holds the container and its other blobs; the interrupted one was never committed.
         @((Get-MsiBlob -Container $Container -Context $Direct).Name) | Should -Not -Contain 'interrupted.bin'
         @((Get-MsiBlob -Container $Container -Context $Direct).Name) | Should -Contain 'after-hang'
@@ -159,36 +164,21 @@ Describe 'Storage faults' {
     It 'Azurite itself stopped mid-upload: a clear error, and once it is back nothing is committed under the name' {
         # A stack of its own whose Azurite keeps its data on disk: what was committed survives the restart.
         $own = Start-MsiTestStack -Arguments @('--disk')
-        $job = $null
         try {
             $env:AZURE_POD_IDENTITY_AUTHORITY_HOST = $own.imdsHost
             $ctx = New-MsiStorageContext -StorageAccountName $own.storageAccountName -ResourceGroupName $own.resourceGroupName -SubscriptionId $own.subscriptionId -ArmEndpoint $own.armEndpoint -BlobEndpoint $own.frontBlobEndpoint
             New-MsiStorageContainer -Name 'stopped' -Context $ctx | Out-Null
             Send-MsiBlob -File $Small -Container 'stopped' -Blob 'before.txt' -Context $ctx | Out-Null
-            (Invoke-MsiTestStackCommand $own 'delay-front 20').ok | Should -BeTrue
-            $job = Start-Background -Script {
-                param($Manifest, $Ctx, $File)
-                $env:MSISTORAGE_RETRY_DELAY_SCALE = '0.01'
-                Import-Module $Manifest
-                Send-MsiBlob -File $File -Container 'stopped' -Blob 'interrupted.bin' -Context $Ctx -BlockSize 256KB -Concurrency 1
-            } -Arguments @($ManifestPath, $ctx, $Big.FullName)
-            $start = (Invoke-MsiTestStackCommand $own 'front-requests').requests
-            Wait-Until { (Invoke-MsiTestStackCommand $own 'front-requests').requests -gt $start + 10 } | Should -BeTrue -Because 'blocks must be on their way when Azurite stops'
-            (Invoke-MsiTestStackCommand $own 'stop-azurite').ok | Should -BeTrue
-            $null = $job.Async.AsyncWaitHandle.WaitOne(60000)
-            $null = $job.PowerShell.EndInvoke($job.Async)
-            $errors = @($job.PowerShell.Streams.Error)
+            $errors = Stop-UnderUpload -On $own -Context $ctx -Container 'stopped' -Stop 'stop-azurite'
             $errors.Count | Should -Be 1
             $errors[0].FullyQualifiedErrorId | Should -Be 'SendMsiBlobStorageUnreachable,Send-MsiBlob'
             $errors[0].Exception.Message | Should -Match 'could not be reached'
-            (Invoke-MsiTestStackCommand $own 'delay-front 0').ok | Should -BeTrue
             (Invoke-MsiTestStackCommand $own 'start-azurite').ok | Should -BeTrue
             $names = @((Get-MsiBlob -Container 'stopped' -Context $ctx).Name)
             $names | Should -Contain 'before.txt' -Because 'Azurite is back with what it held'
             $names | Should -Not -Contain 'interrupted.bin'
         }
         finally {
-            if ($job) { $job.PowerShell.Dispose() }
             $env:AZURE_POD_IDENTITY_AUTHORITY_HOST = $script:Stack.imdsHost
             Stop-MsiTestStack $own
         }

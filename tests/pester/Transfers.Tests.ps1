@@ -256,36 +256,24 @@ Describe 'Many files' {
         { Get-ChildItem -LiteralPath $Tree -File -Recurse | Send-MsiBlob -Container $TreeContainer -Blob 'one' -Context $Ctx } | Should -Throw -ErrorId 'SendMsiBlobBlobNameForManyFiles,Send-MsiBlob'
     }
 
-    It 'sends a pipeline longer than one request carries in several, every file once' {
+    It 'sends a pipeline in parts, every file once, when <Why>' -TestCases @(
+        @{ Why = 'it is longer than one request carries'; Limit = 'MaxBatchItems'; Value = 2; Starts = 2 }
+        # A byte limit every request exceeds: halved until each carries one item (one is always sent).
+        @{ Why = 'its request would be too many bytes'; Limit = 'MaxBatchRequestBytes'; Value = 1; Starts = 3 }
+    ) {
+        param($Limit, $Value, $Starts)
         $container = New-MsiTestContainerName
         New-MsiStorageContainer -Name $container -Context $Ctx | Out-Null
-        $limit = InModuleScope MsiStorage { $script:MaxBatchItems }
+        $saved = InModuleScope MsiStorage -Parameters @{ Name = $Limit } { param($Name) Get-Variable -Scope Script -Name $Name -ValueOnly }
         try {
-            InModuleScope MsiStorage { $script:MaxBatchItems = 2 }
+            InModuleScope MsiStorage -Parameters @{ Name = $Limit; Value = $Value } { param($Name, $Value) Set-Variable -Scope Script -Name $Name -Value $Value }
             $counting = New-CountingNode
             $env:MSISTORAGE_NODE = $counting.Wrapper
             $out = Get-ChildItem -LiteralPath $Tree -File -Recurse | Send-MsiBlob -Container $container -SourceRoot $Tree -Context $Ctx
         }
-        finally { InModuleScope MsiStorage -Parameters @{ Limit = $limit } { param($Limit) $script:MaxBatchItems = $Limit } }
+        finally { InModuleScope MsiStorage -Parameters @{ Name = $Limit; Value = $saved } { param($Name, $Value) Set-Variable -Scope Script -Name $Name -Value $Value } }
         @($out.Name | Sort-Object) | Should -Be @('a.txt', 'sub/b.json', 'sub/deeper/c.txt')
-        @(Get-Content -LiteralPath $counting.Log).Count | Should -Be 2 -Because 'three files at two per request'
-        @((Get-MsiBlob -Container $container -Context $Ctx).Name | Sort-Object) | Should -Be @('a.txt', 'sub/b.json', 'sub/deeper/c.txt')
-    }
-
-    It 'sends a pipeline whose request would be too many bytes in parts, every file once' {
-        $container = New-MsiTestContainerName
-        New-MsiStorageContainer -Name $container -Context $Ctx | Out-Null
-        $limit = InModuleScope MsiStorage { $script:MaxBatchRequestBytes }
-        try {
-            # A byte limit every request exceeds: halved until each carries one item (one is always sent).
-            InModuleScope MsiStorage { $script:MaxBatchRequestBytes = 1 }
-            $counting = New-CountingNode
-            $env:MSISTORAGE_NODE = $counting.Wrapper
-            $out = Get-ChildItem -LiteralPath $Tree -File -Recurse | Send-MsiBlob -Container $container -SourceRoot $Tree -Context $Ctx
-        }
-        finally { InModuleScope MsiStorage -Parameters @{ Limit = $limit } { param($Limit) $script:MaxBatchRequestBytes = $Limit } }
-        @($out.Name | Sort-Object) | Should -Be @('a.txt', 'sub/b.json', 'sub/deeper/c.txt')
-        @(Get-Content -LiteralPath $counting.Log).Count | Should -Be 3 -Because 'three files, one per request'
+        @(Get-Content -LiteralPath $counting.Log).Count | Should -Be $Starts -Because 'one Node process per request'
         @((Get-MsiBlob -Container $container -Context $Ctx).Name | Sort-Object) | Should -Be @('a.txt', 'sub/b.json', 'sub/deeper/c.txt')
     }
 
