@@ -4,8 +4,6 @@ import { armAudiences, cloudFromAzEnvironment } from '../arm/clouds.js';
 import { type Ctx, armError, send } from './http.js';
 import type { Claims, TokenSigner } from './jwt.js';
 
-/** The public cloud's ARM audiences. The emulator serves the ARM of the emulated VM's cloud (azEnvironment). */
-export const ARM_AUDIENCES = armAudiences(cloudFromAzEnvironment('AzurePublicCloud'));
 
 export interface EmulatorAccount {
   name: string;
@@ -49,8 +47,11 @@ export const STORAGE_API_VERSIONS = ['2025-01-01', '2024-01-01', '2023-05-01', '
 const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const ACCOUNT_PATH = /^\/subscriptions\/([^/]+)\/resourcegroups\/([^/]+)\/providers\/microsoft\.storage\/storageaccounts\/([^/]+)(?:\/([^/]+))?\/?$/i;
 
-/** Checks the bearer token the way ARM does; returns the claims, or has already answered 401. */
-export function armAuth(ctx: Ctx, signer: TokenSigner, audiences: string[] = ARM_AUDIENCES): Claims | undefined {
+/**
+ * Checks the bearer token the way ARM does, for the given audiences (those of the emulated VM's cloud);
+ * returns the claims, or has already answered 401.
+ */
+export function armAuth(ctx: Ctx, signer: TokenSigner, audiences: string[]): Claims | undefined {
   const header = ctx.req.headers.authorization;
   const challenge = (description: string) => ({
     'WWW-Authenticate': `Bearer authorization_uri="https://login.windows.net/", error="invalid_token", error_description="${description}"`,

@@ -35,7 +35,6 @@ import { type ArcOptions, IdentityState, type ManagedIdentity, identityRoutes } 
 import { TokenSigner } from './jwt.js';
 
 export type { EmulatorAccount };
-export { ARM_AUDIENCES } from './arm.js';
 
 export interface EmulatorOptions {
   host?: string;
