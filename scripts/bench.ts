@@ -60,7 +60,7 @@ function runJson(cmd: string, args: string[], input?: string, env: NodeJS.Proces
     let err = '';
     child.stdout.on('data', (c: Buffer) => (out += c.toString()));
     child.stderr.on('data', (c: Buffer) => (err += c.toString()));
-    child.on('exit', (code) => {
+    child.on('close', (code) => {
       const line = out.trim().split('\n').filter((l) => l.startsWith('{')).at(-1);
       if (code !== 0 || !line) return reject(new Error(`${path.basename(cmd)} ${args.slice(0, 4).join(' ')} failed (${code}): ${err || out}`));
       // wallMs: from spawning the process to its exit (for a baseline script: start, load the SDK, work).

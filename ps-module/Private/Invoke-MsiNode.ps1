@@ -205,6 +205,27 @@ function Stop-MsiWithError {
     $Cmdlet.ThrowTerminatingError((New-MsiErrorRecord -ErrorObject $errorObject -Cmdlet $Cmdlet))
 }
 
+function Confirm-MsiAction {
+    # $PSCmdlet.ShouldProcess, made safe. When it needs to ask and cannot (a -NonInteractive session with
+    # -Confirm, or ConfirmImpact above $ConfirmPreference), it throws an error that ends only the statement
+    # it is in: the cmdlet would go on to do the very thing nobody confirmed. Here that ends the cmdlet.
+    param(
+        [Parameter(Mandatory = $true)] [System.Management.Automation.PSCmdlet] $Cmdlet,
+        [Parameter(Mandatory = $true)] [string] $Target,
+        [Parameter(Mandatory = $true)] [string] $Action,
+        # A process the cmdlet started ahead of its request: released, since no request will come.
+        [System.Diagnostics.Process] $Prepared
+    )
+    try { return $Cmdlet.ShouldProcess($Target, $Action) }
+    catch [System.Management.Automation.PipelineStoppedException] { Close-MsiNode -Process $Prepared; throw }
+    catch {
+        Close-MsiNode -Process $Prepared
+        $reason = $_.Exception
+        if ($reason.InnerException) { $reason = $reason.InnerException }
+        Stop-MsiWithError -Cmdlet $Cmdlet -Code 'ConfirmationUnavailable' -Category 'InvalidOperation' -Message "'$Action' on '$Target' needs a confirmation, which this session cannot ask for: $($reason.Message.TrimEnd('.')). Nothing was changed. To go ahead without asking, pass -Confirm:`$false (Remove-MsiBlob: -Force), or run the command interactively."
+    }
+}
+
 function Write-MsiEvent {
     # Relays one stderr line from Node: JSON events become verbose, warning or progress records.
     param([string] $Line, [System.Management.Automation.PSCmdlet] $Cmdlet, [System.Collections.Generic.List[string]] $Other, [bool] $ShowProgress = $true)

@@ -43,7 +43,7 @@ function New-MsiStorageContainer {
         [object] $Context
     )
     Assert-MsiContext -Context $Context -Cmdlet $PSCmdlet
-    if (-not $PSCmdlet.ShouldProcess("$($Context.BlobEndpoint)$Name", 'Create container')) { return }
+    if (-not (Confirm-MsiAction -Cmdlet $PSCmdlet -Target "$($Context.BlobEndpoint)$Name" -Action 'Create container')) { return }
     $result = Invoke-MsiNode -Command 'newContainer' -Arguments @{ context = (ConvertTo-MsiContextArgument -Context $Context -Cmdlet $PSCmdlet); container = $Name } -Cmdlet $PSCmdlet
     [pscustomobject]@{
         PSTypeName   = 'MsiStorage.Container'

@@ -113,7 +113,7 @@ function Receive-MsiBlob {
         }
         if ($Destination -match $script:FullPathPattern) { $path = $Destination }
         else { $path = $PSCmdlet.SessionState.Path.GetUnresolvedProviderPathFromPSPath($Destination) }
-        if (-not $PSCmdlet.ShouldProcess($path, "Download $($Context.BlobEndpoint)$Container/$Blob")) { return }
+        if (-not (Confirm-MsiAction -Cmdlet $PSCmdlet -Target $path -Action "Download $($Context.BlobEndpoint)$Container/$Blob" -Prepared $prepared)) { return }
         Add-MsiBatchItem -Batches $batches -Context $Context -Item @{ container = $Container; blob = $Blob; destination = $path }
         # Node starts (and loads the storage SDK) while the rest of the pipeline is bound.
         if ($null -eq $prepared) { $prepared = Start-MsiNode -Cmdlet $PSCmdlet -Prepare 'download' }

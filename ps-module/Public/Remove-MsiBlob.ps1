@@ -74,7 +74,7 @@ function Remove-MsiBlob {
     }
     process {
         Assert-MsiContext -Context $Context -Cmdlet $PSCmdlet
-        if (-not $PSCmdlet.ShouldProcess("$($Context.BlobEndpoint)$Container/$Blob", 'Delete blob')) { return }
+        if (-not (Confirm-MsiAction -Cmdlet $PSCmdlet -Target "$($Context.BlobEndpoint)$Container/$Blob" -Action 'Delete blob' -Prepared $prepared)) { return }
         Add-MsiBatchItem -Batches $batches -Context $Context -Item @{ container = $Container; blob = $Blob }
         if ($null -eq $prepared) { $prepared = Start-MsiNode -Cmdlet $PSCmdlet -Prepare 'remove' }
     }

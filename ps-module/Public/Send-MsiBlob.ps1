@@ -148,7 +148,7 @@ function Send-MsiBlob {
             Close-MsiNode -Process $prepared
             Stop-MsiWithError -Cmdlet $PSCmdlet -Code 'BlobNameForManyFiles' -Parameter 'Blob' -Message "-Blob names one blob, but several files came down the pipeline. Leave -Blob out (each blob is named after its file), or give -SourceRoot."
         }
-        if (-not $PSCmdlet.ShouldProcess($path, "Upload to $($Context.BlobEndpoint)$Container")) { return }
+        if (-not (Confirm-MsiAction -Cmdlet $PSCmdlet -Target $path -Action "Upload to $($Context.BlobEndpoint)$Container" -Prepared $prepared)) { return }
         $item = @{ file = $path }
         if ($Blob) { $item.blob = $Blob }
         $items.Add($item)

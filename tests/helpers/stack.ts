@@ -82,7 +82,8 @@ export function runBundle(
     child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
     child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
     child.on('error', reject);
-    child.on('exit', (code) => {
+    // 'close', not 'exit': the streams' last data may arrive after the process has exited.
+    child.on('close', (code) => {
       const events = stderr
         .split('\n')
         .filter((l) => l.startsWith('{'))

@@ -107,8 +107,22 @@ describe('retries', () => {
 });
 
 describe('proxies', () => {
+  // Both spellings of every variable: undici reads the lower-case ones first.
+  const deadProxy = { HTTP_PROXY: 'http://127.0.0.1:9', HTTPS_PROXY: 'http://127.0.0.1:9', http_proxy: 'http://127.0.0.1:9', https_proxy: 'http://127.0.0.1:9', NO_PROXY: '', no_proxy: '' };
   it('identity requests ignore HTTP_PROXY and HTTPS_PROXY', async () => {
-    const run = await token({}, { HTTP_PROXY: 'http://127.0.0.1:9', HTTPS_PROXY: 'http://127.0.0.1:9', NO_PROXY: '' });
+    const run = await token({}, deadProxy);
     expect(run.reply.ok).toBe(true);
+    expect(run.reply.result.source).toBe('IMDS');
+  });
+  it('while ARM requests in the same environment go through the (dead) proxy', async () => {
+    // The control: the same variables do reach the HTTP client, so the test above is not vacuous.
+    const run = await runBundle(
+      { command: 'keys', storageAccountName: stack.storageAccountName, resourceGroupName: stack.resourceGroupName, subscriptionId: stack.subscriptionId, armEndpoint: stack.armEndpoint, timeoutSec: 5 },
+      { AZURE_POD_IDENTITY_AUTHORITY_HOST: stack.imdsHost, MSISTORAGE_RETRY_DELAY_SCALE: '0.01', ...deadProxy },
+    );
+    expect(run.reply.ok).toBe(false);
+    expect(run.reply.error.code).toBe('ArmUnreachable');
+    // The token itself came (directly), and ARM never saw a request.
+    expect(((await control('requests')) as { target: string }[]).filter((r) => r.target === 'arm')).toEqual([]);
   });
 });

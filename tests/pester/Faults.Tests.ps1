@@ -141,9 +141,13 @@ Describe 'Storage faults' {
         $env:MSISTORAGE_TRY_TIMEOUT_MS = '1000'
         try {
             (Invoke-MsiTestStackCommand $Stack 'hang-front 1').ok | Should -BeTrue
+            $before = Get-FrontRequests
             $sw = [System.Diagnostics.Stopwatch]::StartNew()
             (Send-MsiBlob -File $Small -Container $Container -Blob 'after-hang' -Context $Front -Force).Name | Should -Be 'after-hang'
             $sw.Elapsed.TotalSeconds | Should -BeLessThan 10
+            # The hang did happen: the first try waited out its timeout, and a second try went through.
+            $sw.Elapsed.TotalSeconds | Should -BeGreaterOrEqual 0.95
+            ((Get-FrontRequests) - $before) | Should -BeGreaterOrEqual 2
         }
         finally { $env:MSISTORAGE_TRY_TIMEOUT_MS = $null }
         $script:Survived++

@@ -241,10 +241,17 @@ Describe 'Retries and the deadline' {
         $err.Exception.Message | Should -Match 'HTML page'
     }
 
-    It 'never retries HTTP <Status>' -TestCases @(@{ Status = 400 }, @{ Status = 401 }, @{ Status = 403 }, @{ Status = 405 }) {
-        param($Status)
+    It 'never retries HTTP <Status>' -TestCases @(
+        @{ Status = 400; Id = 'TokenRequestFailed'; Category = 'InvalidOperation' }
+        @{ Status = 401; Id = 'IdentityRequestUnauthorized'; Category = 'AuthenticationError' }
+        @{ Status = 403; Id = 'IdentityRequestUnauthorized'; Category = 'AuthenticationError' }
+        @{ Status = 405; Id = 'TokenRequestFailed'; Category = 'InvalidOperation' }
+    ) {
+        param($Status, $Id, $Category)
         Invoke-Emulator '/__emulator/faults' @{ target = 'imds'; faults = @(@{ status = $Status }, @{ status = $Status }) } | Out-Null
-        { Get-MsiToken } | Should -Throw
+        $err = { Get-MsiToken } | Should -Throw -ErrorId "GetMsiToken$Id,Get-MsiToken" -PassThru
+        $err.CategoryInfo.Category | Should -Be $Category
+        $err.Exception.Message | Should -Match "HTTP $Status\b" 
         @(Get-IdentityRequests).Count | Should -Be 1
     }
 

@@ -73,6 +73,40 @@ Describe 'Output and formatting' {
 }
 
 Describe 'ShouldProcess' {
+    It 'a confirmation that a -NonInteractive session cannot ask for stops the cmdlet, and nothing is changed' {
+        Send-MsiBlob -File $File -Container $Container -Blob 'keep-unconfirmed.txt' -Context $Ctx -Force | Out-Null
+        # No try/catch around the calls (one would end the cmdlet anyway): a scheduled task's script, as it runs.
+        $out = Invoke-ChildPwsh -Name 'noninteractive' -Arguments $Root, $StackFile, $Work, $Container, $File -Script @'
+param($Root, $StackFile, $Work, $Container, $File)
+$s = Get-Content -Raw -LiteralPath $StackFile | ConvertFrom-Json
+$env:AZURE_POD_IDENTITY_AUTHORITY_HOST = $s.imdsHost
+Import-Module (Join-Path $Root 'MsiStorage.psd1')
+$ctx = New-MsiStorageContext -StorageAccountName $s.storageAccountName -SubscriptionId $s.subscriptionId -ResourceGroupName $s.resourceGroupName -ArmEndpoint $s.armEndpoint -BlobEndpoint $s.blobEndpoint
+$Error.Clear()
+Remove-MsiBlob -Blob 'keep-unconfirmed.txt' -Container $Container -Context $ctx 2>$null
+Get-MsiBlob -Container $Container -Prefix 'keep-unconfirmed' -Context $ctx | Remove-MsiBlob 2>$null
+Send-MsiBlob -File $File -Container $Container -Blob 'never-confirmed.txt' -Context $ctx -Confirm 2>$null
+Receive-MsiBlob -Blob 'keep-unconfirmed.txt' -Container $Container -Destination (Join-Path $Work 'never-confirmed.txt') -Context $ctx -Confirm 2>$null
+New-MsiStorageContainer -Name 'neverconfirmed' -Context $ctx -Confirm 2>$null
+# Newest first. (What ShouldProcess threw is in $Error too: the module caught it and raised its own error.)
+$Error | Where-Object { $_.FullyQualifiedErrorId -like '*,*' } | Select-Object -First 5 | ForEach-Object { 'ERR ' + $_.FullyQualifiedErrorId }
+'DONE'
+'@
+        ($out -join "`n") | Should -Match 'DONE'
+        # $Error is newest first.
+        @($out | Where-Object { "$_" -like 'ERR *' }) | Should -Be @(
+            'ERR NewMsiStorageContainerConfirmationUnavailable,New-MsiStorageContainer'
+            'ERR ReceiveMsiBlobConfirmationUnavailable,Receive-MsiBlob'
+            'ERR SendMsiBlobConfirmationUnavailable,Send-MsiBlob'
+            'ERR RemoveMsiBlobConfirmationUnavailable,Remove-MsiBlob'
+            'ERR RemoveMsiBlobConfirmationUnavailable,Remove-MsiBlob'
+        )
+        (Get-MsiBlob -Container $Container -Prefix 'keep-unconfirmed' -Context $Ctx).Name | Should -Be 'keep-unconfirmed.txt'
+        Get-MsiBlob -Container $Container -Prefix 'never-confirmed' -Context $Ctx | Should -BeNullOrEmpty
+        Test-Path -LiteralPath (Join-Path $Work 'never-confirmed.txt') | Should -BeFalse
+        { Get-MsiBlob -Container 'neverconfirmed' -Context $Ctx -ErrorAction Stop } | Should -Throw -ErrorId 'GetMsiBlobContainerNotFound,Get-MsiBlob'
+    }
+
     It 'Remove-MsiBlob -WhatIf deletes nothing; -Force deletes without asking; blobs bind by property name' {
         Send-MsiBlob -File $File -Container $Container -Blob 'doomed.txt' -Context $Ctx -Force | Out-Null
         Get-MsiBlob -Container $Container -Prefix 'doomed' -Context $Ctx | Remove-MsiBlob -WhatIf
@@ -90,7 +124,9 @@ Describe 'ShouldProcess' {
         New-MsiStorageContainer -Name 'never-created' -Context $Ctx -WhatIf
         { Send-MsiBlob -File $File -Container 'never-created' -Context $Ctx -ErrorAction Stop } | Should -Throw -ErrorId 'SendMsiBlobContainerNotFound,Send-MsiBlob'
         $dest = Join-Path $Work 'whatif.txt'
-        Receive-MsiBlob -Blob 'test.txt' -Container $Container -Destination $dest -Context $Ctx -WhatIf
+        # The blob exists (this test uploads it), so only -WhatIf can keep the file from being written.
+        Send-MsiBlob -File $File -Container $Container -Blob 'whatif-source.txt' -Context $Ctx -Force -ErrorAction Stop | Out-Null
+        Receive-MsiBlob -Blob 'whatif-source.txt' -Container $Container -Destination $dest -Context $Ctx -WhatIf -ErrorAction Stop
         Test-Path -LiteralPath $dest | Should -BeFalse
     }
 

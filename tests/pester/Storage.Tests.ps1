@@ -132,7 +132,11 @@ Describe 'Discovery' {
     It '-TimeoutSec bounds the whole call, the token it gets on its own included' {
         Invoke-Emulator '/__emulator/faults' @{ target = 'imds'; faults = @(1..60 | ForEach-Object { @{ status = 410 } }) } | Out-Null
         $watch = [System.Diagnostics.Stopwatch]::StartNew()
-        { Get-MsiStorageKey -StorageAccountName $Stack.storageAccountName -ResourceGroupName $Stack.resourceGroupName -SubscriptionId $Stack.subscriptionId -TimeoutSec 2 } | Should -Throw
+        $err = { Get-MsiStorageKey -StorageAccountName $Stack.storageAccountName -ResourceGroupName $Stack.resourceGroupName -SubscriptionId $Stack.subscriptionId -TimeoutSec 2 } |
+            Should -Throw -ErrorId 'GetMsiStorageKeyIdentityEndpointUnavailable,Get-MsiStorageKey' -PassThru
+        $err.CategoryInfo.Category | Should -Be 'ResourceUnavailable'
+        # It kept trying until the deadline, and stopped there.
+        $watch.Elapsed.TotalSeconds | Should -BeGreaterOrEqual 1.9
         $watch.Elapsed.TotalSeconds | Should -BeLessThan 6
     }
 
@@ -326,7 +330,11 @@ Describe 'The SAS path' {
         $plain = (New-Object System.Net.NetworkCredential -ArgumentList '', $sas).Password
         $sig = ([regex]::Match($plain, 'sig=([^&]+)')).Groups[1].Value
         $sig | Should -Not -BeNullOrEmpty
+        # In both forms: as the query string carries it, and decoded.
+        $decoded = [uri]::UnescapeDataString($sig)
+        $decoded | Should -Not -Be $sig
         ($all | Out-String) | Should -Not -Match ([regex]::Escape($sig))
+        ($all | Out-String) | Should -Not -Match ([regex]::Escape($decoded))
     }
 }
 

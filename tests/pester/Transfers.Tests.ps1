@@ -393,8 +393,13 @@ Describe 'Progress' {
             $null = $ps.AddScript({
                     param($Manifest, $Ctx, $File, $Container)
                     Import-Module $Manifest
-                    $ProgressPreference = 'SilentlyContinue'
-                    Send-MsiBlob -File $File -Container $Container -Context $Ctx -Force | Out-Null
+                    # The session shows progress; only the caller's own scope turns it off. So nothing may be
+                    # shown unless the module honours the caller's preference (the global one would let it through).
+                    $global:ProgressPreference = 'Continue'
+                    & {
+                        $ProgressPreference = 'SilentlyContinue'
+                        Send-MsiBlob -File $File -Container $Container -Context $Ctx -Force | Out-Null
+                    }
                 }).AddArgument($ManifestPath).AddArgument($Ctx).AddArgument($Big.FullName).AddArgument($Container)
             $null = $ps.Invoke()
             $ps.Streams.Error | Should -BeNullOrEmpty
