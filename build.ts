@@ -9,11 +9,13 @@ import { spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { readFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
 import { type Plugin, build } from 'esbuild';
 import { startEmulator } from './src/emulator/server.js';
 import { PROTOCOL_VERSION } from './src/protocol.js';
 
-const root = path.dirname(new URL(import.meta.url).pathname);
+// fileURLToPath, not URL.pathname: a path with a space (%20) or a Windows drive (/C:/...) must come out as a path.
+const root = path.dirname(fileURLToPath(import.meta.url));
 const dist = path.join(root, 'dist');
 const bin = path.join(dist, 'bin');
 const pkg = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')) as { version: string };
@@ -201,7 +203,7 @@ async function main(): Promise<void> {
   console.log(`built MsiStorage ${pkg.version} into ${path.relative(root, dist)}/`);
 }
 
-if (process.argv[1] && path.resolve(process.argv[1]) === path.resolve(new URL(import.meta.url).pathname)) {
+if (process.argv[1] && path.resolve(process.argv[1]) === path.resolve(fileURLToPath(import.meta.url))) {
   main().catch((err) => {
     console.error(err);
     process.exit(1);

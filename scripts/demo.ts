@@ -3,12 +3,11 @@
 import { spawnSync } from 'node:child_process';
 import * as path from 'node:path';
 import { startStack } from './stack-client.ts';
-import { ensurePwsh, root, safeEnv } from './tools.ts';
+import { ensurePwsh, root, runBuild, safeEnv } from './tools.ts';
 
 const started = Date.now();
 const pwsh = ensurePwsh();
-const build = spawnSync(path.join(root, 'node_modules', '.bin', 'tsx'), ['build.ts'], { cwd: root, stdio: 'inherit' });
-if (build.status !== 0) process.exit(1);
+if (!runBuild()) process.exit(1);
 
 const stack = await startStack();
 let code = 1;

@@ -4,15 +4,14 @@
 import { spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
 import * as path from 'node:path';
-import { ensurePwsh, root } from './tools.ts';
+import { ensurePwsh, root, runBuild } from './tools.ts';
 
 const dist = path.join(root, 'dist');
 const out = path.join(dist, 'MsiStorage');
 const version = (JSON.parse((await import('node:fs')).readFileSync(path.join(root, 'package.json'), 'utf8')) as { version: string }).version;
 
 if (!process.argv.includes('--no-build')) {
-  const r = spawnSync(path.join(root, 'node_modules', '.bin', 'tsx'), ['build.ts'], { cwd: root, stdio: 'inherit' });
-  if (r.status !== 0) process.exit(1);
+  if (!runBuild()) process.exit(1);
 }
 rmSync(out, { recursive: true, force: true });
 mkdirSync(path.join(out, 'bin'), { recursive: true });

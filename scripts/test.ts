@@ -10,7 +10,9 @@ const results: { step: string; ok: boolean; seconds: number }[] = [];
 function step(name: string, cmd: string, args: string[]): boolean {
   console.log(`\n[msistorage] ── ${name} ──`);
   const started = Date.now();
-  const r = spawnSync(cmd, args, { cwd: root, stdio: 'inherit', env: safeEnv() });
+  // Windows starts the .cmd shims of node_modules/.bin only through a shell (Node >= 20.12.2 refuses them otherwise).
+  const r = spawnSync(cmd, args, { cwd: root, stdio: 'inherit', env: safeEnv(), shell: process.platform === 'win32' });
+  if (r.error) console.error(`[msistorage] ${name} could not start: ${r.error.message}`);
   const ok = r.status === 0;
   results.push({ step: name, ok, seconds: (Date.now() - started) / 1000 });
   return ok;

@@ -4,9 +4,20 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
 
-export const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
+export const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const tools = path.join(root, '.tools');
+
+/**
+ * Runs build.ts in a Node with tsx's loader: the same on every platform (no node_modules/.bin shim, which
+ * Windows would start only through a shell). False when the build failed.
+ */
+export function runBuild(): boolean {
+  const r = spawnSync(process.execPath, ['--import', 'tsx', path.join(root, 'build.ts')], { cwd: root, stdio: 'inherit' });
+  if (r.error) console.error(`[msistorage] the build could not start: ${r.error.message}`);
+  return r.status === 0;
+}
 export const PWSH_VERSION = '7.6.9';
 export const PESTER_VERSION = '5.7.1';
 

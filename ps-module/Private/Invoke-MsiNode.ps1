@@ -141,11 +141,14 @@ function Get-MsiNodeScript {
 }
 
 function Get-MsiNodePath {
-    $key = "$env:MSISTORAGE_NODE|$env:PATH"
+    $key = "$env:MSISTORAGE_NODE|$env:PATH|$($ExecutionContext.SessionState.Path.CurrentFileSystemLocation)"
     if ($script:NodePathCache.Key -eq $key -and $script:NodePathCache.Path) { return $script:NodePathCache.Path }
     $path = $null
     if ($env:MSISTORAGE_NODE) {
-        if (Test-Path -LiteralPath $env:MSISTORAGE_NODE -PathType Leaf) { $path = $env:MSISTORAGE_NODE }
+        # A relative path, as PowerShell resolves it (from the current location), made full: the process is
+        # started from the process's working folder, which PowerShell does not keep in step with its location.
+        $full = $ExecutionContext.SessionState.Path.GetUnresolvedProviderPathFromPSPath($env:MSISTORAGE_NODE)
+        if (Test-Path -LiteralPath $full -PathType Leaf) { $path = $full }
     }
     else {
         $cmd = Get-Command -Name 'node' -CommandType Application -ErrorAction SilentlyContinue | Select-Object -First 1
@@ -282,6 +285,17 @@ function Test-MsiProgressWanted {
     return ([string]$pref -ne 'SilentlyContinue' -and [string]$pref -ne 'Ignore')
 }
 
+function Get-MsiQuietAction {
+    # 'SilentlyContinue' or 'Ignore' when the caller asked to continue silently (-ErrorAction, else its own
+    # $ErrorActionPreference), for a failure that is not about the input (see Invoke-MsiNode -Quietable).
+    param([Parameter(Mandatory = $true)] [System.Management.Automation.PSCmdlet] $Cmdlet, [string] $Category)
+    if ($Cmdlet.MyInvocation.BoundParameters.ContainsKey('ErrorAction')) { $pref = [string]$Cmdlet.MyInvocation.BoundParameters['ErrorAction'] }
+    else { $pref = [string]$Cmdlet.SessionState.PSVariable.GetValue('ErrorActionPreference') }
+    if ($pref -ne 'SilentlyContinue' -and $pref -ne 'Ignore') { return $null }
+    if (@('InvalidArgument', 'InvalidData', 'ProtocolError', 'NotInstalled') -contains $Category) { return $null }
+    return $pref
+}
+
 function Test-MsiStopOnError {
     # Module functions do not see a caller script's $ErrorActionPreference; read it from the caller's
     # session state, unless -ErrorAction was given (which the function's own WriteError honours).
@@ -358,7 +372,13 @@ function Invoke-MsiNode {
         # For a batch: called with the results that arrived together (a list), instead of writing each
         # result to the output; what it returns is the output. One call per burst, not per item, keeps
         # shaping a thousand results cheap.
-        [scriptblock] $OnItems
+        [scriptblock] $OnItems,
+        # A failure of the operation itself (not found, already exists, refused, unreachable) is reported as
+        # a non-terminating error when the caller asked for -ErrorAction SilentlyContinue or Ignore, and the
+        # call returns nothing: Az users write `New-AzStorageContainer ... -ErrorAction SilentlyContinue` for
+        # an idempotent create, and `if (-not (Get-... -ErrorAction SilentlyContinue))` to test. Bad input
+        # always stops.
+        [switch] $Quietable
     )
     if ($Batch -and $Arguments.ContainsKey('items') -and $Arguments['items'].Count -gt $script:MaxBatchItems) {
         # More items than one request carries: several requests, one after the other (the first one to the
@@ -529,10 +549,23 @@ function Invoke-MsiNode {
         Stop-MsiWithError -Cmdlet $Cmdlet -Code 'ProtocolVersionMismatch' -Category 'ProtocolError' -Message "MsiStorage's Node script speaks protocol version $($reply.v), but this module speaks $script:ProtocolVersion. The module and its script come from different builds: reinstall the module, or run 'npm run build'."
     }
     if (-not $reply.ok) {
-        $Cmdlet.ThrowTerminatingError((New-MsiErrorRecord -ErrorObject $reply.error -Cmdlet $Cmdlet))
+        $record = New-MsiErrorRecord -ErrorObject $reply.error -Cmdlet $Cmdlet
+        $quiet = $null
+        if ($Quietable) { $quiet = Get-MsiQuietAction -Cmdlet $Cmdlet -Category ([string]$reply.error.category) }
+        if ($quiet) {
+            # WriteError follows the preference it finds in scope: the caller's, which a module function does
+            # not see on its own.
+            $ErrorActionPreference = $quiet
+            $Cmdlet.WriteError($record)
+            return
+        }
+        $Cmdlet.ThrowTerminatingError($record)
     }
     if ($Batch) {
-        $Cmdlet.WriteVerbose("$($reply.result.done) done, $($reply.result.failed) failed, $($reply.result.bytes) bytes.")
+        # Bytes only for transfers (a listing or a deletion moves none).
+        $summary = "$($reply.result.done) done, $($reply.result.failed) failed"
+        if ($Command -eq 'upload' -or $Command -eq 'download') { $summary += ", $($reply.result.bytes) bytes" }
+        $Cmdlet.WriteVerbose("$summary.")
         return
     }
     return $reply.result

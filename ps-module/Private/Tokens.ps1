@@ -18,7 +18,9 @@ function Resolve-MsiAccessToken {
         [string] $Endpoint,
         [hashtable] $Identity = @{},
         [int] $TimeoutSec,
-        [switch] $Force
+        [switch] $Force,
+        # Get-MsiToken's own call: see Invoke-MsiNode -Quietable ($null when the failure was reported quietly).
+        [switch] $Quietable
     )
     $cacheKey = Get-MsiTokenCacheKey -Resource $Resource -Endpoint $Endpoint -Identity $Identity
     if (-not $Force) {
@@ -31,7 +33,9 @@ function Resolve-MsiAccessToken {
     $arguments = @{ resource = $Resource } + $Identity
     if ($Endpoint) { $arguments.endpoint = $Endpoint }
     if ($TimeoutSec) { $arguments.timeoutSec = $TimeoutSec }
-    $token = ConvertTo-MsiAccessToken -Result (Invoke-MsiNode -Command 'token' -Arguments $arguments -Cmdlet $Cmdlet)
+    $result = Invoke-MsiNode -Command 'token' -Arguments $arguments -Cmdlet $Cmdlet -Quietable:$Quietable
+    if ($null -eq $result) { return $null }
+    $token = ConvertTo-MsiAccessToken -Result $result
     Set-MsiCachedToken -Key $cacheKey -Token $token
     return $token
 }

@@ -50,5 +50,5 @@ function Get-MsiBlob {
     )
     $arguments = @{ context = ConvertTo-MsiContextArgument -Context $Context -Cmdlet $PSCmdlet; container = $Container }
     if ($Prefix) { $arguments.prefix = $Prefix }
-    Invoke-MsiNode -Command 'list' -Arguments $arguments -Cmdlet $PSCmdlet -Batch -OnItems { param($r) ConvertTo-MsiBlob -Result $r -Context $Context }
+    Invoke-MsiNode -Command 'list' -Arguments $arguments -Cmdlet $PSCmdlet -Batch -Quietable -OnItems { param($r) ConvertTo-MsiBlob -Result $r -Context $Context }
 }

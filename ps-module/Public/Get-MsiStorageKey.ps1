@@ -132,7 +132,8 @@ function Get-MsiStorageKey {
     Add-MsiAccountArgument -Arguments $arguments -Bound $PSBoundParameters
     $arguments.keyName = $KeyName.ToLowerInvariant()
     Add-MsiArmTokenArgument -Arguments $arguments -Cmdlet $PSCmdlet -Token $Token -TokenGiven:$PSBoundParameters.ContainsKey('Token')
-    $result = Invoke-MsiNode -Command 'keys' -Arguments $arguments -Cmdlet $PSCmdlet
+    $result = Invoke-MsiNode -Command 'keys' -Arguments $arguments -Cmdlet $PSCmdlet -Quietable
+    if ($null -eq $result) { return }
     $null = Save-MsiReturnedToken -Result $result -Identity $arguments['identity']
     ConvertTo-MsiStorageKey -Result $result
 }

@@ -126,7 +126,8 @@ function Get-MsiToken {
     $identity = Get-MsiIdentitySelector -Bound $PSBoundParameters
     $endpointText = $null
     if ($Endpoint) { $endpointText = $Endpoint.OriginalString }
-    $token = Resolve-MsiAccessToken -Cmdlet $PSCmdlet -Resource $Resource -Endpoint $endpointText -Identity $identity -TimeoutSec $TimeoutSec -Force:$Force
+    $token = Resolve-MsiAccessToken -Cmdlet $PSCmdlet -Resource $Resource -Endpoint $endpointText -Identity $identity -TimeoutSec $TimeoutSec -Force:$Force -Quietable
+    if ($null -eq $token) { return }
     if ($AsPlainText) { return ConvertFrom-MsiSecureString -SecureString $token.Token }
     $token
 }

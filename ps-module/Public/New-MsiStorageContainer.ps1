@@ -5,7 +5,7 @@ function New-MsiStorageContainer {
 
     .DESCRIPTION
     The tutorial's "Create a blob container" step, without the portal. Fails with a ResourceExists error
-    (ErrorId New-MsiStorageContainerContainerAlreadyExists) if the container exists.
+    (ErrorId NewMsiStorageContainerContainerAlreadyExists) if the container exists.
 
     .PARAMETER Name
     The container's name: 3-63 lowercase letters, digits and single hyphens.
@@ -44,7 +44,8 @@ function New-MsiStorageContainer {
     )
     Assert-MsiContext -Context $Context -Cmdlet $PSCmdlet
     if (-not (Confirm-MsiAction -Cmdlet $PSCmdlet -Target "$($Context.BlobEndpoint)$Name" -Action 'Create container')) { return }
-    $result = Invoke-MsiNode -Command 'newContainer' -Arguments @{ context = (ConvertTo-MsiContextArgument -Context $Context -Cmdlet $PSCmdlet); container = $Name } -Cmdlet $PSCmdlet
+    $result = Invoke-MsiNode -Command 'newContainer' -Arguments @{ context = (ConvertTo-MsiContextArgument -Context $Context -Cmdlet $PSCmdlet); container = $Name } -Cmdlet $PSCmdlet -Quietable
+    if ($null -eq $result) { return }
     [pscustomobject]@{
         PSTypeName   = 'MsiStorage.Container'
         Name         = [string]$result.name

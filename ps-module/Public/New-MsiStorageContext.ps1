@@ -168,6 +168,12 @@ function New-MsiStorageContext {
             if (-not $arguments.storageAccountKey) {
                 Stop-MsiWithError -Cmdlet $PSCmdlet -Code 'InvalidStorageAccountKey' -Parameter 'StorageAccountKey' -Message '-StorageAccountKey is empty or not a key. Pass the object from Get-MsiStorageKey, or the key as a SecureString.'
             }
+            # A key object knows its account: another account's key would only fail later, as a refused request.
+            $keyAccount = $null
+            if ($StorageAccountKey.PSObject.Properties['StorageAccountName']) { $keyAccount = [string]$StorageAccountKey.StorageAccountName }
+            if ($keyAccount -and $StorageAccountName -and $keyAccount -ne $StorageAccountName) {
+                Stop-MsiWithError -Cmdlet $PSCmdlet -Code 'StorageAccountKeyMismatch' -Parameter 'StorageAccountKey' -Message "-StorageAccountKey is the key of account '$keyAccount', not of -StorageAccountName '$StorageAccountName'. Get the key of '$StorageAccountName' (Get-MsiStorageKey -StorageAccountName $StorageAccountName), or name the key's account."
+            }
         }
         'Sas' {
             $arguments.sasToken = Get-MsiSecretText -Value $SasToken -PropertyNames @('SasToken')
@@ -182,7 +188,8 @@ function New-MsiStorageContext {
         }
     }
     Add-MsiArmTokenArgument -Arguments $arguments -Cmdlet $PSCmdlet -Token $Token -TokenGiven:$PSBoundParameters.ContainsKey('Token')
-    $result = Invoke-MsiNode -Command 'context' -Arguments $arguments -Cmdlet $PSCmdlet
+    $result = Invoke-MsiNode -Command 'context' -Arguments $arguments -Cmdlet $PSCmdlet -Quietable
+    if ($null -eq $result) { return }
     $null = Save-MsiReturnedToken -Result $result -Identity $arguments['identity']
     $storageToken = Save-MsiReturnedToken -Result $result -Property 'storageToken' -Identity $arguments['identity']
     if (-not $storageToken -and $cached) { $storageToken = $cached }

@@ -157,7 +157,8 @@ function New-MsiStorageSas {
     if ($Permission) { $arguments.permission = $Permission }
     if ($PSBoundParameters.ContainsKey('StartTime')) { $arguments.start = $StartTime.UtcDateTime.ToString('o', [System.Globalization.CultureInfo]::InvariantCulture) }
     Add-MsiArmTokenArgument -Arguments $arguments -Cmdlet $PSCmdlet -Token $Token -TokenGiven:$PSBoundParameters.ContainsKey('Token')
-    $result = Invoke-MsiNode -Command 'sas' -Arguments $arguments -Cmdlet $PSCmdlet
+    $result = Invoke-MsiNode -Command 'sas' -Arguments $arguments -Cmdlet $PSCmdlet -Quietable
+    if ($null -eq $result) { return }
     $null = Save-MsiReturnedToken -Result $result -Identity $arguments['identity']
     ConvertTo-MsiSecureString -PlainText $result.sasToken
 }

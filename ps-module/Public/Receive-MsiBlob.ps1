@@ -10,8 +10,11 @@ function Receive-MsiBlob {
     is never overwritten without -Force (it is left untouched).
 
     If -Destination is an existing folder, the file is written inside it under the blob's name (folders in
-    the blob's name are created inside it, and a name cannot climb out of it). Otherwise -Destination is the
-    file's path, and its folder must already exist: Receive-MsiBlob does not create it.
+    the blob's name are created inside it, and a name cannot climb out of it). On Windows, a blob whose name
+    is no valid file name there (a ':', one of <>"|?*\, a device name such as CON, a trailing dot or space)
+    is refused with InvalidFileName: give it a -Destination file path. Otherwise -Destination is the file's
+    path, and its folder must already exist: Receive-MsiBlob does not create it. A path ending in a slash
+    names a folder, which must exist (DestinationFolderNotFound).
 
     Blob objects (from Get-MsiBlob or Send-MsiBlob) pipe in by property name; one process serves the whole
     pipeline, blobs in parallel, and a blob that fails gets its own error while the others go on.

@@ -19,6 +19,8 @@ function Send-MsiBlob {
 
     .PARAMETER Blob
     The blob's name, for a single file. Defaults to the file's path relative to -SourceRoot, else its name.
+    '/' makes virtual folders; '.' and '..' segments are refused, since a URL would resolve them to another
+    blob or container.
 
     .PARAMETER SourceRoot
     For a pipeline of files: blob names are the files' paths relative to this folder, with '/' separators,

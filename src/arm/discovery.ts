@@ -84,8 +84,9 @@ export class ArmSession {
     if (q.identity) checkSelector(q.identity);
     if (q.token) {
       registerSecret(q.token);
-      this.token = q.token;
-      this.origin = { from: q.tokenFromCache ? 'identity' : 'Token', ...tokenClaims(q.token) };
+      // -Token "Bearer eyJ..." (an Authorization header's value, pasted): the token is what follows.
+      this.token = q.token.replace(/^\s*bearer\s+/i, '');
+      this.origin = { from: q.tokenFromCache ? 'identity' : 'Token', ...tokenClaims(this.token) };
     }
   }
 

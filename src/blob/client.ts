@@ -26,12 +26,12 @@ export function validateAccountKey(key: string): void {
 }
 
 const CONTAINER = /^(?=.{3,63}$)[a-z0-9](?:[a-z0-9]|-(?!-))*[a-z0-9]$/;
-export function validateContainerName(name: string): void {
+export function validateContainerName(name: string, parameter = 'Container'): void {
   if (name === '$root' || name === '$web' || name === '$logs') return;
   if (!CONTAINER.test(name)) {
     throw invalidArgument(
-      'Container',
-      `-Container '${name}' breaks Azure's container naming rules: use 3-63 lowercase letters, digits and single hyphens, starting and ending with a letter or digit.`,
+      parameter,
+      `-${parameter} '${name}' breaks Azure's container naming rules: use 3-63 lowercase letters, digits and single hyphens, starting and ending with a letter or digit.`,
       'InvalidContainerName',
     );
   }
@@ -42,6 +42,32 @@ export function validateBlobName(name: string, parameter = 'Blob'): void {
   if (name.length > 1024) throw invalidArgument(parameter, `-${parameter} is ${name.length} characters long; blob names may have at most 1024. Use a shorter name.`, 'InvalidBlobName');
   if (/[\u0000-\u001f\u007f]/.test(name)) throw invalidArgument(parameter, `-${parameter} contains control characters, which blob names may not. Remove them.`, 'InvalidBlobName');
   if (name.endsWith('.') || name.endsWith('/')) throw invalidArgument(parameter, `-${parameter} '${name}' ends with '${name.slice(-1)}', which Azure does not allow. Remove it.`, 'InvalidBlobName');
+  // A URL resolves '.' and '..' segments away (even percent-encoded), so 'a/../b' would be blob 'b', and
+  // '../other/b' a blob in another container. Azure's naming rules rule out path segments ending with a dot.
+  const dots = name.split('/').find((segment) => segment === '.' || segment === '..');
+  if (dots !== undefined) {
+    throw invalidArgument(
+      parameter,
+      `-${parameter} '${name}' has a '${dots}' path segment, which a URL resolves away: the request would go to another blob, or another container. Remove the '${dots}' segments.`,
+      'InvalidBlobName',
+    );
+  }
+}
+
+const WINDOWS_RESERVED = /^(con|prn|aux|nul|com[0-9\u00b9\u00b2\u00b3]|lpt[0-9\u00b9\u00b2\u00b3])(\..*)?$/i;
+
+/**
+ * Why a blob name's path segment cannot be a file or folder name on Windows, or undefined when it can. Node
+ * opens paths with the \\?\ prefix, so Windows does not normalise them: a ':' would make an NTFS alternate
+ * data stream, a trailing dot or space or a device name (CON, NUL...) would make a file most tools cannot
+ * open or delete, and <>"|?* are refused by the file system.
+ */
+export function windowsFileNameProblem(segment: string): string | undefined {
+  const bad = /[<>:"|?*\\\u0000-\u001f]/.exec(segment);
+  if (bad) return `'${bad[0] === '\\' ? '\\' : bad[0] < ' ' ? 'a control character' : bad[0]}' cannot be in a Windows file name`;
+  if (/[. ]$/.test(segment)) return 'a Windows file name cannot end with a dot or a space';
+  if (WINDOWS_RESERVED.test(segment)) return `'${segment.split('.')[0]}' is a device name on Windows`;
+  return undefined;
 }
 
 /** A SAS as ARM or the portal gives it, with or without '?'; it must at least carry a signature. */
@@ -211,7 +237,7 @@ let contextAuth: StorageContextJson['authType'] | undefined;
 
 const AUTH_ADVICE: Record<StorageContextJson['authType'], string> = {
   SharedKey: 'The key may have been rotated: get a fresh one with Get-MsiStorageKey and make a new context.',
-  SAS: 'The SAS may have expired, or the key that signed it was rotated: make a new one with New-MsiStorageSas and a new context.',
+  SAS: 'The SAS may have expired, be for another container or blob than this one, or the key that signed it was rotated: make a new one with New-MsiStorageSas (-Container, -Blob) and a new context.',
   OAuth: "The identity's storage token was refused: make a new context with New-MsiStorageContext -UseManagedIdentity.",
 };
 const PERMISSION_ADVICE: Record<StorageContextJson['authType'], string> = {
@@ -259,6 +285,11 @@ export function storageError(err: unknown, where: { container: string; blob?: st
     case 'AuthorizationResourceTypeMismatch':
     case 'AuthorizationServiceMismatch':
       return new MsiError('StoragePermissionDenied', `Azure Storage refused the operation on ${blob}.${said}${PERMISSION_ADVICE[contextAuth ?? 'SharedKey']}`, 'PermissionDenied', opts);
+    case 'SnapshotsPresent':
+      return new MsiError('BlobHasSnapshots', `The blob ${blob} has snapshots, so it cannot be deleted alone. Pass -IncludeSnapshots to delete it with its snapshots.`, 'InvalidOperation', {
+        ...opts,
+        parameter: 'IncludeSnapshots',
+      });
     case 'ConditionNotMet':
       return new MsiError('BlobChanged', `The blob ${blob} changed during the operation.${said} Try again.`, 'InvalidOperation', opts);
     default:
@@ -267,10 +298,10 @@ export function storageError(err: unknown, where: { container: string; blob?: st
   const network = ['REQUEST_SEND_ERROR', 'ECONNREFUSED', 'ECONNRESET', 'ECONNABORTED', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT', 'EPIPE', 'UND_ERR_SOCKET'];
   if (status === undefined && code && /^E[A-Z]+$/.test(code) && !network.includes(code)) {
     // A local file-system failure (ENOSPC, EACCES, EIO...), not the network.
-    return new MsiError('LocalFileError', `A local file operation failed for ${blob}: ${serverMessage}. Check free space and permissions of the destination folder.`, 'WriteError', opts);
+    return new MsiError('LocalFileError', `A local file operation failed for ${blob}: ${serverMessage.replace(/\.$/, '')}. Check free space and permissions of the destination folder.`, 'WriteError', opts);
   }
   if (status === undefined || network.includes(code ?? '')) {
-    return new MsiError('StorageUnreachable', `Azure Storage could not be reached for ${blob}: ${serverMessage || 'no response'}. Check -BlobEndpoint of the context and the network.`, 'ResourceUnavailable', opts);
+    return new MsiError('StorageUnreachable', `Azure Storage could not be reached for ${blob}: ${serverMessage.replace(/\.$/, '') || 'no response'}. Check -BlobEndpoint of the context and the network.`, 'ResourceUnavailable', opts);
   }
   if (status === 403) return new MsiError('StoragePermissionDenied', `Azure Storage refused the operation on ${blob} (HTTP 403).${said}${PERMISSION_ADVICE[contextAuth ?? 'SharedKey']}`, 'PermissionDenied', opts);
   if (status === 404) return new MsiError('StorageNotFound', `Azure Storage found nothing for ${blob} (HTTP 404).${said}`, 'ObjectNotFound', opts);

@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { closeSync, constants, fstatSync, promises as fs, openSync, readSync } from 'node:fs';
 import * as path from 'node:path';
 import { MsiError, invalidArgument } from '../errors.js';
+import { windowsFileNameProblem } from './client.js';
 import { verbose } from '../log.js';
 
 /**
@@ -63,12 +64,33 @@ export interface Destination {
  * '/' in the name are created inside it, and the name may not climb out of it). A file path must have an
  * existing parent folder. An existing file is refused unless force is set.
  */
-export async function resolveDestination(destination: string, blobName: string, force: boolean): Promise<Destination> {
+export async function resolveDestination(destination: string, blobName: string, force: boolean, platform: NodeJS.Platform = process.platform): Promise<Destination> {
   if (!path.isAbsolute(destination)) throw invalidArgument('Destination', `-Destination '${destination}' must be an absolute path (the module resolves it for you).`, 'InvalidPath');
   let file = destination;
   const stat = await fs.stat(destination).catch(() => undefined);
+  // 'folder/' names a folder: one that does not exist is not a file name to create.
+  if (!stat && /[\\/]$/.test(destination) && path.dirname(destination) !== destination) {
+    throw new MsiError(
+      'DestinationFolderNotFound',
+      `The folder -Destination '${destination}' does not exist. Create it first (New-Item -ItemType Directory '${destination}'), or give a file path.`,
+      'ObjectNotFound',
+      { parameter: 'Destination', target: destination },
+    );
+  }
   if (stat?.isDirectory()) {
     const parts = blobName.split('/').filter((p) => p.length > 0);
+    if (platform === 'win32') {
+      for (const part of parts) {
+        const problem = windowsFileNameProblem(part);
+        if (problem) {
+          throw invalidArgument(
+            'Destination',
+            `The blob '${blobName}' cannot be saved under its own name in a folder here: ${problem}. Give -Destination as a file path (Receive-MsiBlob -Blob '${blobName}' -Destination <file>).`,
+            'InvalidFileName',
+          );
+        }
+      }
+    }
     file = path.resolve(destination, ...parts);
     const rel = path.relative(destination, file);
     if (!rel || rel.startsWith('..') || path.isAbsolute(rel) || parts.some((p) => p === '..' || p === '.')) {
@@ -149,7 +171,9 @@ export async function commitDestination(dest: Destination, force: boolean): Prom
     // File systems without hard links: an exclusive copy is still never an overwrite.
     await fs.copyFile(dest.temp, dest.file, constants.COPYFILE_EXCL);
   }
-  await fs.unlink(dest.temp);
+  // The file is in place: the download is done, whatever happens to the temporary name now. (On Windows a
+  // name cannot be removed while something holds the file open without share-delete: an indexer, antivirus.)
+  await fs.unlink(dest.temp).catch((err: { code?: string }) => verbose(`The temporary file '${dest.temp}' could not be removed (${err.code ?? String(err)}); the file is in place. Delete it later.`));
   await syncFolder(path.dirname(dest.file));
 }
 

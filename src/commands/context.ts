@@ -41,7 +41,13 @@ export async function run(req: RequestOf<'context'>, signal: AbortSignal): Promi
     } catch (err) {
       // A credential was given: the endpoint can still come from the cloud's storage suffix.
       if (needArmForKey || !name) throw err;
-      verbose(`The account's endpoint could not be read from Azure Resource Manager (${(err as Error).message.split('. ')[0]}); using the cloud's storage suffix.`);
+      const why = (err as Error).message.split('. ')[0];
+      // The user named where the account is: that this failed is worth more than a verbose line.
+      if (req.resourceGroupName || req.subscriptionId || req.resourceId) {
+        warning(`The account's blob endpoint could not be read from Azure Resource Manager (${why}); using the cloud's storage suffix, ${`https://${name}.blob.${session.cloud.storageSuffix}/`}. Check -ResourceGroupName and -SubscriptionId (or -ResourceId), or give -BlobEndpoint.`);
+      } else {
+        verbose(`The account's endpoint could not be read from Azure Resource Manager (${why}); using the cloud's storage suffix.`);
+      }
     }
   }
   if (!name) throw new MsiError('MissingStorageAccount', 'Give -StorageAccountName or -ResourceId.', 'InvalidArgument', { parameter: 'StorageAccountName' });

@@ -1,8 +1,10 @@
-import { containerClient, storageError } from '../blob/client.js';
+import { containerClient, storageError, validateContainerName } from '../blob/client.js';
 import { verbose } from '../log.js';
 import type { ContainerResult, RequestOf } from '../protocol.js';
 
 export async function run(req: RequestOf<'newContainer'>, signal: AbortSignal): Promise<ContainerResult> {
+  // New-MsiStorageContainer calls it -Name.
+  validateContainerName(req.container, 'Name');
   const client = await containerClient(req.context, req.container);
   verbose(`PUT ${client.url} (create container).`);
   try {

@@ -34,7 +34,8 @@ function checkPermission(permission: string, kind: keyof typeof PERMISSIONS): vo
 export async function run(req: RequestOf<'sas'>, signal: AbortSignal): Promise<SasResult> {
   if (req.blob && !req.container) throw invalidArgument('Container', '-Blob needs -Container.', 'MissingContainer');
   const kind = req.container ? (req.blob ? 'blob' : 'container') : 'account';
-  const permission = req.permission ?? DEFAULT_PERMISSION[kind];
+  // Letters in any case, as Az's -Permission takes them (ARM wants lower case).
+  const permission = (req.permission ?? DEFAULT_PERMISSION[kind]).toLowerCase();
   checkPermission(permission, kind);
   const expiry = isoSeconds(req.expiry, 'ExpiryTime');
   if (Date.parse(expiry) <= Date.now()) throw invalidArgument('ExpiryTime', `-ExpiryTime ${expiry} is in the past. Give a time in the future.`, 'InvalidSasTime');

@@ -76,7 +76,10 @@ export async function answerArcChallenge(res: HttpResponse, env: Env = process.e
  * ever read, so a file that grows after the check is refused too.
  */
 async function readKeyFile(file: string, realm: string): Promise<string> {
-  const unreadable = () => refuse('ArcKeyUnreadable', `the key file '${realm}' cannot be read. Run as an administrator or a member of the 'himds' group.`);
+  // Who may read the agent's keys: the himds group on Linux; on Windows, Administrators and the
+  // 'Hybrid agent extension applications' group.
+  const who = process.platform === 'win32' ? "an administrator or a member of the 'Hybrid agent extension applications' group" : "an administrator or a member of the 'himds' group";
+  const unreadable = () => refuse('ArcKeyUnreadable', `the key file '${realm}' cannot be read. Run as ${who}.`);
   const tooLarge = (size: number | string) => refuse('ArcKeyTooLarge', `the key file '${realm}' is ${size} bytes; a key file is at most ${ARC_MAX_KEY_BYTES}.`);
   let seen;
   try {

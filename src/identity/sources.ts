@@ -43,6 +43,8 @@ export interface IdentitySource {
   name: SourceName;
   /** The URL requests go to (without query), for messages and the cache key. */
   endpoint: string;
+  /** Named by the caller (-Endpoint), not found from the environment. */
+  explicit?: boolean;
   build(spec: TokenSpec): HttpRequest;
 }
 
@@ -212,7 +214,8 @@ export const STRATEGIES: Strategy[] = [
 export function selectSource(endpoint: string | undefined, env: Env = process.env, platform: NodeJS.Platform = process.platform): IdentitySource {
   if (endpoint) {
     const url = parseEndpoint(endpoint, 'Endpoint');
-    return url.pathname.toLowerCase().startsWith('/metadata/') ? imdsSource(url) : imdsSource(url, 'VMExtension');
+    const source = url.pathname.toLowerCase().startsWith('/metadata/') ? imdsSource(url) : imdsSource(url, 'VMExtension');
+    return { ...source, explicit: true };
   }
   const strategy = STRATEGIES.find((s) => s.isAvailable(env, platform))!;
   return strategy.create(env, platform);

@@ -71,9 +71,18 @@ export function imdsRetryPolicy(): RetryPolicy {
 const CHOOSE_SOURCE_HELP =
   'Managed identities answer only on Azure (a VM or scale set with an identity, App Service, Functions, Arc, Cloud Shell). ' +
   'To use another source, set AZURE_POD_IDENTITY_AUTHORITY_HOST (another IMDS host, such as the MsiStorage emulator), ' +
-  'IDENTITY_ENDPOINT with IDENTITY_HEADER (App Service) or with IMDS_ENDPOINT (Azure Arc), or MSI_ENDPOINT (Cloud Shell); or pass -Endpoint.';
+  'IDENTITY_ENDPOINT with IDENTITY_HEADER (App Service) or with IMDS_ENDPOINT (Azure Arc), or MSI_ENDPOINT (Cloud Shell); ' +
+  'or name the endpoint with Get-MsiToken -Endpoint, and pass its token on with -Token.';
 
 function unavailable(source: IdentitySource, err: NetworkError): MsiError {
+  if (source.explicit) {
+    return new MsiError(
+      'ManagedIdentityUnavailable',
+      `The identity endpoint given with -Endpoint, ${source.endpoint}, is not reachable from this machine: ${err.message}. Check the URL: on a VM it is http://169.254.169.254/metadata/identity/oauth2/token (IMDS), or http://localhost:50342/oauth2/token (the legacy VM extension); leave -Endpoint out to find the source from the environment.`,
+      'ResourceUnavailable',
+      { target: source.endpoint, parameter: 'Endpoint' },
+    );
+  }
   return new MsiError(
     'ManagedIdentityUnavailable',
     `No managed-identity endpoint is reachable from this machine: ${err.message} at ${source.endpoint}. ${CHOOSE_SOURCE_HELP}`,

@@ -85,6 +85,7 @@ describe('conflicts on a write without -Force', () => {
     },
   ];
   it.each(cases)('$status $code is reported as $expected.code', async ({ status, code, message, expected }) => {
+    seen = [];
     handler = (req, res, s) => {
       req.resume();
       req.on('end', () => {

@@ -72,6 +72,30 @@ Describe 'Output and formatting' {
     }
 }
 
+Describe 'Error actions' {
+    It '-ErrorAction SilentlyContinue or Ignore quiets a failure of the operation itself, as Az cmdlets do' {
+        $Error.Clear()
+        # The idempotent create, and the existence test.
+        New-MsiStorageContainer -Name $Container -Context $Ctx -ErrorAction SilentlyContinue | Should -BeNullOrEmpty
+        $Error[0].FullyQualifiedErrorId | Should -Be 'NewMsiStorageContainerContainerAlreadyExists,New-MsiStorageContainer'
+        Get-MsiBlob -Container 'nosuchcontainer' -Context $Ctx -ErrorAction Ignore | Should -BeNullOrEmpty
+        $found = Get-MsiStorageKey -StorageAccountName 'nosuchaccount1' -SubscriptionId $Stack.subscriptionId -ResourceGroupName $Stack.resourceGroupName -ArmEndpoint $Stack.armEndpoint -ErrorAction SilentlyContinue
+        $found | Should -BeNullOrEmpty
+        $Error[0].FullyQualifiedErrorId | Should -Be 'GetMsiStorageKeyStorageAccountNotFound,Get-MsiStorageKey'
+        $Error[0].CategoryInfo.Category | Should -Be 'ObjectNotFound'
+        # The caller's preference works too.
+        & {
+            $ErrorActionPreference = 'SilentlyContinue'
+            New-MsiStorageSas -StorageAccountName 'nosuchaccount1' -SubscriptionId $Stack.subscriptionId -ResourceGroupName $Stack.resourceGroupName -ArmEndpoint $Stack.armEndpoint -Container 'cont1' | Should -BeNullOrEmpty
+        }
+    }
+
+    It 'still stops on bad input, and on any failure without it' {
+        { New-MsiStorageContainer -Name 'UPPER' -Context $Ctx -ErrorAction SilentlyContinue } | Should -Throw -ErrorId 'NewMsiStorageContainerInvalidContainerName,New-MsiStorageContainer'
+        { New-MsiStorageContainer -Name $Container -Context $Ctx } | Should -Throw -ErrorId 'NewMsiStorageContainerContainerAlreadyExists,New-MsiStorageContainer'
+    }
+}
+
 Describe 'ShouldProcess' {
     It 'a confirmation that a -NonInteractive session cannot ask for stops the cmdlet, and nothing is changed' {
         Send-MsiBlob -File $File -Container $Container -Blob 'keep-unconfirmed.txt' -Context $Ctx -Force | Out-Null

@@ -130,11 +130,12 @@ Describe 'Discovery' {
     }
 
     It '-TimeoutSec bounds the whole call, the token it gets on its own included' {
-        Invoke-Emulator '/__emulator/faults' @{ target = 'imds'; faults = @(1..60 | ForEach-Object { @{ status = 410 } }) } | Out-Null
+        # The identity endpoint accepts and never answers: only the deadline ends the call.
+        Invoke-Emulator '/__emulator/faults' @{ target = 'imds'; faults = @(1..10 | ForEach-Object { @{ hang = $true } }) } | Out-Null
         $watch = [System.Diagnostics.Stopwatch]::StartNew()
         $err = { Get-MsiStorageKey -StorageAccountName $Stack.storageAccountName -ResourceGroupName $Stack.resourceGroupName -SubscriptionId $Stack.subscriptionId -TimeoutSec 2 } |
-            Should -Throw -ErrorId 'GetMsiStorageKeyIdentityEndpointUnavailable,Get-MsiStorageKey' -PassThru
-        $err.CategoryInfo.Category | Should -Be 'ResourceUnavailable'
+            Should -Throw -ErrorId 'GetMsiStorageKeyIdentityEndpointTimeout,Get-MsiStorageKey' -PassThru
+        $err.CategoryInfo.Category | Should -Be 'OperationTimeout'
         # It kept trying until the deadline, and stopped there.
         $watch.Elapsed.TotalSeconds | Should -BeGreaterOrEqual 1.9
         $watch.Elapsed.TotalSeconds | Should -BeLessThan 6
@@ -193,11 +194,23 @@ Describe 'Clouds' {
     }
 
     It 'New-MsiStorageContext falls back to the cloud storage suffix when ARM cannot tell' {
-        $key = Get-MsiStorageKey -StorageAccountName $Stack.storageAccountName -ArmEndpoint $Stack.armEndpoint
+        # The key as a SecureString: the key object knows it is another account's, and would be refused.
+        $key = (Get-MsiStorageKey -StorageAccountName $Stack.storageAccountName -ArmEndpoint $Stack.armEndpoint).Value
         $ctx = New-MsiStorageContext -StorageAccountName 'otheraccount' -StorageAccountKey $key -Environment AzureChinaCloud
         $ctx.BlobEndpoint | Should -Be 'https://otheraccount.blob.core.chinacloudapi.cn/'
         $ctx = New-MsiStorageContext -StorageAccountName 'otheraccount' -StorageAccountKey $key -Environment AzureUSGovernment -BlobEndpoint 'http://127.0.0.1:1/otheraccount'
         $ctx.BlobEndpoint | Should -Be 'http://127.0.0.1:1/otheraccount/'
+    }
+
+    It 'warns when the resource group it was given does not hold the account, and says which endpoint it guessed' {
+        $key = Get-MsiStorageKey -StorageAccountName $Stack.storageAccountName -ArmEndpoint $Stack.armEndpoint
+        $ctx = New-MsiStorageContext -StorageAccountName $Stack.storageAccountName -StorageAccountKey $key -ResourceGroupName 'bogus-rg' -SubscriptionId $Stack.subscriptionId -ArmEndpoint $Stack.armEndpoint -WarningVariable warned -WarningAction SilentlyContinue
+        $ctx.BlobEndpoint | Should -Be "https://$($Stack.storageAccountName).blob.core.windows.net/"
+        ($warned -join ' ') | Should -Match "bogus-rg"
+        ($warned -join ' ') | Should -Match 'Check -ResourceGroupName'
+        # Without a location of the user's, the same fallback is only a verbose note.
+        $null = New-MsiStorageContext -StorageAccountName 'otheraccount' -StorageAccountKey $key.Value -ArmEndpoint $Stack.armEndpoint -WarningVariable quiet -WarningAction SilentlyContinue
+        $quiet | Should -BeNullOrEmpty
     }
 }
 

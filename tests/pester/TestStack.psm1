@@ -64,7 +64,10 @@ function Invoke-MsiTestBlobProperties {
     $p.StandardInput.Close()
     $out = $p.StandardOutput.ReadToEnd()
     $p.WaitForExit()
-    return ($out | ConvertFrom-Json)
+    $props = $out | ConvertFrom-Json
+    # A helper that failed must not pass for a blob with no MD5.
+    if ($p.ExitCode -ne 0 -or $props.PSObject.Properties['error']) { throw "reading the properties of '$Blob' failed: $out" }
+    return $props
 }
 
 function New-MsiTestFile {

@@ -25,7 +25,9 @@ describe('listKeys request', () => {
   });
 
   it('encodes resource group names with special characters', () => {
+    // Parentheses and dots stay as they are; a Unicode letter (allowed in resource group names) is encoded.
     expect(buildListKeysRequest(undefined, { ...ref, resourceGroupName: 'my(rg).1' }, 't').url).toContain('/resourceGroups/my(rg).1/');
+    expect(buildListKeysRequest(undefined, { ...ref, resourceGroupName: 'rg-\u00fc' }, 't').url).toContain('/resourceGroups/rg-%C3%BC/');
   });
 });
 

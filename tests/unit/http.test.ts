@@ -45,6 +45,16 @@ describe('an identity endpoint that cannot be reached', () => {
     expect(e.message).not.toMatch(/try again/i);
   });
 
+  it('an endpoint the caller named with -Endpoint is checked, not replaced by the list of sources', () => {
+    const named = selectSource('http://127.0.0.1:9/oauth2/token');
+    const e = networkFailure(named, { error: classify(sysErr('ECONNREFUSED'), URL_)!, timedOut: false });
+    expect(e.code).toBe('ManagedIdentityUnavailable');
+    expect(e.parameter).toBe('Endpoint');
+    expect(e.message).toMatch(/^The identity endpoint given with -Endpoint, http:\/\/127\.0\.0\.1:9\/oauth2\/token, is not reachable/);
+    expect(e.message).toContain('leave -Endpoint out');
+    expect(e.message).not.toContain('AZURE_POD_IDENTITY_AUTHORITY_HOST');
+  });
+
   it('a reset is still a failure of an endpoint that exists', () => {
     const e = networkFailure(imds, { error: classify(sysErr('ECONNRESET'), URL_)!, timedOut: true }, 'TimeoutSec');
     expect(e.code).toBe('IdentityEndpointUnavailable');

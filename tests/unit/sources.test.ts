@@ -191,10 +191,11 @@ describe('the Azure Arc challenge', () => {
     await expect(answerArcChallenge(challenge(file('p.key', 'x')), {}, 'darwin')).rejects.toThrow(/Linux and Windows/);
   });
 
-  it('refuses a FIFO without blocking on it', async () => {
+  it('refuses a FIFO without blocking on it', async (ctx) => {
     const fifo = path.join(folder, 'fifo.key');
     const { spawnSync } = await import('node:child_process');
-    if (spawnSync('mkfifo', [fifo]).status !== 0) return;
+    // Reported as skipped, not passed, where no FIFO can be made.
+    if (spawnSync('mkfifo', [fifo]).status !== 0) return ctx.skip();
     expect(await refusal(challenge(fifo))).toBe('ArcKeyPathInvalid');
   });
 

@@ -1,0 +1,80 @@
+// Blob names that a URL or a Windows folder would change, and destinations that name a missing folder.
+import { mkdtempSync, mkdirSync, readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { validateBlobName, validateContainerName, windowsFileNameProblem } from '../../src/blob/client.js';
+import { resolveDestination } from '../../src/blob/files.js';
+
+const code = (fn: () => unknown) => {
+  try {
+    fn();
+  } catch (err) {
+    return { code: (err as { code: string }).code, parameter: (err as { parameter?: string }).parameter, message: (err as Error).message };
+  }
+  return undefined;
+};
+
+describe('blob names with dot segments', () => {
+  it.each(['../other/b', 'a/../b', './a', 'a/./b', '../../b'])("refuses '%s': a URL would resolve it to another blob or container", (name) => {
+    const e = code(() => validateBlobName(name));
+    expect(e?.code).toBe('InvalidBlobName');
+    expect(e?.parameter).toBe('Blob');
+    expect(e?.message).toMatch(/path segment, which a URL resolves away/);
+  });
+  it.each(['..', 'a/..'])("refuses '%s' (it ends with a dot)", (name) => {
+    expect(code(() => validateBlobName(name))?.code).toBe('InvalidBlobName');
+  });
+  it.each(['..a', 'a..b/c', '.hidden', 'a/.b/c', 'v1.0/x'])("accepts '%s'", (name) => {
+    expect(code(() => validateBlobName(name))).toBeUndefined();
+  });
+});
+
+describe('container names', () => {
+  it('names the parameter the cmdlet has (-Name for New-MsiStorageContainer)', () => {
+    expect(code(() => validateContainerName('UPPER', 'Name'))).toMatchObject({ parameter: 'Name', message: expect.stringMatching(/^-Name 'UPPER' breaks/) });
+    expect(code(() => validateContainerName('UPPER'))).toMatchObject({ parameter: 'Container' });
+  });
+});
+
+describe('Windows file names', () => {
+  it.each([
+    ['report 12:30.txt', /':' cannot be in a Windows file name/],
+    ['2026-01-15T10:00:00Z.json', /':'/],
+    ['a?b', /'\?'/],
+    ['a*b', /'\*'/],
+    ['a"b', /'"'/],
+    ['a|b', /'\|'/],
+    ['a<b>', /'<'/],
+    ['a\\b', /'\\'/],
+    ['dir.', /end with a dot or a space/],
+    ['dir ', /end with a dot or a space/],
+    ['CON', /'CON' is a device name/],
+    ['nul.txt', /'nul' is a device name/],
+    ['com1', /device name/],
+    ['LPT9.log', /device name/],
+  ])("'%s' cannot be a file or folder name", (segment, reason) => {
+    expect(windowsFileNameProblem(segment)).toMatch(reason);
+  });
+  it.each(['report.txt', 'a b', 'console.log', 'com10', 'nul1', '.hidden', 'ünïcödé'])("'%s' can", (segment) => {
+    expect(windowsFileNameProblem(segment)).toBeUndefined();
+  });
+});
+
+describe('destinations', () => {
+  const dir = () => mkdtempSync(path.join(tmpdir(), 'dest-'));
+  it('a folder on Windows refuses a blob whose name it cannot hold, and creates nothing', async () => {
+    const d = dir();
+    await expect(resolveDestination(d, 'logs/2026-01-15T10:00:00Z.json', false, 'win32')).rejects.toMatchObject({ code: 'InvalidFileName', parameter: 'Destination' });
+    expect(readdirSync(d)).toEqual([]);
+    // The same name is a valid file name here.
+    await expect(resolveDestination(d, 'logs/2026-01-15T10:00:00Z.json', false, 'linux')).resolves.toMatchObject({ file: path.join(d, 'logs', '2026-01-15T10:00:00Z.json') });
+  });
+  it("'folder/' that does not exist is a missing folder, not a file to create", async () => {
+    const d = dir();
+    const missing = path.join(d, 'newdir') + path.sep;
+    await expect(resolveDestination(missing, 'a.txt', false)).rejects.toMatchObject({ code: 'DestinationFolderNotFound', parameter: 'Destination' });
+    mkdirSync(missing);
+    await expect(resolveDestination(missing, 'a.txt', false)).resolves.toMatchObject({ file: path.join(d, 'newdir', 'a.txt') });
+  });
+});
