@@ -141,6 +141,39 @@ export async function syncFolder(folder: string): Promise<void> {
   }
 }
 
+/**
+ * Renames over an existing file. On Linux and macOS that always works; on Windows (MoveFileEx) it fails while
+ * another program holds the file open without share-delete (an editor, a log tailer, an indexer, antivirus)
+ * or while the file is read-only. As Copy-Item -Force does, -Force clears the read-only attribute; a brief
+ * lock is waited out; a lasting one is reported as what it is, not as a disk problem.
+ */
+export async function replaceFile(
+  from: string,
+  to: string,
+  ops: { rename: (a: string, b: string) => Promise<void>; chmod: (p: string, m: number) => Promise<void> } = fs,
+  platform: NodeJS.Platform = process.platform,
+  delays: readonly number[] = [50, 100, 200, 400, 800],
+): Promise<void> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await ops.rename(from, to);
+    } catch (err) {
+      const code = (err as { code?: string }).code;
+      if (platform !== 'win32' || (code !== 'EPERM' && code !== 'EACCES' && code !== 'EBUSY')) throw err;
+      if (attempt === 0) await ops.chmod(to, 0o666).catch(() => undefined);
+      if (attempt >= delays.length) {
+        throw new MsiError(
+          'DestinationInUse',
+          `The file '${to}' could not be replaced (${code}): another program has it open, or it cannot be written. Close it and try again; the download was not kept, and the file is as it was.`,
+          'WriteError',
+          { parameter: 'Destination', target: to },
+        );
+      }
+      await new Promise((r) => setTimeout(r, delays[attempt]));
+    }
+  }
+}
+
 /** Moves the finished temp file into place: atomically replacing (force) or never replacing (no force). */
 export async function commitDestination(dest: Destination, force: boolean): Promise<void> {
   const h = await fs.open(dest.temp, 'r+');
@@ -153,7 +186,7 @@ export async function commitDestination(dest: Destination, force: boolean): Prom
     await h.close();
   }
   if (force) {
-    await fs.rename(dest.temp, dest.file);
+    await replaceFile(dest.temp, dest.file);
     await syncFolder(path.dirname(dest.file));
     return;
   }

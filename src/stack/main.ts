@@ -22,11 +22,18 @@
 //   start-azurite  starts it again on the same port (its in-memory data is gone)
 //   stop-front     resets every connection through the front and closes it (the service goes away; Azurite,
 //                  and what it holds, stays); start-front opens it again on the same port
-//   fail-front <status> <n>   the next n requests through the front get <status> (500, 503...)
+//   fail-front <status> <n> [code [on]]   the next n requests through the front get <status> (500, 503...),
+//                             with the storage error code <code> (default InternalError, or ServerBusy for
+//                             503); with <on>, only requests of that kind: a comp= value (block, blocklist...),
+//                             or 'blob' for a Put Blob (a PUT without comp)
+//   stall-front <n>           the next n downloads (GET with a body) through the front send their headers and
+//                             the first 1000 bytes of the body, and then nothing, with the connection open
 //   hang-front <n>            the next n requests through the front are accepted and never answered
 //   delay-front <ms>          every request through the front waits <ms> before it is forwarded (a slow
 //                             service: transfers take long enough to be interrupted); delay-front 0 ends it
 //   front-requests            how many requests the front has seen
+//   front-log                 the requests since the last front-log: method, path, comp, range and length
+//                             (never the query string, which may hold a SAS)
 // Closing stdin, SIGINT or SIGTERM stops everything.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -149,7 +156,19 @@ function keyBasedNotPermitted(res: http.ServerResponse): void {
  * drive to fail like a storage service does: it can stop (connections reset, then refused), answer the next
  * requests with a status, or accept them and never answer.
  */
-const front = { stopped: false, failStatus: 0, failCount: 0, hangCount: 0, delayMs: 0, requests: 0, sockets: new Set<import('node:net').Socket>() };
+const front = {
+  stopped: false,
+  failStatus: 0,
+  failCount: 0,
+  failCode: '',
+  failOn: '',
+  hangCount: 0,
+  stallCount: 0,
+  delayMs: 0,
+  requests: 0,
+  log: [] as { method: string; path: string; comp: string | null; range: string | null; length: number }[],
+  sockets: new Set<import('node:net').Socket>(),
+};
 let frontServer: http.Server | https.Server | undefined;
 let frontPort = 0;
 
@@ -158,6 +177,11 @@ function startFront(target: string, stored: () => StoredAccount[]): Promise<stri
   // Over HTTPS when Azurite is: OAuth clients (New-MsiStorageContext -UseManagedIdentity) refuse plain HTTP.
   const listener = (req: http.IncomingMessage, res: http.ServerResponse) => {
     front.requests++;
+    const seen = new URL(req.url ?? '/', 'http://front');
+    if (front.log.length < 10_000) {
+      const range = req.headers['x-ms-range'] ?? req.headers.range;
+      front.log.push({ method: req.method ?? '', path: seen.pathname, comp: seen.searchParams.get('comp'), range: typeof range === 'string' ? range : null, length: Number(req.headers['content-length'] ?? 0) });
+    }
     if (front.delayMs > 0) {
       setTimeout(() => proxy(req, res), front.delayMs);
       return;
@@ -171,11 +195,13 @@ function startFront(target: string, stored: () => StoredAccount[]): Promise<stri
       req.resume();
       return;
     }
-    if (front.failCount > 0) {
+    const kind = new URL(req.url ?? '/', 'http://front').searchParams.get('comp') ?? (req.method === 'PUT' ? 'blob' : '');
+    if (front.failCount > 0 && (!front.failOn || front.failOn === kind)) {
       front.failCount--;
       req.resume();
-      const body = `<?xml version="1.0" encoding="utf-8"?><Error><Code>${front.failStatus === 503 ? 'ServerBusy' : 'InternalError'}</Code><Message>Injected fault.</Message></Error>`;
-      res.writeHead(front.failStatus, { 'Content-Type': 'application/xml', 'Content-Length': String(Buffer.byteLength(body)), 'x-ms-error-code': front.failStatus === 503 ? 'ServerBusy' : 'InternalError' });
+      const code = front.failCode || (front.failStatus === 503 ? 'ServerBusy' : 'InternalError');
+      const body = `<?xml version="1.0" encoding="utf-8"?><Error><Code>${code}</Code><Message>Injected fault.</Message></Error>`;
+      res.writeHead(front.failStatus, { 'Content-Type': 'application/xml', 'Content-Length': String(Buffer.byteLength(body)), 'x-ms-error-code': code });
       res.end(body);
       return;
     }
@@ -191,6 +217,21 @@ function startFront(target: string, stored: () => StoredAccount[]): Promise<stri
       { host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: req.headers, ca: tls?.cert },
       (up) => {
         res.writeHead(up.statusCode ?? 502, up.statusMessage, up.headers);
+        if (front.stallCount > 0 && req.method === 'GET' && (up.statusCode === 200 || up.statusCode === 206) && Number(up.headers['content-length'] ?? 0) > 1000) {
+          // A body that stalls: its first 1000 bytes, then nothing, the connection left open until the
+          // client gives up on it.
+          front.stallCount--;
+          let sent = 0;
+          up.on('data', (chunk: Buffer) => {
+            if (sent >= 1000) return;
+            const part = chunk.subarray(0, 1000 - sent);
+            sent += part.length;
+            res.write(part);
+            if (sent >= 1000) up.pause();
+          });
+          res.on('close', () => up.destroy());
+          return;
+        }
         up.pipe(res);
       },
     );
@@ -283,10 +324,12 @@ async function main(): Promise<void> {
         } else if (cmd === 'start-front') {
           await startFront(azuriteUrl, storedAccounts);
           process.stdout.write(`${JSON.stringify({ ok: true, command: cmd })}\n`);
-        } else if (/^fail-front \d{3} \d+$/.test(cmd)) {
-          const [, status, count] = cmd.split(' ');
+        } else if (/^fail-front \d{3} \d+( [A-Za-z]+( [a-z]+)?)?$/.test(cmd)) {
+          const [, status, count, code, on] = cmd.split(' ');
           front.failStatus = Number(status);
           front.failCount = Number(count);
+          front.failCode = code ?? '';
+          front.failOn = on ?? '';
           process.stdout.write(`${JSON.stringify({ ok: true, command: cmd })}\n`);
         } else if (/^hang-front \d+$/.test(cmd)) {
           front.hangCount = Number(cmd.split(' ')[1]);
@@ -294,6 +337,12 @@ async function main(): Promise<void> {
         } else if (/^delay-front \d+$/.test(cmd)) {
           front.delayMs = Number(cmd.split(' ')[1]);
           process.stdout.write(`${JSON.stringify({ ok: true, command: cmd })}\n`);
+        } else if (/^stall-front \d+$/.test(cmd)) {
+          front.stallCount = Number(cmd.split(' ')[1]);
+          process.stdout.write(`${JSON.stringify({ ok: true, command: cmd })}\n`);
+        } else if (cmd === 'front-log') {
+          process.stdout.write(`${JSON.stringify({ ok: true, command: cmd, requests: front.log })}\n`);
+          front.log = [];
         } else if (cmd === 'front-requests') {
           process.stdout.write(`${JSON.stringify({ ok: true, command: cmd, requests: front.requests })}\n`);
         } else if (cmd) {

@@ -12,6 +12,8 @@ export interface StackInfo {
   legacyTokenEndpoint: string;
   armEndpoint: string;
   blobEndpoint: string;
+  /** The same account through the stack's front (a proxy that injects faults: fail-, hang-, stall-front). */
+  frontBlobEndpoint: string;
   azuriteUrl: string;
   storageAccountName: string;
   subscriptionId: string;
@@ -35,8 +37,12 @@ export async function startStack(args: string[] = []): Promise<Stack> {
   child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
   const next = () =>
     new Promise<string>((resolve, reject) => {
-      waiting.push(resolve);
-      child.once('exit', (code) => reject(new Error(`stack exited (${code}): ${stderr}`)));
+      const onExit = (code: number | null) => reject(new Error(`stack exited (${code}): ${stderr}`));
+      child.once('exit', onExit);
+      waiting.push((line) => {
+        child.off('exit', onExit);
+        resolve(line);
+      });
     });
   const info = JSON.parse(await next()) as StackInfo;
   return {

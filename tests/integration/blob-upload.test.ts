@@ -1,7 +1,8 @@
-// Uploads against a loopback stub of the blob service, for what Azurite cannot be made to do: answer a
-// conditional write with a conflict other than "already exists", hold a block while the file shrinks, or take
-// a file too large to store. The stub speaks just enough of the REST API (Put Blob, Put Block, Put Block
-// List, HEAD) for @azure/storage-blob.
+// Uploads against a loopback stub of the blob service, for the two things no real service can be made to do
+// on cue: hold one block unanswered while the test shrinks the file under the uploader, and take a 3 GiB file
+// without storing it (to see the block size on the wire). The stub speaks just enough of the REST API (Put
+// Block, Put Block List) for @azure/storage-blob. Everything else about uploads is tested against Azurite
+// (blob-conflicts.test.ts, flow.test.ts, the Pester suites).
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import * as http from 'node:http';
@@ -13,7 +14,6 @@ import { containerClient } from '../../src/blob/client.js';
 import { MEMORY_BUDGET, MemoryBudget, blockSizeFor, transferOptions } from '../../src/blob/transfer.js';
 import { uploadOne } from '../../src/blob/upload.js';
 import type { StorageContextJson } from '../../src/protocol.js';
-import { runBundle } from '../helpers/stack.js';
 import { type StubStorage, startStubStorage } from '../helpers/stub-storage.js';
 
 interface Seen {
@@ -34,11 +34,6 @@ let work: string;
 const ok = (res: http.ServerResponse, status = 201) => {
   res.writeHead(status, { etag: '"0x8DC0STUB"', 'last-modified': new Date().toUTCString(), 'x-ms-version': '2025-01-05', 'x-ms-request-id': '1', 'content-length': '0' });
   res.end();
-};
-const fail = (res: http.ServerResponse, status: number, code: string, message: string) => {
-  const body = `<?xml version="1.0" encoding="utf-8"?><Error><Code>${code}</Code><Message>${message}\nRequestId:1\nTime:2025-01-01T00:00:00.0000000Z</Message></Error>`;
-  res.writeHead(status, { 'x-ms-error-code': code, 'content-type': 'application/xml', 'content-length': String(Buffer.byteLength(body)), 'x-ms-version': '2025-01-05' });
-  res.end(body);
 };
 /** The SDK's block ids are base64 of "<prefix>-<index>". */
 const blockIndex = (id: string | null) => (id ? Number(Buffer.from(id, 'base64').toString().split('-').pop()) : undefined);
@@ -65,61 +60,6 @@ afterAll(async () => {
 });
 
 const context = (): StorageContextJson => ({ storageAccountName: 'acct', blobEndpoint: endpoint, authType: 'SharedKey', storageAccountKey: Buffer.alloc(64, 5).toString('base64') }) as StorageContextJson;
-
-describe('conflicts on a write without -Force', () => {
-  // One small file (Put Blob) and one in blocks (Put Block List): the answer comes from the write itself.
-  const cases = [
-    { status: 409, code: 'BlobAlreadyExists', message: 'The specified blob already exists.', expected: { code: 'BlobAlreadyExists', category: 'ResourceExists', parameter: 'Force' } },
-    { status: 412, code: 'ConditionNotMet', message: 'The condition specified using HTTP conditional header(s) is not met.', expected: { code: 'BlobAlreadyExists', category: 'ResourceExists', parameter: 'Force' } },
-    {
-      status: 409,
-      code: 'BlobImmutableDueToPolicy',
-      message: 'This operation is not permitted as the blob is immutable due to a policy.',
-      expected: { code: 'StorageRequestFailed', category: 'InvalidOperation', statusCode: 409, azure: { code: 'BlobImmutableDueToPolicy' } },
-    },
-    {
-      status: 412,
-      code: 'LeaseIdMismatchWithBlobOperation',
-      message: 'The lease ID specified did not match the lease ID for the blob.',
-      expected: { code: 'StorageRequestFailed', category: 'InvalidOperation', statusCode: 412, azure: { code: 'LeaseIdMismatchWithBlobOperation' } },
-    },
-  ];
-  it.each(cases)('$status $code is reported as $expected.code', async ({ status, code, message, expected }) => {
-    seen = [];
-    handler = (req, res, s) => {
-      req.resume();
-      req.on('end', () => {
-        if (s.method === 'HEAD') return res.writeHead(404, { 'x-ms-error-code': 'BlobNotFound', 'content-length': '0' }).end();
-        if (s.comp === 'block') return ok(res);
-        fail(res, status, code, message);
-      });
-    };
-    const small = path.join(work, 'small.txt');
-    writeFileSync(small, 'small');
-    const large = path.join(work, 'large.bin');
-    writeFileSync(large, randomBytes(200 * 1024));
-    const run = await runBundle({
-      command: 'upload',
-      context: context(),
-      container: 'cont',
-      blockSize: 64 * 1024,
-      items: [
-        { file: small, blob: 'small.txt' },
-        { file: large, blob: 'large.bin' },
-      ],
-    });
-    expect(run.items).toHaveLength(2);
-    for (const item of run.items) {
-      expect(item.ok).toBe(false);
-      expect(item.error).toMatchObject(expected);
-      if (expected.code !== 'BlobAlreadyExists') {
-        expect(item.error.message).toContain(message);
-        expect(item.error.message).not.toMatch(/already exists|-Force/);
-      }
-    }
-    expect(seen.some((s) => s.comp === 'blocklist')).toBe(true);
-  });
-});
 
 describe('a file that shrinks while its blocks are uploaded', () => {
   it('fails with FileChanged only after stopping the blocks in flight', async () => {

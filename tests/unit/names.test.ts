@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { validateBlobName, validateContainerName, windowsFileNameProblem } from '../../src/blob/client.js';
-import { resolveDestination } from '../../src/blob/files.js';
+import { replaceFile, resolveDestination } from '../../src/blob/files.js';
 
 const code = (fn: () => unknown) => {
   try {
@@ -76,5 +76,32 @@ describe('destinations', () => {
     await expect(resolveDestination(missing, 'a.txt', false)).rejects.toMatchObject({ code: 'DestinationFolderNotFound', parameter: 'Destination' });
     mkdirSync(missing);
     await expect(resolveDestination(missing, 'a.txt', false)).resolves.toMatchObject({ file: path.join(d, 'newdir', 'a.txt') });
+  });
+});
+
+describe('replacing a file with -Force on Windows', () => {
+  const eperm = () => Object.assign(new Error('operation not permitted'), { code: 'EPERM' });
+  it('clears the read-only attribute and waits out a brief lock', async () => {
+    const calls: string[] = [];
+    let fails = 2;
+    const ops = {
+      rename: async () => {
+        calls.push('rename');
+        if (fails-- > 0) throw eperm();
+      },
+      chmod: async (_p: string, m: number) => void calls.push(`chmod ${m.toString(8)}`),
+    };
+    await replaceFile('/t/.a.partial', '/t/a', ops, 'win32', [1, 1, 1]);
+    expect(calls).toEqual(['rename', 'chmod 666', 'rename', 'rename']);
+  });
+  it('says the file is in use when the lock lasts', async () => {
+    const ops = { rename: async () => Promise.reject(eperm()), chmod: async () => undefined };
+    await expect(replaceFile('/t/.a.partial', '/t/a', ops, 'win32', [1, 1])).rejects.toMatchObject({ code: 'DestinationInUse', parameter: 'Destination' });
+  });
+  it('elsewhere, a failure is what it is, at once', async () => {
+    let renames = 0;
+    const ops = { rename: async () => ((renames++, Promise.reject(eperm()))), chmod: async () => undefined };
+    await expect(replaceFile('/t/.a.partial', '/t/a', ops, 'linux', [1, 1])).rejects.toMatchObject({ code: 'EPERM' });
+    expect(renames).toBe(1);
   });
 });
