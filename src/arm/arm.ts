@@ -115,7 +115,7 @@ export function parseSasResponse(res: HttpResponse): string {
   const body = tryParseJson(res.body) as { serviceSasToken?: unknown; accountSasToken?: unknown } | undefined;
   const sas = body?.serviceSasToken ?? body?.accountSasToken;
   if (typeof sas !== 'string' || !sas) {
-    throw new MsiError('InvalidArmResponse', `Azure Resource Manager answered HTTP ${res.status} without a SAS token.`, 'InvalidData', { statusCode: res.status });
+    throw invalidArmResponse(res, `HTTP ${res.status} without a SAS token`);
   }
   registerSecret(sas);
   return sas.replace(/^\?/, '');
@@ -160,15 +160,28 @@ function toAccount(raw: Record<string, unknown>): ArmStorageAccount | undefined 
   };
 }
 
+/**
+ * A 200 from "ARM" that is not the answer: when its body is not JSON at all (an HTML page), something else
+ * answered, typically a proxy or a captive portal, and that is said, with where to look.
+ */
+function invalidArmResponse(res: HttpResponse, what: string): MsiError {
+  const json = tryParseJson(res.body) !== undefined;
+  const looksHtml = /^\s*</.test(res.body);
+  const notArm = json
+    ? ''
+    : ` It sent ${looksHtml ? 'an HTML page' : 'a body that is not JSON'}: something other than Azure Resource Manager answered, often a proxy; check HTTPS_PROXY and NO_PROXY, and -ArmEndpoint.`;
+  return new MsiError('InvalidArmResponse', `Azure Resource Manager answered ${what}.${notArm}`, 'InvalidData', { statusCode: res.status });
+}
+
 export function parseAccountResponse(res: HttpResponse): ArmStorageAccount {
   const account = toAccount((tryParseJson(res.body) ?? {}) as Record<string, unknown>);
-  if (!account) throw new MsiError('InvalidArmResponse', `Azure Resource Manager answered HTTP ${res.status} without a storage account id.`, 'InvalidData', { statusCode: res.status });
+  if (!account) throw invalidArmResponse(res, `HTTP ${res.status} without a storage account id`);
   return account;
 }
 
 export function parseListAccountsResponse(res: HttpResponse): { accounts: ArmStorageAccount[]; nextLink?: string } {
   const body = tryParseJson(res.body) as { value?: unknown; nextLink?: unknown } | undefined;
-  if (!Array.isArray(body?.value)) throw new MsiError('InvalidArmResponse', `Azure Resource Manager answered HTTP ${res.status} without a value array.`, 'InvalidData', { statusCode: res.status });
+  if (!Array.isArray(body?.value)) throw invalidArmResponse(res, `HTTP ${res.status} without a value array`);
   const accounts = body.value.flatMap((v) => (v && typeof v === 'object' ? [toAccount(v as Record<string, unknown>)].filter((a): a is ArmStorageAccount => !!a) : []));
   return { accounts, nextLink: typeof body.nextLink === 'string' && body.nextLink ? body.nextLink : undefined };
 }
@@ -177,7 +190,7 @@ export function parseListKeysResponse(res: HttpResponse): StorageKey[] {
   const body = tryParseJson(res.body) as { keys?: unknown } | undefined;
   const keys = body?.keys;
   if (!Array.isArray(keys)) {
-    throw new MsiError('InvalidArmResponse', `Azure Resource Manager answered listKeys with HTTP ${res.status} but no keys array.`, 'InvalidData', { statusCode: res.status });
+    throw invalidArmResponse(res, `listKeys with HTTP ${res.status} but no keys array`);
   }
   return keys.flatMap((k: Record<string, unknown>) => {
     if (!k || typeof k.keyName !== 'string' || typeof k.value !== 'string') return [];

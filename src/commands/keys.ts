@@ -7,8 +7,12 @@ import type { KeysResult, RequestOf } from '../protocol.js';
 /** listKeys on the resolved account, returning the chosen key. Shared by the keys and context commands. */
 export async function listKey(session: ArmSession, wanted: 'key1' | 'key2' = 'key1') {
   const keys = await session.onAccount(async () => {
-    verbose(`POST listKeys on ${session.ref.storageAccountName}.`);
-    return parseListKeysResponse(await session.send((t) => buildListKeysRequest(session.armEndpoint, session.ref, t), 'Microsoft.Storage/storageAccounts/listKeys/action'));
+    // Told when the request is built, which is once the token is in hand: the story keeps its order.
+    const build = (t: string) => {
+      verbose(`POST listKeys on ${session.ref.storageAccountName}.`);
+      return buildListKeysRequest(session.armEndpoint, session.ref, t);
+    };
+    return parseListKeysResponse(await session.send(build, 'Microsoft.Storage/storageAccounts/listKeys/action'));
   });
   const key = keys.find((k) => k.keyName.toLowerCase() === wanted);
   if (!key) {

@@ -182,7 +182,9 @@ function imdsLike(ctx: Ctx, deps: IdentityDeps, opts: { apiVersion?: string; sel
   const resource = url.searchParams.get('resource');
   if (!checkResource(ctx, deps, resource)) return;
   const q = (k: string) => url.searchParams.get(k) ?? undefined;
-  const identity = resolveIdentity(ctx, deps, opts.selectors ? { clientId: q('client_id'), objectId: q('object_id'), resourceId: q('msi_res_id') ?? q('mi_res_id') } : {});
+  // IMDS names the resource id msi_res_id (mi_res_id is App Service's): a client that sends the other one gets
+  // the token of no user-assigned identity, as it would on a VM.
+  const identity = resolveIdentity(ctx, deps, opts.selectors ? { clientId: q('client_id'), objectId: q('object_id'), resourceId: q('msi_res_id') } : {});
   if (identity) send(res, 200, imdsTokenBody(deps, identity, resource));
 }
 

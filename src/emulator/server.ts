@@ -14,7 +14,7 @@
 //   POST   /__emulator/identities              {"systemAssigned":bool,"userAssigned":n}
 //   POST   /__emulator/faults                  {"target":"imds|appservice|arc|cloudshell|identity|metadata|arm|all","faults":[...]}
 //   DELETE /__emulator/faults                  clears queued faults
-//   GET    /__emulator/requests                requests served so far (method, path, target, status, time)
+//   GET    /__emulator/requests                requests served so far (method, path, query, target, status, time)
 //   DELETE /__emulator/requests                clears that log
 //   POST   /__emulator/arc                     {"keyDir","realm","keyExtension","keySize"}
 //   POST   /__emulator/token-lifetime          {"seconds":n}
@@ -64,6 +64,8 @@ interface LoggedRequest {
   time: number;
   method: string;
   path: string;
+  /** The query string (resource, api-version, identity selectors: nothing secret is ever sent in one here). */
+  query: string;
   target: string;
   status?: number;
 }
@@ -208,7 +210,7 @@ export async function startEmulator(options: EmulatorOptions): Promise<Emulator>
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
       const ctx: Ctx = { req, res, url: new URL(req.url ?? '/', 'http://emulator'), body: Buffer.concat(chunks).toString('utf8') };
-      const entry: LoggedRequest = { time: Date.now(), method: req.method ?? '', path: ctx.url.pathname, target: 'control' };
+      const entry: LoggedRequest = { time: Date.now(), method: req.method ?? '', path: ctx.url.pathname, query: ctx.url.search, target: 'control' };
       log.push(entry);
       if (log.length > 10_000) log.shift();
       res.on('finish', () => (entry.status = res.statusCode));

@@ -187,7 +187,7 @@ Describe 'Send-MsiBlob and Receive-MsiBlob' {
         $err.Exception.Message | Should -Match '-File'
     }
 
-    It 'makes no request under -WhatIf' {
+    It 'writes nothing under -WhatIf' {
         Send-MsiBlob -File $Source -Container $Container -Blob whatif -Context $Ctx -WhatIf
         { Receive-MsiBlob -Blob whatif -Container $Container -Destination (Join-Path $Work 'whatif.txt') -Context $Ctx -ErrorAction Stop } | Should -Throw -ErrorId 'ReceiveMsiBlobBlobNotFound,Receive-MsiBlob'
     }

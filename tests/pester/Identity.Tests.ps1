@@ -144,18 +144,19 @@ Describe 'Sources' {
 }
 
 Describe 'User-assigned identities' {
-    It 'selects by <Parameter>' -TestCases @(
-        @{ Parameter = 'ClientId'; Field = 'clientId'; Claim = 'appid' }
-        @{ Parameter = 'ObjectId'; Field = 'objectId'; Claim = 'oid' }
-        @{ Parameter = 'IdentityResourceId'; Field = 'resourceId'; Claim = 'xms_mirid' }
+    It 'selects by <Parameter>, sent to IMDS as <Query>' -TestCases @(
+        @{ Parameter = 'ClientId'; Field = 'clientId'; Claim = 'appid'; Query = 'client_id' }
+        @{ Parameter = 'ObjectId'; Field = 'objectId'; Claim = 'oid'; Query = 'object_id' }
+        @{ Parameter = 'IdentityResourceId'; Field = 'resourceId'; Claim = 'xms_mirid'; Query = 'msi_res_id' }
     ) {
-        param($Parameter, $Field, $Claim)
+        param($Parameter, $Field, $Claim, $Query)
         $uai = $Info.userAssigned[1]
         $splat = @{ $Parameter = $uai.$Field }
         $token = Get-MsiToken @splat
         (Get-Claims $token).$Claim | Should -Be $uai.$Field
-        $query = (Get-IdentityRequests)[0].path
-        $query | Should -Not -BeNullOrEmpty
+        # (Not $query: PowerShell's names ignore case, and $Query is the test case's.)
+        $sent = @(Get-IdentityRequests)[0].query
+        $sent | Should -Match "[?&]$Query=$([regex]::Escape([uri]::EscapeDataString($uai.$Field)))(&|$)"
     }
 
     It 'sends client_id, object_id and msi_res_id to IMDS' {

@@ -179,7 +179,8 @@ Describe 'Clouds' {
         Invoke-Emulator '/__emulator/metadata' @{ azEnvironment = 'AzureUSGovernmentCloud' } | Out-Null
         $key = Get-MsiStorageKey -StorageAccountName $Stack.storageAccountName
         $key.Environment | Should -Be 'AzureUSGovernment'
-        (Get-Requests 'imds').path | Should -Not -BeNullOrEmpty
+        # The token came from the VM's identity, for the ARM of the VM's cloud.
+        (@(Get-Requests 'imds').query -join ' ') | Should -Match ([regex]::Escape('resource=' + [uri]::EscapeDataString('https://management.usgovcloudapi.net/')))
         # The same with subscription and resource group given: the cloud still comes from the VM.
         InModuleScope MsiStorage { $script:MsiTokenCache = @{} }
         (Get-MsiStorageKey -StorageAccountName $Stack.storageAccountName -SubscriptionId $Stack.subscriptionId -ResourceGroupName $Stack.resourceGroupName).Environment | Should -Be 'AzureUSGovernment'

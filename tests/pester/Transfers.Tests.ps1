@@ -78,7 +78,7 @@ Describe 'Large files' {
         Get-CommittedBlockSizes -Container $Container -Blob 'blocks.bin' | Should -Be @(65536, 65536, 65536, 65536, 45056)
     }
 
-    It 'round-trips a file of 32 MiB or more (MD5 on the worker both ways), MD5 checked' {
+    It 'round-trips a file of 32 MiB or more (where the MD5 is computed on the worker thread), MD5 checked' {
         $file = New-MsiTestFile -Path (Join-Path $Work 'large40.bin') -Size 40MB
         $md5 = Get-MsiTestMd5Base64 -Path $file.FullName
         $blob = Send-MsiBlob -File $file.FullName -Container $Container -Context $Ctx

@@ -40,6 +40,11 @@ describe('listKeys response', () => {
   });
   it('refuses a body without keys', () => {
     expect(() => parseListKeysResponse({ status: 200, headers: {}, body: '{}' })).toThrow(MsiError);
+    expect(() => parseListKeysResponse({ status: 200, headers: {}, body: '{}' })).not.toThrow(/proxy/);
+  });
+  it('says that an HTML page came from something else, often a proxy', () => {
+    const page = { status: 200, headers: { 'content-type': 'text/html' }, body: '<html><body>Sign in to the network</body></html>' };
+    expect(() => parseListKeysResponse(page)).toThrow(/no keys array\. It sent an HTML page: something other than Azure Resource Manager answered, often a proxy; check HTTPS_PROXY and NO_PROXY/);
   });
 });
 

@@ -2,7 +2,7 @@
 // worker thread for all the large transfers of the process (a worker per file would bring a thread and a V8
 // heap each).
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -145,7 +145,6 @@ describe('one MD5 worker for the whole process', () => {
         expect(open).not.toContain(third);
       }
       rmSync(third);
-      expect(existsSync(third)).toBe(false);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
