@@ -141,14 +141,20 @@ function Get-MsiNodeScript {
 }
 
 function Get-MsiNodePath {
-    $key = "$env:MSISTORAGE_NODE|$env:PATH|$($ExecutionContext.SessionState.Path.CurrentFileSystemLocation)"
+    $relative = $env:MSISTORAGE_NODE -and -not [System.IO.Path]::IsPathRooted($env:MSISTORAGE_NODE)
+    $key = "$env:MSISTORAGE_NODE|$env:PATH"
+    if ($relative) { $key += "|$($ExecutionContext.SessionState.Path.CurrentFileSystemLocation)" }
     if ($script:NodePathCache.Key -eq $key -and $script:NodePathCache.Path) { return $script:NodePathCache.Path }
     $path = $null
     if ($env:MSISTORAGE_NODE) {
         # A relative path, as PowerShell resolves it (from the current location), made full: the process is
         # started from the process's working folder, which PowerShell does not keep in step with its location.
-        $full = $ExecutionContext.SessionState.Path.GetUnresolvedProviderPathFromPSPath($env:MSISTORAGE_NODE)
-        if (Test-Path -LiteralPath $full -PathType Leaf) { $path = $full }
+        $full = $env:MSISTORAGE_NODE
+        if ($relative) {
+            try { $full = $ExecutionContext.SessionState.Path.GetUnresolvedProviderPathFromPSPath($env:MSISTORAGE_NODE) }
+            catch { $full = $null }
+        }
+        if ($full -and (Test-Path -LiteralPath $full -PathType Leaf)) { $path = $full }
     }
     else {
         $cmd = Get-Command -Name 'node' -CommandType Application -ErrorAction SilentlyContinue | Select-Object -First 1
@@ -208,25 +214,24 @@ function Stop-MsiWithError {
     $Cmdlet.ThrowTerminatingError((New-MsiErrorRecord -ErrorObject $errorObject -Cmdlet $Cmdlet))
 }
 
-function Confirm-MsiAction {
-    # $PSCmdlet.ShouldProcess, made safe. When it needs to ask and cannot (a -NonInteractive session with
-    # -Confirm, or ConfirmImpact above $ConfirmPreference), it throws an error that ends only the statement
-    # it is in: the cmdlet would go on to do the very thing nobody confirmed. Here that ends the cmdlet.
+function Stop-MsiUnconfirmed {
+    # For the catch around $PSCmdlet.ShouldProcess. When it needs to ask and cannot (a -NonInteractive
+    # session with -Confirm, or ConfirmImpact above $ConfirmPreference), it throws an error that would end only
+    # the statement it is in: the cmdlet would go on to do the very thing nobody confirmed. This ends the
+    # cmdlet. (The call itself stays in the cmdlet's process block: a helper per pipeline item costs.)
     param(
         [Parameter(Mandatory = $true)] [System.Management.Automation.PSCmdlet] $Cmdlet,
-        [Parameter(Mandatory = $true)] [string] $Target,
-        [Parameter(Mandatory = $true)] [string] $Action,
+        [Parameter(Mandatory = $true)] [System.Management.Automation.ErrorRecord] $ErrorRecord,
+        [string] $Target,
+        [string] $Action,
         # A process the cmdlet started ahead of its request: released, since no request will come.
         [System.Diagnostics.Process] $Prepared
     )
-    try { return $Cmdlet.ShouldProcess($Target, $Action) }
-    catch [System.Management.Automation.PipelineStoppedException] { Close-MsiNode -Process $Prepared; throw }
-    catch {
-        Close-MsiNode -Process $Prepared
-        $reason = $_.Exception
-        if ($reason.InnerException) { $reason = $reason.InnerException }
-        Stop-MsiWithError -Cmdlet $Cmdlet -Code 'ConfirmationUnavailable' -Category 'InvalidOperation' -Message "'$Action' on '$Target' needs a confirmation, which this session cannot ask for: $($reason.Message.TrimEnd('.')). Nothing was changed. To go ahead without asking, pass -Confirm:`$false (Remove-MsiBlob: -Force), or run the command interactively."
-    }
+    Close-MsiNode -Process $Prepared
+    $reason = $ErrorRecord.Exception
+    if ($reason -is [System.Management.Automation.PipelineStoppedException]) { throw $reason }
+    if ($reason.InnerException) { $reason = $reason.InnerException }
+    Stop-MsiWithError -Cmdlet $Cmdlet -Code 'ConfirmationUnavailable' -Category 'InvalidOperation' -Message "'$Action' on '$Target' needs a confirmation, which this session cannot ask for: $($reason.Message.TrimEnd('.')). Nothing was changed. To go ahead without asking, pass -Confirm:`$false (Remove-MsiBlob: -Force), or run the command interactively."
 }
 
 function Write-MsiEvent {
@@ -292,7 +297,8 @@ function Get-MsiQuietAction {
     if ($Cmdlet.MyInvocation.BoundParameters.ContainsKey('ErrorAction')) { $pref = [string]$Cmdlet.MyInvocation.BoundParameters['ErrorAction'] }
     else { $pref = [string]$Cmdlet.SessionState.PSVariable.GetValue('ErrorActionPreference') }
     if ($pref -ne 'SilentlyContinue' -and $pref -ne 'Ignore') { return $null }
-    if (@('InvalidArgument', 'InvalidData', 'ProtocolError', 'NotInstalled') -contains $Category) { return $null }
+    # Only what the operation met out there; never bad input, and never a failure of the module itself.
+    if (@('ObjectNotFound', 'ResourceExists', 'PermissionDenied', 'AuthenticationError', 'ResourceUnavailable', 'ConnectionError', 'OperationTimeout') -notcontains $Category) { return $null }
     return $pref
 }
 

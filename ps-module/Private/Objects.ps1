@@ -95,7 +95,9 @@ function Assert-MsiContext {
 function ConvertTo-MsiContextArgument {
     # The context as the request carries it: its secret in plain text, for stdin only. A managed-identity
     # context whose token nears expiry gets a fresh one first (from the session cache, or the identity).
-    param([Parameter(Mandatory = $true)] $Context, [Parameter(Mandatory = $true)] [System.Management.Automation.PSCmdlet] $Cmdlet)
+    # -Quietable: a token refresh that fails is reported as the cmdlet's own call would be (Invoke-MsiNode
+    # -Quietable), and $null returned.
+    param([Parameter(Mandatory = $true)] $Context, [Parameter(Mandatory = $true)] [System.Management.Automation.PSCmdlet] $Cmdlet, [switch] $Quietable)
     Assert-MsiContext -Context $Context -Cmdlet $Cmdlet
     $argument = @{ storageAccountName = $Context.StorageAccountName; blobEndpoint = $Context.BlobEndpoint; authType = $Context.AuthType }
     switch ($Context.AuthType) {
@@ -106,7 +108,8 @@ function ConvertTo-MsiContextArgument {
                 # The identity the context was made with (New-MsiStorageContext -ClientId ...).
                 $identity = @{}
                 if ($Context.PSObject.Properties['Identity'] -and $Context.Identity) { $identity = $Context.Identity }
-                $token = Resolve-MsiAccessToken -Cmdlet $Cmdlet -Resource $script:StorageResource -Identity $identity
+                $token = Resolve-MsiAccessToken -Cmdlet $Cmdlet -Resource $script:StorageResource -Identity $identity -Quietable:$Quietable
+                if ($null -eq $token) { return $null }
                 $Context.Token = $token.Token
                 $Context.TokenExpiresOn = $token.ExpiresOn
             }

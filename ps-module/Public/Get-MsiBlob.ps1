@@ -48,7 +48,9 @@ function Get-MsiBlob {
         [Parameter(Mandatory = $true)]
         [object] $Context
     )
-    $arguments = @{ context = ConvertTo-MsiContextArgument -Context $Context -Cmdlet $PSCmdlet; container = $Container }
+    $contextArgument = ConvertTo-MsiContextArgument -Context $Context -Cmdlet $PSCmdlet -Quietable
+    if ($null -eq $contextArgument) { return }
+    $arguments = @{ context = $contextArgument; container = $Container }
     if ($Prefix) { $arguments.prefix = $Prefix }
     Invoke-MsiNode -Command 'list' -Arguments $arguments -Cmdlet $PSCmdlet -Batch -Quietable -OnItems { param($r) ConvertTo-MsiBlob -Result $r -Context $Context }
 }

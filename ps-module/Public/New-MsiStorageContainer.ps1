@@ -43,8 +43,13 @@ function New-MsiStorageContainer {
         [object] $Context
     )
     Assert-MsiContext -Context $Context -Cmdlet $PSCmdlet
-    if (-not (Confirm-MsiAction -Cmdlet $PSCmdlet -Target "$($Context.BlobEndpoint)$Name" -Action 'Create container')) { return }
-    $result = Invoke-MsiNode -Command 'newContainer' -Arguments @{ context = (ConvertTo-MsiContextArgument -Context $Context -Cmdlet $PSCmdlet); container = $Name } -Cmdlet $PSCmdlet -Quietable
+    $target = "$($Context.BlobEndpoint)$Name"
+    try { $confirmed = $PSCmdlet.ShouldProcess($target, 'Create container') }
+    catch { Stop-MsiUnconfirmed -Cmdlet $PSCmdlet -ErrorRecord $_ -Target $target -Action 'Create container' }
+    if (-not $confirmed) { return }
+    $contextArgument = ConvertTo-MsiContextArgument -Context $Context -Cmdlet $PSCmdlet -Quietable
+    if ($null -eq $contextArgument) { return }
+    $result = Invoke-MsiNode -Command 'newContainer' -Arguments @{ context = $contextArgument; container = $Name } -Cmdlet $PSCmdlet -Quietable
     if ($null -eq $result) { return }
     [pscustomobject]@{
         PSTypeName   = 'MsiStorage.Container'

@@ -32,7 +32,9 @@ function Receive-MsiBlob {
     The storage context from New-MsiStorageContext.
 
     .PARAMETER Force
-    Overwrite destination files that exist.
+    Overwrite destination files that exist (the new file replaces the old one in one rename). On Windows a
+    read-only destination is made writable to be replaced, as Copy-Item -Force does; one that another program
+    keeps open fails with DestinationInUse and is left as it was.
 
     .PARAMETER BlockSize
     The size in bytes of each ranged request (default 8MB).
@@ -116,7 +118,10 @@ function Receive-MsiBlob {
         }
         if ($Destination -match $script:FullPathPattern) { $path = $Destination }
         else { $path = $PSCmdlet.SessionState.Path.GetUnresolvedProviderPathFromPSPath($Destination) }
-        if (-not (Confirm-MsiAction -Cmdlet $PSCmdlet -Target $path -Action "Download $($Context.BlobEndpoint)$Container/$Blob" -Prepared $prepared)) { return }
+        $action = "Download $($Context.BlobEndpoint)$Container/$Blob"
+        try { $confirmed = $PSCmdlet.ShouldProcess($path, $action) }
+        catch { Stop-MsiUnconfirmed -Cmdlet $PSCmdlet -ErrorRecord $_ -Target $path -Action $action -Prepared $prepared }
+        if (-not $confirmed) { return }
         Add-MsiBatchItem -Batches $batches -Context $Context -Item @{ container = $Container; blob = $Blob; destination = $path }
         # Node starts (and loads the storage SDK) while the rest of the pipeline is bound.
         if ($null -eq $prepared) { $prepared = Start-MsiNode -Cmdlet $PSCmdlet -Prepare 'download' }

@@ -7,7 +7,8 @@ function Remove-MsiBlob {
     The equivalent of Remove-AzStorageBlob. Deletes -Blob from -Container. Blob objects (from Get-MsiBlob or
     Send-MsiBlob) pipe in by property name; one process serves the whole pipeline. Asks for confirmation
     unless -Force is given (or $ConfirmPreference allows); -WhatIf shows what would be deleted and deletes
-    nothing.
+    nothing. Where no one can be asked (pwsh -NonInteractive: a scheduled task, CI), a deletion that needs a
+    confirmation is not done: the cmdlet stops with ...ConfirmationUnavailable. Pass -Force there.
 
     .PARAMETER Blob
     The blob's name.
@@ -74,7 +75,10 @@ function Remove-MsiBlob {
     }
     process {
         Assert-MsiContext -Context $Context -Cmdlet $PSCmdlet
-        if (-not (Confirm-MsiAction -Cmdlet $PSCmdlet -Target "$($Context.BlobEndpoint)$Container/$Blob" -Action 'Delete blob' -Prepared $prepared)) { return }
+        $target = "$($Context.BlobEndpoint)$Container/$Blob"
+        try { $confirmed = $PSCmdlet.ShouldProcess($target, 'Delete blob') }
+        catch { Stop-MsiUnconfirmed -Cmdlet $PSCmdlet -ErrorRecord $_ -Target $target -Action 'Delete blob' -Prepared $prepared }
+        if (-not $confirmed) { return }
         Add-MsiBatchItem -Batches $batches -Context $Context -Item @{ container = $Container; blob = $Blob }
         if ($null -eq $prepared) { $prepared = Start-MsiNode -Cmdlet $PSCmdlet -Prepare 'remove' }
     }

@@ -139,6 +139,7 @@ function Send-MsiBlob {
         Assert-MsiContext -Context $Context -Cmdlet $PSCmdlet
         $items = New-Object 'System.Collections.Generic.List[hashtable]'
         $prepared = $null
+        $action = "Upload to $($Context.BlobEndpoint)$Container"
     }
     process {
         # A PowerShell path (relative, ~, a PSDrive) as a file-system path; Node checks the file itself. Called
@@ -150,7 +151,9 @@ function Send-MsiBlob {
             Close-MsiNode -Process $prepared
             Stop-MsiWithError -Cmdlet $PSCmdlet -Code 'BlobNameForManyFiles' -Parameter 'Blob' -Message "-Blob names one blob, but several files came down the pipeline. Leave -Blob out (each blob is named after its file), or give -SourceRoot."
         }
-        if (-not (Confirm-MsiAction -Cmdlet $PSCmdlet -Target $path -Action "Upload to $($Context.BlobEndpoint)$Container" -Prepared $prepared)) { return }
+        try { $confirmed = $PSCmdlet.ShouldProcess($path, $action) }
+        catch { Stop-MsiUnconfirmed -Cmdlet $PSCmdlet -ErrorRecord $_ -Target $path -Action $action -Prepared $prepared }
+        if (-not $confirmed) { return }
         $item = @{ file = $path }
         if ($Blob) { $item.blob = $Blob }
         $items.Add($item)

@@ -86,6 +86,7 @@ export class ArmSession {
       registerSecret(q.token);
       // -Token "Bearer eyJ..." (an Authorization header's value, pasted): the token is what follows.
       this.token = q.token.replace(/^\s*bearer\s+/i, '');
+      registerSecret(this.token);
       this.origin = { from: q.tokenFromCache ? 'identity' : 'Token', ...tokenClaims(this.token) };
     }
   }

@@ -4,7 +4,7 @@ import { closeSync, constants, fstatSync, promises as fs, openSync, readSync } f
 import * as path from 'node:path';
 import { MsiError, invalidArgument } from '../errors.js';
 import { windowsFileNameProblem } from './client.js';
-import { verbose } from '../log.js';
+import { verbose, warning } from '../log.js';
 
 /**
  * Opens the source file for reading, or says exactly why it cannot be used. Synchronous on purpose: for
@@ -150,21 +150,35 @@ export async function syncFolder(folder: string): Promise<void> {
 export async function replaceFile(
   from: string,
   to: string,
-  ops: { rename: (a: string, b: string) => Promise<void>; chmod: (p: string, m: number) => Promise<void> } = fs,
+  ops: {
+    rename: (a: string, b: string) => Promise<void>;
+    chmod: (p: string, m: number) => Promise<void>;
+    stat: (p: string) => Promise<{ mode: number }>;
+  } = fs,
   platform: NodeJS.Platform = process.platform,
   delays: readonly number[] = [50, 100, 200, 400, 800],
 ): Promise<void> {
+  // On Windows a read-only file has no write bits in its mode.
+  let readOnlyMode: number | undefined;
   for (let attempt = 0; ; attempt++) {
     try {
       return await ops.rename(from, to);
     } catch (err) {
       const code = (err as { code?: string }).code;
       if (platform !== 'win32' || (code !== 'EPERM' && code !== 'EACCES' && code !== 'EBUSY')) throw err;
-      if (attempt === 0) await ops.chmod(to, 0o666).catch(() => undefined);
+      if (attempt === 0) {
+        const mode = (await ops.stat(to).catch(() => undefined))?.mode;
+        if (mode !== undefined && (mode & 0o222) === 0) {
+          readOnlyMode = mode;
+          await ops.chmod(to, mode | 0o222).catch(() => undefined);
+        }
+      }
       if (attempt >= delays.length) {
+        // As it was: read-only again.
+        if (readOnlyMode !== undefined) await ops.chmod(to, readOnlyMode).catch(() => undefined);
         throw new MsiError(
           'DestinationInUse',
-          `The file '${to}' could not be replaced (${code}): another program has it open, or it cannot be written. Close it and try again; the download was not kept, and the file is as it was.`,
+          `The file '${to}' could not be replaced (${code}): another program has it open. Close it and try again; the download was not kept, and the file is as it was.`,
           'WriteError',
           { parameter: 'Destination', target: to },
         );
@@ -206,7 +220,7 @@ export async function commitDestination(dest: Destination, force: boolean): Prom
   }
   // The file is in place: the download is done, whatever happens to the temporary name now. (On Windows a
   // name cannot be removed while something holds the file open without share-delete: an indexer, antivirus.)
-  await fs.unlink(dest.temp).catch((err: { code?: string }) => verbose(`The temporary file '${dest.temp}' could not be removed (${err.code ?? String(err)}); the file is in place. Delete it later.`));
+  await fs.unlink(dest.temp).catch((err: { code?: string }) => warning(`The temporary file '${dest.temp}' could not be removed (${err.code ?? String(err)}); '${dest.file}' is in place and whole. Delete the temporary file later.`));
   await syncFolder(path.dirname(dest.file));
 }
 

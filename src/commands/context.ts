@@ -43,7 +43,8 @@ export async function run(req: RequestOf<'context'>, signal: AbortSignal): Promi
       if (needArmForKey || !name) throw err;
       const why = (err as Error).message.split('. ')[0];
       // The user named where the account is: that this failed is worth more than a verbose line.
-      if (req.resourceGroupName || req.subscriptionId || req.resourceId) {
+      const notFound = ['ResourceGroupNotFound', 'SubscriptionNotFound', 'StorageAccountNotFound'].includes((err as { code?: string }).code ?? '');
+      if (notFound && (req.resourceGroupName || req.subscriptionId || req.resourceId)) {
         warning(`The account's blob endpoint could not be read from Azure Resource Manager (${why}); using the cloud's storage suffix, ${`https://${name}.blob.${session.cloud.storageSuffix}/`}. Check -ResourceGroupName and -SubscriptionId (or -ResourceId), or give -BlobEndpoint.`);
       } else {
         verbose(`The account's endpoint could not be read from Azure Resource Manager (${why}); using the cloud's storage suffix.`);

@@ -3,14 +3,21 @@ import { serviceClient, validateContainerName } from '../blob/client.js';
 import { downloadOne } from '../blob/download.js';
 import { MEMORY_BUDGET, MemoryBudget, ProgressReporter, runBatch, transferOptions } from '../blob/transfer.js';
 import { promises as fs } from 'node:fs';
-import { invalidArgument } from '../errors.js';
+import { MsiError, invalidArgument } from '../errors.js';
 import type { BatchResult, RequestOf } from '../protocol.js';
 
 export async function run(req: RequestOf<'download'>, signal: AbortSignal): Promise<BatchResult> {
   const options = transferOptions(req);
   if (req.items.length > 1) {
     for (const d of new Set(req.items.map((i) => i.destination))) {
-      if (!(await fs.stat(d).catch(() => undefined))?.isDirectory()) {
+      const stat = await fs.stat(d).catch(() => undefined);
+      if (!stat && /[\\/]$/.test(d)) {
+        throw new MsiError('DestinationFolderNotFound', `The folder -Destination '${d}' does not exist. Create it first (New-Item -ItemType Directory '${d}').`, 'ObjectNotFound', {
+          parameter: 'Destination',
+          target: d,
+        });
+      }
+      if (!stat?.isDirectory()) {
         throw invalidArgument('Destination', `Several blobs cannot all be written to the file '${d}': give an existing folder as -Destination.`, 'DestinationNotFolder');
       }
     }

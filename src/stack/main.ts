@@ -195,7 +195,8 @@ function startFront(target: string, stored: () => StoredAccount[]): Promise<stri
       req.resume();
       return;
     }
-    const kind = new URL(req.url ?? '/', 'http://front').searchParams.get('comp') ?? (req.method === 'PUT' ? 'blob' : '');
+    const params = new URL(req.url ?? '/', 'http://front').searchParams;
+    const kind = params.get('comp') ?? (req.method === 'PUT' && !params.has('restype') ? 'blob' : '');
     if (front.failCount > 0 && (!front.failOn || front.failOn === kind)) {
       front.failCount--;
       req.resume();

@@ -78,7 +78,10 @@ Describe 'Error actions' {
         # The idempotent create, and the existence test.
         New-MsiStorageContainer -Name $Container -Context $Ctx -ErrorAction SilentlyContinue | Should -BeNullOrEmpty
         $Error[0].FullyQualifiedErrorId | Should -Be 'NewMsiStorageContainerContainerAlreadyExists,New-MsiStorageContainer'
+        # Ignore: not even recorded.
+        $before = $Error.Count
         Get-MsiBlob -Container 'nosuchcontainer' -Context $Ctx -ErrorAction Ignore | Should -BeNullOrEmpty
+        $Error.Count | Should -Be $before
         $found = Get-MsiStorageKey -StorageAccountName 'nosuchaccount1' -SubscriptionId $Stack.subscriptionId -ResourceGroupName $Stack.resourceGroupName -ArmEndpoint $Stack.armEndpoint -ErrorAction SilentlyContinue
         $found | Should -BeNullOrEmpty
         $Error[0].FullyQualifiedErrorId | Should -Be 'GetMsiStorageKeyStorageAccountNotFound,Get-MsiStorageKey'
@@ -88,6 +91,8 @@ Describe 'Error actions' {
             $ErrorActionPreference = 'SilentlyContinue'
             New-MsiStorageSas -StorageAccountName 'nosuchaccount1' -SubscriptionId $Stack.subscriptionId -ResourceGroupName $Stack.resourceGroupName -ArmEndpoint $Stack.armEndpoint -Container 'cont1' | Should -BeNullOrEmpty
         }
+        # Reported, not dropped.
+        $Error[0].FullyQualifiedErrorId | Should -Be 'NewMsiStorageSasStorageAccountNotFound,New-MsiStorageSas'
     }
 
     It 'still stops on bad input, and on any failure without it' {

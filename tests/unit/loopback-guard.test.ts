@@ -10,7 +10,9 @@ beforeEach(() => {
   process.env.MSISTORAGE_LOOPBACK_ONLY = '1';
 });
 afterEach(() => {
-  process.env.MSISTORAGE_LOOPBACK_ONLY = saved;
+  // (Assigning undefined would store the string 'undefined'.)
+  if (saved === undefined) delete process.env.MSISTORAGE_LOOPBACK_ONLY;
+  else process.env.MSISTORAGE_LOOPBACK_ONLY = saved;
 });
 
 describe('MSISTORAGE_LOOPBACK_ONLY', () => {

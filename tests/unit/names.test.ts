@@ -81,7 +81,7 @@ describe('destinations', () => {
 
 describe('replacing a file with -Force on Windows', () => {
   const eperm = () => Object.assign(new Error('operation not permitted'), { code: 'EPERM' });
-  it('clears the read-only attribute and waits out a brief lock', async () => {
+  it('clears the read-only attribute, waits out a brief lock, and replaces the file', async () => {
     const calls: string[] = [];
     let fails = 2;
     const ops = {
@@ -90,18 +90,36 @@ describe('replacing a file with -Force on Windows', () => {
         if (fails-- > 0) throw eperm();
       },
       chmod: async (_p: string, m: number) => void calls.push(`chmod ${m.toString(8)}`),
+      stat: async () => ({ mode: 0o100444 }),
     };
     await replaceFile('/t/.a.partial', '/t/a', ops, 'win32', [1, 1, 1]);
-    expect(calls).toEqual(['rename', 'chmod 666', 'rename', 'rename']);
+    expect(calls).toEqual(['rename', 'chmod 100666', 'rename', 'rename']);
   });
-  it('says the file is in use when the lock lasts', async () => {
-    const ops = { rename: async () => Promise.reject(eperm()), chmod: async () => undefined };
+  it('leaves a writable file as it is, and says the file is in use when the lock lasts', async () => {
+    const calls: string[] = [];
+    const ops = { rename: async () => Promise.reject(eperm()), chmod: async (_p: string, m: number) => void calls.push(`chmod ${m.toString(8)}`), stat: async () => ({ mode: 0o100644 }) };
     await expect(replaceFile('/t/.a.partial', '/t/a', ops, 'win32', [1, 1])).rejects.toMatchObject({ code: 'DestinationInUse', parameter: 'Destination' });
+    expect(calls).toEqual([]);
+  });
+  it('makes a read-only file read-only again when it could not be replaced', async () => {
+    const calls: string[] = [];
+    const ops = { rename: async () => Promise.reject(eperm()), chmod: async (_p: string, m: number) => void calls.push(`chmod ${m.toString(8)}`), stat: async () => ({ mode: 0o100444 }) };
+    await expect(replaceFile('/t/.a.partial', '/t/a', ops, 'win32', [1])).rejects.toMatchObject({ code: 'DestinationInUse' });
+    expect(calls).toEqual(['chmod 100666', 'chmod 100444']);
   });
   it('elsewhere, a failure is what it is, at once', async () => {
     let renames = 0;
-    const ops = { rename: async () => ((renames++, Promise.reject(eperm()))), chmod: async () => undefined };
+    const ops = { rename: async () => ((renames++, Promise.reject(eperm()))), chmod: async () => undefined, stat: async () => ({ mode: 0o100444 }) };
     await expect(replaceFile('/t/.a.partial', '/t/a', ops, 'linux', [1, 1])).rejects.toMatchObject({ code: 'EPERM' });
     expect(renames).toBe(1);
+  });
+});
+
+describe('a blob name that would leave the destination folder', () => {
+  it('is refused by the destination check itself (a second line behind the name rules)', async () => {
+    const d = mkdtempSync(path.join(tmpdir(), 'dest-'));
+    await expect(resolveDestination(d, '../escape.txt', false, 'linux')).rejects.toMatchObject({ code: 'UnsafeBlobPath' });
+    await expect(resolveDestination(d, 'a/../../escape.txt', false, 'linux')).rejects.toMatchObject({ code: 'UnsafeBlobPath' });
+    expect(readdirSync(d)).toEqual([]);
   });
 });
