@@ -7,12 +7,24 @@ import { windowsFileNameProblem } from './client.js';
 import { verbose, warning } from '../log.js';
 
 /**
+ * A path that did not come out as a full file-system path. The module makes every path full against the
+ * current location, so this happens when that location is not a folder (the Env:, HKLM: or Cert: drive).
+ */
+function notFileSystemPath(parameter: string, value: string): MsiError {
+  return invalidArgument(
+    parameter,
+    `-${parameter} '${value}' is not a file-system path. A relative path is taken from the current location, which must then be a folder, not a drive such as Env: or HKLM:. Give a full path, or Set-Location to a folder first.`,
+    'InvalidPath',
+  );
+}
+
+/**
  * Opens the source file for reading, or says exactly why it cannot be used. Synchronous on purpose: for
  * thousands of small files, four thread-pool round trips per file cost more than the calls themselves.
  * O_NONBLOCK keeps a FIFO among the files from blocking the open; it is refused just below.
  */
 export function openSourceSync(file: string, parameter = 'File'): { fd: number; size: number; mtimeMs: number } {
-  if (!path.isAbsolute(file)) throw invalidArgument(parameter, `-${parameter} '${file}' must be an absolute path (the module resolves it for you).`, 'InvalidPath');
+  if (!path.isAbsolute(file)) throw notFileSystemPath(parameter, file);
   let fd: number;
   try {
     fd = openSync(file, constants.O_RDONLY | (constants.O_NONBLOCK ?? 0));
@@ -65,7 +77,7 @@ export interface Destination {
  * existing parent folder. An existing file is refused unless force is set.
  */
 export async function resolveDestination(destination: string, blobName: string, force: boolean, platform: NodeJS.Platform = process.platform): Promise<Destination> {
-  if (!path.isAbsolute(destination)) throw invalidArgument('Destination', `-Destination '${destination}' must be an absolute path (the module resolves it for you).`, 'InvalidPath');
+  if (!path.isAbsolute(destination)) throw notFileSystemPath('Destination', destination);
   let file = destination;
   const stat = await fs.stat(destination).catch(() => undefined);
   // 'folder/' names a folder: one that does not exist is not a file name to create.
