@@ -14,7 +14,9 @@ function Receive-MsiBlob {
     is no valid file name there (a ':', one of <>"|?*\, a device name such as CON, a trailing dot or space)
     is refused with InvalidFileName: give it a -Destination file path. Otherwise -Destination is the file's
     path, and its folder must already exist: Receive-MsiBlob does not create it. A path ending in a slash
-    names a folder, which must exist (DestinationFolderNotFound).
+    names a folder, which must exist (DestinationFolderNotFound). Two blobs of one pipeline that would land on
+    the same file in the folder ('a//b' and 'a/b'; on Windows and macOS, names that differ only in case): the
+    first is downloaded, the other gets a DuplicateDestination error.
 
     Blob objects (from Get-MsiBlob or Send-MsiBlob) pipe in by property name; one process serves the whole
     pipeline, blobs in parallel, and a blob that fails gets its own error while the others go on.

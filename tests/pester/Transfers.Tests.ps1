@@ -315,6 +315,22 @@ Describe 'Many files' {
         $listed = Get-MsiBlob -Container $TreeContainer -Context $Ctx
         { $listed | Receive-MsiBlob -Destination (Join-Path $Work 'one-file.txt') } | Should -Throw -ErrorId 'ReceiveMsiBlobDestinationNotFolder,Receive-MsiBlob'
     }
+
+    It "downloads only the first of two blobs that map to one file in the folder ('d/x.txt' and 'd//x.txt'), and says why for the other" {
+        $one = Join-Path $Work 'one.txt'; 'one' | Set-Content -LiteralPath $one
+        $two = Join-Path $Work 'two.txt'; 'two' | Set-Content -LiteralPath $two
+        Send-MsiBlob -File $one -Container $Container -Blob 'dup/x.txt' -Context $Ctx -Force | Out-Null
+        Send-MsiBlob -File $two -Container $Container -Blob 'dup//x.txt' -Context $Ctx -Force | Out-Null
+        $folder = Join-Path $Work 'dup-out'
+        New-Item -ItemType Directory -Path $folder | Out-Null
+        $got = @(Get-MsiBlob -Container $Container -Prefix 'dup/' -Context $Ctx | Receive-MsiBlob -Destination $folder -Context $Ctx -ErrorVariable failed -ErrorAction SilentlyContinue)
+        $got.Count | Should -Be 1
+        $failed.Count | Should -Be 1
+        $failed[0].FullyQualifiedErrorId | Should -Be 'ReceiveMsiBlobDuplicateDestination,Receive-MsiBlob'
+        $failed[0].Exception.Message | Should -Match 'same file'
+        # The file holds the blob that was downloaded, whole.
+        (Get-Content -LiteralPath (Join-Path $folder 'dup/x.txt') -Raw).Trim() | Should -Be $(if ($got[0].Name -eq 'dup/x.txt') { 'one' } else { 'two' })
+    }
 }
 
 Describe 'Progress' {

@@ -5,6 +5,7 @@ import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { validateBlobName, validateContainerName, windowsFileNameProblem } from '../../src/blob/client.js';
 import { replaceFile, resolveDestination } from '../../src/blob/files.js';
+import { destinationClashes } from '../../src/commands/download.js';
 
 const code = (fn: () => unknown) => {
   try {
@@ -121,5 +122,25 @@ describe('a blob name that would leave the destination folder', () => {
     await expect(resolveDestination(d, '../escape.txt', false, 'linux')).rejects.toMatchObject({ code: 'UnsafeBlobPath' });
     await expect(resolveDestination(d, 'a/../../escape.txt', false, 'linux')).rejects.toMatchObject({ code: 'UnsafeBlobPath' });
     expect(readdirSync(d)).toEqual([]);
+  });
+});
+
+describe('blobs of one batch that would land on the same file', () => {
+  it("'a//b' and 'a/b' in one folder: the second is refused, the first goes on", () => {
+    const items = [
+      { blob: 'a/b', destination: '/out' },
+      { blob: 'c', destination: '/out' },
+      { blob: 'a//b', destination: '/out' },
+      { blob: 'a/b', destination: '/elsewhere' },
+    ];
+    expect([...destinationClashes(items, 'linux')]).toEqual([[2, 0]]);
+  });
+  it('names that differ only in case clash on Windows and macOS, not on Linux', () => {
+    const items = [
+      { blob: 'Report.txt', destination: 'C:\\out' },
+      { blob: 'report.TXT', destination: 'C:\\OUT' },
+    ];
+    expect([...destinationClashes(items, 'win32')]).toEqual([[1, 0]]);
+    expect([...destinationClashes(items, 'linux')]).toEqual([]);
   });
 });
