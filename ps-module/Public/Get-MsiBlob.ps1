@@ -8,7 +8,7 @@ function Get-MsiBlob {
     start with -Prefix, as MsiStorage.Blob objects that pipe into Receive-MsiBlob (and Remove-MsiBlob).
 
     .PARAMETER Container
-    The blob container.
+    The blob container. Container objects (from New-MsiStorageContainer) pipe in by their Name and Context.
 
     .PARAMETER Prefix
     Only blobs whose names start with this text, such as 'logs/2026/'.
@@ -27,8 +27,13 @@ function Get-MsiBlob {
 
     Downloads every blob under a prefix, in one process, blobs in parallel.
 
+    .EXAMPLE
+    New-MsiStorageContainer -Name backups -Context $ctx | Get-MsiBlob
+
+    A container object pipes in, as Get-AzStorageContainer's do into Get-AzStorageBlob.
+
     .INPUTS
-    None.
+    Objects with Name (or Container) and Context properties, such as the output of New-MsiStorageContainer.
 
     .OUTPUTS
     MsiStorage.Blob.
@@ -39,18 +44,22 @@ function Get-MsiBlob {
     [CmdletBinding()]
     [OutputType('MsiStorage.Blob')]
     param(
-        [Parameter(Mandatory = $true, Position = 0)]
+        [Parameter(Mandatory = $true, Position = 0, ValueFromPipelineByPropertyName = $true)]
+        [Alias('Name')]
         [ValidateNotNullOrEmpty()]
         [string] $Container,
 
         [string] $Prefix,
 
-        [Parameter(Mandatory = $true)]
+        [Parameter(Mandatory = $true, ValueFromPipelineByPropertyName = $true)]
         [object] $Context
     )
-    $contextArgument = ConvertTo-MsiContextArgument -Context $Context -Cmdlet $PSCmdlet -Quietable
-    if ($null -eq $contextArgument) { return }
-    $arguments = @{ context = $contextArgument; container = $Container }
-    if ($Prefix) { $arguments.prefix = $Prefix }
-    Invoke-MsiNode -Command 'list' -Arguments $arguments -Cmdlet $PSCmdlet -Batch -Quietable -OnItems { param($r) ConvertTo-MsiBlob -Result $r -Context $Context }
+    process {
+        $contextArgument = ConvertTo-MsiContextArgument -Context $Context -Cmdlet $PSCmdlet -Quietable
+        if ($null -eq $contextArgument) { return }
+        $arguments = @{ context = $contextArgument; container = $Container }
+        if ($Prefix) { $arguments.prefix = $Prefix }
+        $ctx = $Context
+        Invoke-MsiNode -Command 'list' -Arguments $arguments -Cmdlet $PSCmdlet -Batch -Quietable -OnItems { param($r) ConvertTo-MsiBlob -Result $r -Context $ctx }
+    }
 }

@@ -56,6 +56,16 @@ Describe 'Output and formatting' {
         (Send-MsiBlob -File $File -Container $Container -Context $Ctx -Force).PSObject.TypeNames | Should -Contain 'MsiStorage.Blob'
     }
 
+    It 'a container object pipes into Get-MsiBlob, as in Az.Storage' {
+        $name = New-MsiTestContainerName
+        $made = New-MsiStorageContainer -Name $name -Context $Ctx
+        $made | Get-MsiBlob | Should -BeNullOrEmpty
+        Send-MsiBlob -File $File -Container $name -Blob 'piped.txt' -Context $Ctx | Out-Null
+        $listed = @($made | Get-MsiBlob)
+        $listed.Name | Should -Be 'piped.txt'
+        $listed[0].Container | Should -Be $name
+    }
+
     It 'shows blobs in a table like Az.Storage' {
         $text = Get-MsiBlob -Container $Container -Context $Ctx | Format-Table | Out-String
         foreach ($column in 'Name', 'BlobType', 'Length', 'ContentType', 'LastModified') { $text | Should -Match $column }
