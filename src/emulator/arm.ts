@@ -42,7 +42,16 @@ export interface ArmDeps {
 }
 
 /** Microsoft.Storage api-versions for storageAccounts that the emulator answers (a stable subset of Azure's list). */
-export const STORAGE_API_VERSIONS = ['2025-01-01', '2024-01-01', '2023-05-01', '2023-04-01', '2023-01-01', '2022-09-01', '2022-05-01', '2021-09-01', '2021-06-01', '2021-04-01', '2019-06-01'];
+/**
+ * Microsoft.Storage's published api-versions for storageAccounts (newest first), so that a script written
+ * against any of them works here as on Azure: the tutorials themselves use 2016-12-01 (listKeys) and
+ * 2017-06-01 (listServiceSas).
+ */
+export const STORAGE_API_VERSIONS = [
+  '2026-04-01', '2025-06-01', '2025-01-01', '2024-01-01', '2023-05-01', '2023-04-01', '2023-01-01', '2022-09-01', '2022-05-01', '2021-09-01',
+  '2021-08-01', '2021-06-01', '2021-04-01', '2021-02-01', '2021-01-01', '2020-08-01-preview', '2019-06-01', '2019-04-01', '2018-11-01', '2018-07-01',
+  '2018-03-01-preview', '2018-02-01', '2017-10-01', '2017-06-01', '2016-12-01', '2016-05-01', '2016-01-01', '2015-06-15', '2015-05-01-preview',
+];
 
 const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const ACCOUNT_PATH = /^\/subscriptions\/([^/]+)\/resourcegroups\/([^/]+)\/providers\/microsoft\.storage\/storageaccounts\/([^/]+)(?:\/([^/]+))?\/?$/i;
@@ -121,7 +130,6 @@ function accountId(deps: ArmDeps, a: StoredAccount): string {
 
 /** The storage account resource as ARM returns it (2023-05-01 shape, abridged). */
 function accountResource(deps: ArmDeps, a: StoredAccount) {
-  const sharedKey = a.allowSharedKeyAccess !== false;
   const blob = a.enforcingEndpoint ?? a.blobEndpoint;
   return {
     id: accountId(deps, a),
@@ -131,7 +139,8 @@ function accountResource(deps: ArmDeps, a: StoredAccount) {
     type: 'Microsoft.Storage/storageAccounts',
     sku: { name: 'Standard_LRS', tier: 'Standard' },
     properties: {
-      allowSharedKeyAccess: sharedKey,
+      // As in Azure: present only once it has been set (absent means allowed; a script must not rely on true).
+      ...(a.allowSharedKeyAccess === undefined ? {} : { allowSharedKeyAccess: a.allowSharedKeyAccess }),
       creationTime: '2026-01-01T00:00:00.0000000Z',
       primaryEndpoints: { blob, dfs: blob.replace('.blob.', '.dfs.') },
       primaryLocation: deps.location,
@@ -160,9 +169,17 @@ async function listSas(ctx: Ctx, a: StoredAccount, service: boolean): Promise<vo
     return armError(ctx.res, 400, 'InvalidRequestContent', 'The request content was invalid and could not be deserialized.');
   }
   const bad = (m: string) => armError(ctx.res, 400, 'InvalidValuesForRequestParameters', `Values for request parameters are invalid: ${m}.`);
-  if (!body.signedExpiry || Number.isNaN(Date.parse(body.signedExpiry))) return bad('signedExpiry');
+  // A service SAS may name a stored access policy (signedIdentifier) that supplies the expiry and the
+  // permissions; otherwise both are required.
+  const policy = service && typeof body.signedIdentifier === 'string' && body.signedIdentifier !== '' ? body.signedIdentifier : undefined;
+  if (body.signedExpiry !== undefined && Number.isNaN(Date.parse(body.signedExpiry))) return bad('signedExpiry');
+  if (!policy && !body.signedExpiry) return bad('signedExpiry');
   // ARM's Permissions enum is r w d l a c u p; its SignedProtocol is 'https' or 'https,http'.
-  if (!body.signedPermission || !/^[rwdlacup]+$/.test(body.signedPermission)) return bad('signedPermission');
+  if (body.signedPermission !== undefined && !/^[rwdlacup]+$/.test(body.signedPermission)) return bad('signedPermission');
+  if (!policy && !body.signedPermission) return bad('signedPermission');
+  // signedIp: one address, or a range 'a-b' (IPv4).
+  const ip = /^(\d{1,3}(?:\.\d{1,3}){3})(?:-(\d{1,3}(?:\.\d{1,3}){3}))?$/.exec(body.signedIp ?? '');
+  if (body.signedIp !== undefined && !ip) return bad('signedIp');
   if (body.signedProtocol !== undefined && body.signedProtocol !== 'https' && body.signedProtocol !== 'https,http') return bad('signedProtocol');
   if (body.signedStart !== undefined && Number.isNaN(Date.parse(body.signedStart))) return bad('signedStart');
   if (body.keyToSign !== undefined && body.keyToSign !== 'key1' && body.keyToSign !== 'key2') return bad('keyToSign');
@@ -170,9 +187,10 @@ async function listSas(ctx: Ctx, a: StoredAccount, service: boolean): Promise<vo
   const key = body.keyToSign === 'key2' ? a.keys[1] : a.keys[0];
   const credential = new sdk.StorageSharedKeyCredential(a.name, key);
   const common = {
-    expiresOn: new Date(body.signedExpiry),
+    expiresOn: body.signedExpiry ? new Date(body.signedExpiry) : undefined,
     startsOn: body.signedStart ? new Date(body.signedStart) : undefined,
     protocol: body.signedProtocol === 'https' ? sdk.SASProtocol.Https : sdk.SASProtocol.HttpsAndHttp,
+    ipRange: ip ? { start: ip[1], end: ip[2] } : undefined,
   };
   if (service) {
     const m = /^\/blob\/([^/]+)\/([^/]+)(?:\/(.+))?$/.exec(body.canonicalizedResource ?? '');
@@ -182,9 +200,11 @@ async function listSas(ctx: Ctx, a: StoredAccount, service: boolean): Promise<vo
     const blobName = body.signedResource === 'b' ? m[3] : undefined;
     if (body.signedResource === 'b' && !blobName) return bad('signedResource');
     // A letter the resource cannot carry (l on a blob; u or p on the blob service) is an invalid value.
-    if (!/^[racwd]+$/.test(body.signedPermission) && !(body.signedResource === 'c' && /^[racwdl]+$/.test(body.signedPermission))) return bad('signedPermission');
-    const permissions = blobName ? sdk.BlobSASPermissions.parse(body.signedPermission) : sdk.ContainerSASPermissions.parse(body.signedPermission);
-    const sas = sdk.generateBlobSASQueryParameters({ containerName: m[2], blobName, permissions, ...common }, credential).toString();
+    if (body.signedPermission && !/^[racwd]+$/.test(body.signedPermission) && !(body.signedResource === 'c' && /^[racwdl]+$/.test(body.signedPermission))) return bad('signedPermission');
+    const permissions = body.signedPermission ? (blobName ? sdk.BlobSASPermissions.parse(body.signedPermission) : sdk.ContainerSASPermissions.parse(body.signedPermission)) : undefined;
+    // The response headers a blob SAS may set (rscc, rscd, rsce, rscl, rsct).
+    const headers = { cacheControl: body.rscc, contentDisposition: body.rscd, contentEncoding: body.rsce, contentLanguage: body.rscl, contentType: body.rsct };
+    const sas = sdk.generateBlobSASQueryParameters({ containerName: m[2], blobName, permissions, identifier: policy, ...headers, ...common }, credential).toString();
     return send(ctx.res, 200, { serviceSasToken: sas });
   }
   if (!body.signedServices || !/^[bqtf]+$/.test(body.signedServices)) return bad('signedServices');
@@ -196,6 +216,7 @@ async function listSas(ctx: Ctx, a: StoredAccount, service: boolean): Promise<vo
         resourceTypes: sdk.AccountSASResourceTypes.parse(body.signedResourceTypes).toString(),
         permissions: sdk.AccountSASPermissions.parse(body.signedPermission),
         ...common,
+        expiresOn: new Date(body.signedExpiry),
       },
       credential,
     )
@@ -216,6 +237,9 @@ export async function arm(ctx: Ctx, deps: ArmDeps): Promise<void> {
   const apiVersion = url.searchParams.get('api-version');
   if (!apiVersion) {
     return armError(res, 400, 'MissingApiVersionParameter', 'The api-version query parameter (?api-version=) is required for all requests.');
+  }
+  if (!/^\d{4}-\d{2}-\d{2}(-preview)?$/.test(apiVersion)) {
+    return armError(res, 400, 'InvalidApiVersionParameter', `The api-version '${apiVersion}' is invalid. The supported versions are '${STORAGE_API_VERSIONS.join(',')}'.`);
   }
   if (!STORAGE_API_VERSIONS.includes(apiVersion)) {
     return armError(

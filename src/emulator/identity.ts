@@ -182,9 +182,9 @@ function imdsLike(ctx: Ctx, deps: IdentityDeps, opts: { apiVersion?: string; sel
   const resource = url.searchParams.get('resource');
   if (!checkResource(ctx, deps, resource)) return;
   const q = (k: string) => url.searchParams.get(k) ?? undefined;
-  // IMDS names the resource id msi_res_id (mi_res_id is App Service's): a client that sends the other one gets
-  // the token of no user-assigned identity, as it would on a VM.
-  const identity = resolveIdentity(ctx, deps, opts.selectors ? { clientId: q('client_id'), objectId: q('object_id'), resourceId: q('msi_res_id') } : {});
+  // VM IMDS takes the resource id as msi_res_id (its documented name) or mi_res_id (App Service's, which it
+  // accepts too).
+  const identity = resolveIdentity(ctx, deps, opts.selectors ? { clientId: q('client_id'), objectId: q('object_id'), resourceId: q('msi_res_id') ?? q('mi_res_id') } : {});
   if (identity) send(res, 200, imdsTokenBody(deps, identity, resource));
 }
 
@@ -212,8 +212,11 @@ function appService(ctx: Ctx, deps: IdentityDeps): void {
 
 function arc(ctx: Ctx, deps: IdentityDeps): void {
   const { req, res, url } = ctx;
-  if (req.headers.metadata !== 'true') return imdsError(res, 400, 'bad_request_102', 'Required metadata header not specified');
-  if (url.searchParams.get('api-version') !== '2019-11-01') return imdsError(res, 400, 'invalid_request', "The api-version must be '2019-11-01'.");
+  // Microsoft's Arc samples send 'Metadata: True' (PowerShell) and 'Metadata:true' (bash), with api-version
+  // 2020-06-01 and 2019-11-01.
+  if (String(req.headers.metadata ?? '').toLowerCase() !== 'true') return imdsError(res, 400, 'bad_request_102', 'Required metadata header not specified');
+  const arcVersion = url.searchParams.get('api-version');
+  if (arcVersion !== '2019-11-01' && arcVersion !== '2020-06-01') return imdsError(res, 400, 'invalid_request', "The api-version must be '2019-11-01' or '2020-06-01'.");
   const auth = req.headers.authorization;
   if (!auth) {
     const realm = deps.state.issueArcKey();

@@ -30,7 +30,10 @@ import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { type ArmDeps, type EmulatorAccount, type StoredAccount, arm } from './arm.js';
 import { type Fault, FaultQueue, type FaultTarget } from './faults.js';
-import { type Ctx, imdsError, send } from './http.js';
+import { type Ctx, send } from './http.js';
+
+/** Instance metadata api-versions the emulator answers (oldest first), for /metadata/versions. */
+const INSTANCE_API_VERSIONS = ['2017-04-02', '2017-08-01', '2017-12-01', '2018-02-01', '2018-04-02', '2018-10-01', '2019-02-01', '2019-03-11', '2019-04-30', '2019-06-01', '2019-06-04', '2019-08-01', '2019-08-15', '2019-11-01', '2020-06-01', '2020-07-15', '2020-09-01', '2020-10-01', '2020-12-01', '2021-01-01', '2021-02-01', '2021-03-01', '2021-05-01', '2021-10-01', '2021-11-01', '2021-11-15', '2021-12-13'];
 import { type ArcOptions, IdentityState, type ManagedIdentity, identityRoutes } from './identity.js';
 import { TokenSigner } from './jwt.js';
 
@@ -73,6 +76,8 @@ interface LoggedRequest {
 export async function startEmulator(options: EmulatorOptions): Promise<Emulator> {
   const host = options.host ?? '127.0.0.1';
   const tenantId = options.tenantId ?? randomUUID();
+  // The VM's own id (compute.vmId), not the tenant's.
+  const vmId = randomUUID();
   const subscriptionId = (options.subscriptionId ?? randomUUID()).toLowerCase();
   const resourceGroupName = options.resourceGroupName ?? 'msistorage-rg';
   let lifetime = options.tokenLifetimeSec ?? 86_399;
@@ -168,11 +173,20 @@ export async function startEmulator(options: EmulatorOptions): Promise<Emulator>
   }
 
   /** IMDS instance metadata (compute), with the same header rules as the token endpoint. */
-  function instanceMetadata(ctx: Ctx, wrapped: boolean): void {
+  /**
+   * IMDS instance metadata, as documented (virtual-machines/instance-metadata-service): the whole document at
+   * /metadata/instance, any node below it by path (/metadata/instance/compute/subscriptionId), a leaf as plain
+   * text with format=text, and /metadata/versions. Its errors are plain strings, not the token endpoint's.
+   */
+  function instanceMetadata(ctx: Ctx): void {
     const { req, res, url } = ctx;
-    if (req.method !== 'GET') return imdsError(res, 405, 'invalid_request', 'Only GET requests are supported.');
-    if (req.headers.metadata !== 'true') return imdsError(res, 400, 'bad_request_102', 'Required metadata header not specified');
-    if (!url.searchParams.get('api-version')) return imdsError(res, 400, 'invalid_request', "Required query variable 'api-version' is missing");
+    if (req.method !== 'GET') return send(res, 405, { error: 'Method not allowed.' });
+    if (req.headers['x-forwarded-for']) return send(res, 400, { error: 'Bad request. Requests with an X-Forwarded-For header are rejected.' });
+    if (req.headers.metadata !== 'true') return send(res, 400, { error: 'Bad request. Required metadata header not specified' });
+    if (url.pathname.replace(/\/+$/, '').toLowerCase() === '/metadata/versions') return send(res, 200, { apiVersions: INSTANCE_API_VERSIONS });
+    if (!url.searchParams.get('api-version')) {
+      return send(res, 400, { error: 'Bad request. api-version was not specified in the request. For more information refer to aka.ms/azureimds', 'newest-versions': INSTANCE_API_VERSIONS.slice(-3).reverse() });
+    }
     const compute = {
       azEnvironment: metadata.azEnvironment,
       location: armDeps.location,
@@ -183,17 +197,29 @@ export async function startEmulator(options: EmulatorOptions): Promise<Emulator>
       resourceId: `/subscriptions/${subscriptionId}/resourceGroups/${resourceGroupName}/providers/Microsoft.Compute/virtualMachines/msistorage-vm`,
       subscriptionId,
       tags: '',
-      vmId: tenantId,
+      vmId,
       vmScaleSetName: '',
     };
-    send(res, 200, wrapped ? { compute, network: { interface: [] } } : compute);
+    let node: unknown = { compute, network: { interface: [] } };
+    for (const segment of url.pathname.replace(/\/+$/, '').split('/').slice(3)) {
+      const key = node && typeof node === 'object' ? Object.keys(node).find((k) => k.toLowerCase() === segment.toLowerCase()) : undefined;
+      if (key === undefined) return send(res, 404, { error: 'Not found' });
+      node = (node as Record<string, unknown>)[key];
+    }
+    if (url.searchParams.get('format') === 'text') {
+      if (node !== null && typeof node === 'object') return send(res, 400, { error: 'Bad request. Text format is supported only for leaf nodes.' });
+      res.writeHead(200, { 'Content-Type': 'text/plain; charset=utf-8' });
+      res.end(String(node));
+      return;
+    }
+    send(res, 200, node);
   }
 
   async function route(ctx: Ctx, entry: LoggedRequest): Promise<void> {
     const p = ctx.url.pathname.toLowerCase().replace(/\/+$/, '') || '/';
     if (p.startsWith('/__emulator')) return control(ctx);
     const id = identity[p];
-    const isMetadata = p === '/metadata/instance' || p === '/metadata/instance/compute';
+    const isMetadata = p === '/metadata/instance' || p.startsWith('/metadata/instance/') || p === '/metadata/versions';
     const target: FaultTarget | undefined = id ? id.target : isMetadata ? 'metadata' : p.startsWith('/subscriptions/') ? 'arm' : undefined;
     if (!target) return send(ctx.res, 404, { error: { code: 'NotFound', message: `No route for ${ctx.url.pathname}` } });
     entry.target = target;
@@ -201,7 +227,7 @@ export async function startEmulator(options: EmulatorOptions): Promise<Emulator>
     if (faulted === true) return;
     if (faulted) await faulted;
     if (id) return id.handle(ctx);
-    if (isMetadata) return instanceMetadata(ctx, p === '/metadata/instance');
+    if (isMetadata) return instanceMetadata(ctx);
     return arm(ctx, armDeps);
   }
 

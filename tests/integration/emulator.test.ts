@@ -1,4 +1,7 @@
 // The emulator against Microsoft's documented wire formats (the same fixtures the parsers are tested on).
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Stack, fixture, startStack } from '../helpers/stack.js';
 
@@ -32,6 +35,32 @@ describe('emulated IMDS', () => {
     const res = await fetch(tokenUrl());
     expect(res.status).toBe(400);
     expect(await res.json()).toEqual(fixture('wire/imds-missing-metadata-400.json').body);
+  });
+
+  it('serves instance metadata by path, a leaf as text, and /metadata/versions, with its own plain errors', async () => {
+    const leaf = await fetch(`${stack.imdsHost}/metadata/instance/compute/subscriptionId?api-version=2021-02-01&format=text`, { headers: { Metadata: 'true' } });
+    expect(leaf.status).toBe(200);
+    expect(await leaf.text()).toBe(stack.subscriptionId);
+    const compute = (await (await fetch(`${stack.imdsHost}/metadata/instance/compute?api-version=2021-02-01`, { headers: { Metadata: 'true' } })).json()) as Record<string, string>;
+    expect(compute.resourceGroupName).toBe(stack.resourceGroupName);
+    expect(compute.vmId).not.toBe(stack.tenantId);
+    const versions = (await (await fetch(`${stack.imdsHost}/metadata/versions`, { headers: { Metadata: 'true' } })).json()) as { apiVersions: string[] };
+    expect(versions.apiVersions).toContain('2021-02-01');
+    const noVersion = await fetch(`${stack.imdsHost}/metadata/instance`, { headers: { Metadata: 'true' } });
+    expect(noVersion.status).toBe(400);
+    expect(((await noVersion.json()) as { error: string }).error).toMatch(/^Bad request\. api-version was not specified/);
+    const missing = await fetch(`${stack.imdsHost}/metadata/instance/compute/nope?api-version=2021-02-01`, { headers: { Metadata: 'true' } });
+    expect(missing.status).toBe(404);
+  });
+
+  it("takes Microsoft's Arc PowerShell sample as it is: api-version 2020-06-01, 'Metadata: True' (the key-file challenge comes)", async () => {
+    const keyDir = mkdtempSync(path.join(tmpdir(), 'arc-'));
+    await fetch(`${stack.imdsHost}/__emulator/arc`, { method: 'POST', body: JSON.stringify({ keyDir }) });
+    const res = await fetch(`${stack.imdsHost}/arc/metadata/identity/oauth2/token?api-version=2020-06-01&resource=${encodeURIComponent('https://management.azure.com/')}`, { headers: { Metadata: 'True' } });
+    expect(res.status).toBe(401);
+    expect(res.headers.get('www-authenticate')).toMatch(/^Basic realm=.+\.key$/);
+    const old = await fetch(`${stack.imdsHost}/arc/metadata/identity/oauth2/token?api-version=2018-02-01&resource=x`, { headers: { Metadata: 'true' } });
+    expect(old.status).toBe(400);
   });
 
   it('serves the legacy VM extension path', async () => {
@@ -124,6 +153,34 @@ describe('emulated ARM', () => {
     expect(status).toBe(400);
     expect(body.error?.code).toBe('NoRegisteredProviderFound');
     expect(body.error?.message).toMatch(/API version '2099-01-01' for type 'storageAccounts'\. The supported api-versions are '.*2023-05-01/);
+  });
+
+  it('takes the api-versions the tutorials use (listKeys 2016-12-01, listServiceSas 2017-06-01), and a malformed one is InvalidApiVersionParameter', async () => {
+    const keys = await post(accountPath('listKeys', '2016-12-01'));
+    expect(keys.status).toBe(200);
+    const sas = await post(accountPath('listServiceSas', '2017-06-01'), { canonicalizedResource: `/blob/${stack.storageAccountName}/c`, signedResource: 'c', signedPermission: 'rl', signedExpiry: expiry() });
+    expect(sas.status).toBe(200);
+    const malformed = await post(accountPath('listKeys', 'latest'));
+    expect(malformed.status).toBe(400);
+    expect(malformed.body.error?.code).toBe('InvalidApiVersionParameter');
+  });
+
+  it('carries signedIp, a stored access policy and response headers into the service SAS', async () => {
+    const { status, body } = await post(accountPath('listServiceSas'), {
+      canonicalizedResource: `/blob/${stack.storageAccountName}/c/b`,
+      signedResource: 'b',
+      signedIdentifier: 'readers',
+      signedIp: '127.0.0.1',
+      rscd: 'attachment',
+    });
+    expect(status).toBe(200);
+    const q = new URLSearchParams(body.serviceSasToken);
+    expect(q.get('sip')).toBe('127.0.0.1');
+    expect(q.get('si')).toBe('readers');
+    expect(q.get('rscd')).toBe('attachment');
+    // Without a policy, the expiry and the permissions are required.
+    expect((await post(accountPath('listServiceSas'), { canonicalizedResource: `/blob/${stack.storageAccountName}/c/b`, signedResource: 'b' })).status).toBe(400);
+    expect((await post(accountPath('listServiceSas'), { canonicalizedResource: `/blob/${stack.storageAccountName}/c/b`, signedResource: 'b', signedPermission: 'r', signedExpiry: expiry(), signedIp: 'x' })).body.error?.message).toContain('signedIp');
   });
 
   it('answers a malformed percent-escape in the path with 400, not 500', async () => {
