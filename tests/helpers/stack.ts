@@ -116,3 +116,24 @@ export function runBundle(
 export function fixture<T = any>(name: string): T {
   return JSON.parse(readFileSync(path.join(root, 'tests', 'fixtures', name), 'utf8')) as T;
 }
+
+/**
+ * A storage context for the stack's account (its key fetched as any client would: an IMDS token, then
+ * listKeys), with a container made through it. For the blob endpoint given (direct, or the stack's front).
+ */
+export async function keyContextWithContainer(stack: Stack, container: string): Promise<(blobEndpoint: string) => StorageContext> {
+  const env = { AZURE_POD_IDENTITY_AUTHORITY_HOST: stack.imdsHost };
+  const keys = await runBundle({ command: 'keys', subscriptionId: stack.subscriptionId, resourceGroupName: stack.resourceGroupName, storageAccountName: stack.storageAccountName, armEndpoint: stack.armEndpoint }, env);
+  if (!keys.reply.ok) throw new Error(`listKeys failed: ${JSON.stringify(keys.reply.error)}`);
+  const context = (blobEndpoint: string): StorageContext => ({ storageAccountName: stack.storageAccountName, blobEndpoint, authType: 'SharedKey', storageAccountKey: keys.reply.result.value as string });
+  const made = await runBundle({ command: 'newContainer', context: context(stack.blobEndpoint), container }, env);
+  if (!made.reply.ok) throw new Error(`creating container ${container} failed: ${JSON.stringify(made.reply.error)}`);
+  return context;
+}
+
+export interface StorageContext {
+  storageAccountName: string;
+  blobEndpoint: string;
+  authType: 'SharedKey';
+  storageAccountKey: string;
+}

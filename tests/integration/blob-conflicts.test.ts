@@ -9,24 +9,21 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { BlobServiceClient, StorageSharedKeyCredential } from '@azure/storage-blob';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Stack, runBundle, startStack } from '../helpers/stack.js';
+import { type Stack, type StorageContext, keyContextWithContainer, runBundle, startStack } from '../helpers/stack.js';
 
 let stack: Stack;
-let key: string;
+let context: (blobEndpoint: string) => StorageContext;
 let work: string;
 let small: string;
 let large: string;
 const env = () => ({ AZURE_POD_IDENTITY_AUTHORITY_HOST: stack.imdsHost, MSISTORAGE_RETRY_DELAY_SCALE: '0.01' });
-const context = (blobEndpoint: string) => ({ storageAccountName: stack.storageAccountName, blobEndpoint, authType: 'SharedKey', storageAccountKey: key });
 const upload = (file: string, blob: string, force = false) =>
   runBundle({ command: 'upload', context: context(stack.frontBlobEndpoint), container: 'cont', blockSize: 64 * 1024, force, items: [{ file, blob }] }, env());
 
 beforeAll(async () => {
   stack = await startStack();
   work = mkdtempSync(path.join(tmpdir(), 'msistorage-conflicts-'));
-  const keys = await runBundle({ command: 'keys', subscriptionId: stack.subscriptionId, resourceGroupName: stack.resourceGroupName, storageAccountName: stack.storageAccountName, armEndpoint: stack.armEndpoint }, env());
-  key = keys.reply.result.value;
-  expect((await runBundle({ command: 'newContainer', context: context(stack.blobEndpoint), container: 'cont' }, env())).reply.ok).toBe(true);
+  context = await keyContextWithContainer(stack, 'cont');
   small = path.join(work, 'small.txt');
   writeFileSync(small, 'small');
   large = path.join(work, 'large.bin');
@@ -68,7 +65,7 @@ describe('conflicts on a write without -Force', () => {
   });
 
   it("a real lease on the blob (Azurite's own 412) is not told as 'already exists', with or without -Force", async () => {
-    const blob = new BlobServiceClient(stack.blobEndpoint, new StorageSharedKeyCredential(stack.storageAccountName, key)).getContainerClient('cont').getBlockBlobClient('leased.txt');
+    const blob = new BlobServiceClient(stack.blobEndpoint, new StorageSharedKeyCredential(stack.storageAccountName, context(stack.blobEndpoint).storageAccountKey)).getContainerClient('cont').getBlockBlobClient('leased.txt');
     await blob.upload('leased', 6);
     await blob.getBlobLeaseClient().acquireLease(30);
     const forced = await upload(small, 'leased.txt', true);

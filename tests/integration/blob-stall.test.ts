@@ -9,22 +9,19 @@ import { existsSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync }
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Stack, bundle, runBundle, startStack } from '../helpers/stack.js';
+import { type Stack, type StorageContext, bundle, keyContextWithContainer, runBundle, startStack } from '../helpers/stack.js';
 
 const SIZE = 4 * 1024 * 1024;
 let stack: Stack;
-let key: string;
+let context: (blobEndpoint: string) => StorageContext;
 let work: string;
 const env = () => ({ AZURE_POD_IDENTITY_AUTHORITY_HOST: stack.imdsHost });
-const context = (blobEndpoint: string) => ({ storageAccountName: stack.storageAccountName, blobEndpoint, authType: 'SharedKey', storageAccountKey: key });
 const frontLog = async () => ((await stack.command('front-log')).requests as { method: string; path: string; range: string | null }[]).filter((r) => r.method === 'GET' && r.path.endsWith('/stalled.bin'));
 
 beforeAll(async () => {
   stack = await startStack();
   work = mkdtempSync(path.join(tmpdir(), 'msistorage-stall-'));
-  const keys = await runBundle({ command: 'keys', subscriptionId: stack.subscriptionId, resourceGroupName: stack.resourceGroupName, storageAccountName: stack.storageAccountName, armEndpoint: stack.armEndpoint }, env());
-  key = keys.reply.result.value;
-  expect((await runBundle({ command: 'newContainer', context: context(stack.blobEndpoint), container: 'cont' }, env())).reply.ok).toBe(true);
+  context = await keyContextWithContainer(stack, 'cont');
   const source = path.join(work, 'source.bin');
   writeFileSync(source, randomBytes(SIZE));
   const up = await runBundle({ command: 'upload', context: context(stack.blobEndpoint), container: 'cont', items: [{ file: source, blob: 'stalled.bin' }] }, env());
