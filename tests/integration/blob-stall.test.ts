@@ -36,14 +36,19 @@ function request(destination: string) {
   return { v: 1, command: 'download', context: context(stack.frontBlobEndpoint), items: [{ container: 'cont', blob: 'stalled.bin', destination }] };
 }
 
+/** Clears the front's log, has its next n downloads stall, and gives a fresh folder and destination. */
+async function stallNext(n: number): Promise<{ dir: string; dest: string }> {
+  await stack.command('front-log');
+  expect((await stack.command(`stall-front ${n}`)).ok).toBe(true);
+  const dir = mkdtempSync(path.join(work, 'dl-'));
+  return { dir, dest: path.join(dir, 'out.bin') };
+}
+
 const partials = (dir: string) => readdirSync(dir).filter((f) => f.includes('msistorage-partial'));
 
 describe('a download whose body stalls', () => {
   it('fails with StorageTimeout within a bounded time, resumes after the bytes that came, and leaves no file', async () => {
-    await stack.command('front-log');
-    expect((await stack.command('stall-front 4')).ok).toBe(true);
-    const dir = mkdtempSync(path.join(work, 'dl-'));
-    const dest = path.join(dir, 'out.bin');
+    const { dir, dest } = await stallNext(4);
     const started = Date.now();
     const run = await runBundle(request(dest), { ...env(), MSISTORAGE_STALL_TIMEOUT_MS: '300', MSISTORAGE_RETRY_DELAY_SCALE: '0.01' });
     const elapsed = Date.now() - started;
@@ -59,10 +64,7 @@ describe('a download whose body stalls', () => {
   }, 30_000);
 
   it('a stall that passes is resumed, and the file is whole and verified', async () => {
-    await stack.command('front-log');
-    expect((await stack.command('stall-front 1')).ok).toBe(true);
-    const dir = mkdtempSync(path.join(work, 'dl-'));
-    const dest = path.join(dir, 'out.bin');
+    const { dir, dest } = await stallNext(1);
     const run = await runBundle(request(dest), { ...env(), MSISTORAGE_STALL_TIMEOUT_MS: '300', MSISTORAGE_RETRY_DELAY_SCALE: '0.01' });
     expect(run.items[0].ok).toBe(true);
     expect(statSync(dest).size).toBe(SIZE);
@@ -71,10 +73,7 @@ describe('a download whose body stalls', () => {
   }, 30_000);
 
   it('a cancel ({"cancel":true} on stdin, as Ctrl+C sends it) stops the stalled body at once and removes the temporary file', async () => {
-    await stack.command('front-log');
-    expect((await stack.command('stall-front 1')).ok).toBe(true);
-    const dir = mkdtempSync(path.join(work, 'dl-'));
-    const dest = path.join(dir, 'out.bin');
+    const { dir, dest } = await stallNext(1);
     // The stall timer is far away: only the cancel can end this download in time.
     const child: ChildProcessWithoutNullStreams = spawn(process.execPath, [bundle], { env: { ...process.env, ...env(), MSISTORAGE_STALL_TIMEOUT_MS: '60000' }, stdio: ['pipe', 'pipe', 'pipe'] });
     let stdout = '';
