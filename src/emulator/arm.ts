@@ -224,7 +224,9 @@ async function listSas(ctx: Ctx, a: StoredAccount, service: boolean): Promise<vo
   return send(ctx.res, 200, { accountSasToken: sas });
 }
 
-const LIST_PATH = /^\/subscriptions\/([^/]+)\/providers\/microsoft\.storage\/storageaccounts\/?$/i;
+// The accounts of a subscription, or of one of its resource groups (Get-AzStorageAccount with and without
+// -ResourceGroupName).
+const LIST_PATH = /^\/subscriptions\/([^/]+)(?:\/resourcegroups\/([^/]+))?\/providers\/microsoft\.storage\/storageaccounts\/?$/i;
 
 export async function arm(ctx: Ctx, deps: ArmDeps): Promise<void> {
   const { req, res, url } = ctx;
@@ -253,12 +255,17 @@ export async function arm(ctx: Ctx, deps: ArmDeps): Promise<void> {
   if (!claims) return;
   const list = LIST_PATH.exec(path);
   if (list && req.method === 'GET') {
-    if (list[1].toLowerCase() !== deps.subscriptionId) return armError(res, 404, 'SubscriptionNotFound', `The subscription '${list[1]}' could not be found.`);
-    if (deps.roleScope === 'accounts') return forbidden(ctx, claims, 'Microsoft.Storage/storageAccounts/read', `/subscriptions/${list[1]}`);
+    const [, sub, rg] = list;
+    if (!GUID.test(sub)) return armError(res, 400, 'InvalidSubscriptionId', `The provided subscription identifier '${sub}' is malformed or invalid.`);
+    if (sub.toLowerCase() !== deps.subscriptionId) return armError(res, 404, 'SubscriptionNotFound', `The subscription '${sub}' could not be found.`);
+    const scope = rg === undefined ? `/subscriptions/${sub}` : `/subscriptions/${sub}/resourceGroups/${rg}`;
+    if (deps.roleScope === 'accounts') return forbidden(ctx, claims, 'Microsoft.Storage/storageAccounts/read', scope);
+    if (rg !== undefined && !deps.resourceGroups.has(rg.toLowerCase())) return armError(res, 404, 'ResourceGroupNotFound', `Resource group '${rg}' could not be found.`);
+    const listed = rg === undefined ? deps.accounts : deps.accounts.filter((a) => a.resourceGroupName.toLowerCase() === rg.toLowerCase());
     const skip = Number(url.searchParams.get('$skipToken') ?? 0);
     const size = deps.pageSize();
-    const page = deps.accounts.slice(skip, skip + size).map((a) => accountResource(deps, a));
-    const next = skip + size < deps.accounts.length ? new URL(url.href.replace(/^http:\/\/emulator/, `http://${req.headers.host}`)) : undefined;
+    const page = listed.slice(skip, skip + size).map((a) => accountResource(deps, a));
+    const next = skip + size < listed.length ? new URL(url.href.replace(/^http:\/\/emulator/, `http://${req.headers.host}`)) : undefined;
     next?.searchParams.set('$skipToken', String(skip + size));
     return send(res, 200, next ? { value: page, nextLink: next.href } : { value: page });
   }

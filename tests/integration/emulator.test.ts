@@ -183,6 +183,24 @@ describe('emulated ARM', () => {
     expect((await post(accountPath('listServiceSas'), { canonicalizedResource: `/blob/${stack.storageAccountName}/c/b`, signedResource: 'b', signedPermission: 'r', signedExpiry: expiry(), signedIp: 'x' })).body.error?.message).toContain('signedIp');
   });
 
+  it('lists the accounts of a resource group, and names a resource group it does not have', async () => {
+    const get = async (rg: string) => {
+      const r = await fetch(`${stack.armEndpoint}subscriptions/${stack.subscriptionId}/resourceGroups/${rg}/providers/Microsoft.Storage/storageAccounts?api-version=2023-05-01`, { headers: { Authorization: `Bearer ${await token()}` } });
+      return { status: r.status, body: (await r.json()) as { value?: { name: string; id: string }[]; error?: { code: string; message: string } } };
+    };
+    const data = await get(stack.dataResourceGroupName.toUpperCase());
+    expect(data.status).toBe(200);
+    expect(data.body.value?.map((a) => a.name)).toEqual([stack.dataStorageAccountName]);
+    expect(data.body.value?.[0].id).toContain(`/resourceGroups/${stack.dataResourceGroupName}/`);
+    const main = await get(stack.resourceGroupName);
+    expect(main.body.value?.map((a) => a.name)).toContain(stack.storageAccountName);
+    expect(main.body.value?.map((a) => a.name)).not.toContain(stack.dataStorageAccountName);
+    const missing = await get('no-such-rg');
+    expect(missing.status).toBe(404);
+    expect(missing.body.error?.code).toBe('ResourceGroupNotFound');
+    expect(missing.body.error?.message).toContain("'no-such-rg'");
+  });
+
   it('answers a malformed percent-escape in the path with 400, not 500', async () => {
     const url = `${stack.armEndpoint}subscriptions/${stack.subscriptionId}/resourceGroups/%E0%A4%A/providers/Microsoft.Storage/storageAccounts/x/listKeys?api-version=2023-05-01`;
     const { status, body } = await post(url);
