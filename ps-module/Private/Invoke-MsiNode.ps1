@@ -234,6 +234,23 @@ function Stop-MsiUnconfirmed {
     Stop-MsiWithError -Cmdlet $Cmdlet -Code 'ConfirmationUnavailable' -Category 'InvalidOperation' -Message "'$Action' on '$Target' needs a confirmation, which this session cannot ask for: $($reason.Message.TrimEnd('.')). Nothing was changed. To go ahead without asking, pass -Confirm:`$false (Remove-MsiBlob: -Force), or run the command interactively."
 }
 
+function Write-MsiVerbose {
+    # $Cmdlet.WriteVerbose, except under -Debug without -Verbose: PowerShell then makes a cmdlet's own verbose
+    # and warning messages ask "Continue with this operation?" one by one (and fail in a -NonInteractive
+    # session). Under -Debug they are shown without asking, as Write-Verbose and Write-Warning do.
+    param([Parameter(Mandatory = $true)] [System.Management.Automation.PSCmdlet] $Cmdlet, [string] $Message, [switch] $Warning)
+    $bound = $Cmdlet.MyInvocation.BoundParameters
+    $flag = 'Verbose'
+    if ($Warning) { $flag = 'WarningAction' }
+    if (-not $bound.ContainsKey('Debug') -or -not $bound['Debug'] -or $bound.ContainsKey($flag)) {
+        if ($Warning) { $Cmdlet.WriteWarning($Message) } else { $Cmdlet.WriteVerbose($Message) }
+        return
+    }
+    if (-not $Warning) { Write-Verbose -Message $Message -Verbose; return }
+    $pref = [string]$Cmdlet.SessionState.PSVariable.GetValue('WarningPreference')
+    if ($pref -ne 'SilentlyContinue' -and $pref -ne 'Ignore') { Write-Warning -Message $Message -WarningAction Continue }
+}
+
 function Write-MsiEvent {
     # Relays one stderr line from Node: JSON events become verbose, warning or progress records.
     param([string] $Line, [System.Management.Automation.PSCmdlet] $Cmdlet, [System.Collections.Generic.List[string]] $Other, [bool] $ShowProgress = $true)
@@ -243,8 +260,8 @@ function Write-MsiEvent {
     }
     try { $evt = ConvertFrom-MsiJson $Line } catch { if ($Other.Count -lt 20) { $Other.Add($Line) }; return }
     switch ([string]$evt.event) {
-        'verbose' { $Cmdlet.WriteVerbose([string]$evt.message) }
-        'warning' { $Cmdlet.WriteWarning([string]$evt.message) }
+        'verbose' { Write-MsiVerbose -Cmdlet $Cmdlet -Message ([string]$evt.message) }
+        'warning' { Write-MsiVerbose -Cmdlet $Cmdlet -Message ([string]$evt.message) -Warning }
         'progress' { if ($ShowProgress) { Write-MsiProgress -Event $evt -Cmdlet $Cmdlet } }
         default { $Cmdlet.WriteDebug("MsiStorage: unknown event '$($evt.event)'") }
     }
@@ -392,8 +409,10 @@ function Invoke-MsiNode {
         Invoke-MsiNodeInParts -Command $Command -Arguments $Arguments -Cmdlet $Cmdlet -Prepared $Prepared -OnItems $OnItems -Size $script:MaxBatchItems
         return
     }
-    # Verbose events are formatted by Node only when someone will see them.
-    $request = @{ v = $script:ProtocolVersion; command = $Command; verbose = ($VerbosePreference -ne 'SilentlyContinue' -and $VerbosePreference -ne 'Ignore') }
+    # Verbose events are formatted by Node only when someone will see them (-Debug shows them too: Write-MsiVerbose).
+    $verbose = $VerbosePreference -ne 'SilentlyContinue' -and $VerbosePreference -ne 'Ignore'
+    if (-not $Cmdlet.MyInvocation.BoundParameters.ContainsKey('Verbose') -and $Cmdlet.MyInvocation.BoundParameters.ContainsKey('Debug') -and $Cmdlet.MyInvocation.BoundParameters['Debug']) { $verbose = $true }
+    $request = @{ v = $script:ProtocolVersion; command = $Command; verbose = $verbose }
     foreach ($key in $Arguments.Keys) { $request[$key] = $Arguments[$key] }
     $utf8 = $script:Utf8
     $bytes = $utf8.GetBytes((ConvertTo-Json -InputObject $request -Depth 10 -Compress) + "`n")
@@ -417,6 +436,8 @@ function Invoke-MsiNode {
     $ended = $false
     $exitCode = $null
     $reply = $null
+    $outTask = $null
+    $errTask = $null
     $other = [System.Collections.Generic.List[string]]::new()
     try {
         if ($Prepared) {
@@ -541,8 +562,24 @@ function Invoke-MsiNode {
                     $process.StandardInput.BaseStream.Flush()
                 }
                 catch { Write-Debug 'Node had already closed its stdin' }
+                # Node writes its results synchronously: one that has more to say than the pipe holds (a
+                # long listing cut short by Select-Object -First) waits for a reader, and would never see the
+                # cancel. What it still writes is read, and dropped, until it has cleaned up and exited.
+                $wait = [System.Diagnostics.Stopwatch]::StartNew()
+                while ($wait.ElapsedMilliseconds -lt 10000) {
+                    try {
+                        if ($process.WaitForExit(20)) { break }
+                        if ($outTask -and $outTask.IsCompleted) {
+                            if ($outTask.Result -gt 0) { $outTask = $process.StandardOutput.ReadAsync($outBuffer, 0, $outBuffer.Length) } else { $outTask = $null }
+                        }
+                        if ($errTask -and $errTask.IsCompleted) {
+                            if ($null -ne $errTask.Result) { $errTask = $process.StandardError.ReadLineAsync() } else { $errTask = $null }
+                        }
+                    }
+                    catch { break }
+                }
             }
-            try { if (-not $process.WaitForExit(10000 * [int][bool]$Batch)) { $process.Kill() } } catch { Write-Debug 'Node had already exited' }
+            try { if (-not $process.HasExited) { $process.Kill() } } catch { Write-Debug 'Node had already exited' }
         }
         if ($process -and -not $exiting) { $process.Dispose() }
     }
@@ -571,7 +608,7 @@ function Invoke-MsiNode {
         # Bytes only for transfers (a listing or a deletion moves none).
         $summary = "$($reply.result.done) done, $($reply.result.failed) failed"
         if ($Command -eq 'upload' -or $Command -eq 'download') { $summary += ", $($reply.result.bytes) bytes" }
-        $Cmdlet.WriteVerbose("$summary.")
+        Write-MsiVerbose -Cmdlet $Cmdlet -Message "$summary."
         return
     }
     return $reply.result

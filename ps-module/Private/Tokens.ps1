@@ -26,7 +26,7 @@ function Resolve-MsiAccessToken {
     if (-not $Force) {
         $token = Get-MsiCachedToken -Key $cacheKey
         if ($token) {
-            $Cmdlet.WriteVerbose("Using the session's cached token for $($token.Resource) from $($token.Source) (expires $($token.ExpiresOn.ToString('u'))).")
+            Write-MsiVerbose -Cmdlet $Cmdlet -Message "Using the session's cached token for $($token.Resource) from $($token.Source) (expires $($token.ExpiresOn.ToString('u')))."
             return $token
         }
     }
@@ -62,7 +62,7 @@ function Add-MsiArmTokenArgument {
         if ($cached) { break }
     }
     if ($cached) {
-        $Cmdlet.WriteVerbose("Using the session's cached Azure Resource Manager token (expires $($cached.ExpiresOn.ToString('u'))).")
+        Write-MsiVerbose -Cmdlet $Cmdlet -Message "Using the session's cached Azure Resource Manager token (expires $($cached.ExpiresOn.ToString('u')))."
         $Arguments.token = ConvertFrom-MsiSecureString -SecureString $cached.Token
         $Arguments.tokenFromCache = $true
     }

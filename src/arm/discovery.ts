@@ -129,7 +129,7 @@ export class ArmSession {
         verbose(`Instance metadata is not available (${(err as Error).message.split('.')[0]}); assuming AzureCloud.`);
       }
     }
-    if (md) verbose(`Instance metadata: subscription ${md.subscriptionId}, resource group ${md.resourceGroupName}, environment ${md.azEnvironment ?? '(none)'}.`);
+    if (md) verbose(`Instance metadata: subscription ${md.subscriptionId}, resource group ${md.resourceGroupName}, azEnvironment ${md.azEnvironment ?? '(none)'}.`);
     this.cloud = q.environment ? cloudByName(q.environment) : (tokenCloud ?? (md ? cloudFromAzEnvironment(md.azEnvironment) : CLOUDS.AzureCloud));
     this.armEndpoint = armOverride ?? this.cloud.armEndpoint;
     this.origin.armResource = this.cloud.armResource;
@@ -139,7 +139,7 @@ export class ArmSession {
       storageAccountName: name.toLowerCase(),
     };
     this.groupGuessed = !fromId && !q.resourceGroupName;
-    verbose(`Storage account ${this.ref.storageAccountName} in resource group ${this.ref.resourceGroupName}${this.groupGuessed ? " (the VM's)" : ''}, subscription ${this.ref.subscriptionId}; ${this.cloud.name}, ARM at ${this.armEndpoint}.`);
+    verbose(`Storage account ${this.ref.storageAccountName} in resource group ${this.ref.resourceGroupName}${this.groupGuessed ? " (the VM's)" : ''}, subscription ${this.ref.subscriptionId}; cloud ${this.cloud.name} (-Environment), ARM at ${this.armEndpoint}.`);
     return this.location();
   }
 

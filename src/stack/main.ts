@@ -265,6 +265,8 @@ function stopFront(): Promise<void> {
   });
 }
 
+const STACK_COMMANDS = 'stop-azurite, start-azurite, stop-front, start-front, fail-front <status> <n> [code [on]], hang-front <n>, delay-front <ms>, stall-front <n>, front-requests and front-log';
+
 async function main(): Promise<void> {
   if (useHttps) await makeCertificate();
   const azuriteUrl = await startAzurite(0);
@@ -347,7 +349,8 @@ async function main(): Promise<void> {
         } else if (cmd === 'front-requests') {
           process.stdout.write(`${JSON.stringify({ ok: true, command: cmd, requests: front.requests })}\n`);
         } else if (cmd) {
-          process.stdout.write(`${JSON.stringify({ ok: false, command: cmd, error: 'unknown command' })}\n`);
+          // Not echoed: a line that is no command may be anything pasted here, keys included.
+          process.stdout.write(`${JSON.stringify({ ok: false, error: `unknown command (a ${cmd.length}-character line, not repeated here); the commands are ${STACK_COMMANDS}` })}\n`);
         }
       } catch (err) {
         process.stdout.write(`${JSON.stringify({ ok: false, command: cmd, error: (err as Error).message })}\n`);

@@ -183,6 +183,13 @@ describe('emulated ARM', () => {
     expect((await post(accountPath('listServiceSas'), { canonicalizedResource: `/blob/${stack.storageAccountName}/c/b`, signedResource: 'b', signedPermission: 'r', signedExpiry: expiry(), signedIp: 'x' })).body.error?.message).toContain('signedIp');
   });
 
+  it('the stack does not repeat a line it takes for no command: it may hold a key pasted there', async () => {
+    const reply = await stack.command('{"accounts":[{"name":"x","keys":["c2VjcmV0LWtleS1ub3QtZWNob2Vk"]}]}');
+    expect(reply.ok).toBe(false);
+    expect(JSON.stringify(reply)).not.toContain('c2VjcmV0');
+    expect(reply.error).toContain('stop-azurite');
+  });
+
   it('lists the accounts of a resource group, and names a resource group it does not have', async () => {
     const get = async (rg: string) => {
       const r = await fetch(`${stack.armEndpoint}subscriptions/${stack.subscriptionId}/resourceGroups/${rg}/providers/Microsoft.Storage/storageAccounts?api-version=2023-05-01`, { headers: { Authorization: `Bearer ${await token()}` } });

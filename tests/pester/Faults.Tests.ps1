@@ -254,6 +254,23 @@ Describe 'Interruption' {
         $script:Survived++
     }
 
+    It 'Select-Object -First on a long listing ends at once, and its Node process with it' {
+        $folder = Join-Path $Work 'many'
+        New-Item -ItemType Directory -Path $folder | Out-Null
+        foreach ($i in 1..1500) { [System.IO.File]::WriteAllBytes((Join-Path $folder ('f{0:d4}.txt' -f $i)), [byte[]]@()) }
+        $many = New-MsiTestContainerName
+        New-MsiStorageContainer -Name $many -Context $Direct | Out-Null
+        @(Get-ChildItem -LiteralPath $folder -File | Send-MsiBlob -Container $many -Context $Direct).Count | Should -Be 1500
+        $sw = [System.Diagnostics.Stopwatch]::StartNew()
+        $first = Get-MsiBlob -Container $many -Context $Direct | Select-Object -First 1
+        $sw.Stop()
+        $first.Name | Should -Be 'f0001.txt'
+        # Far more results than a pipe holds: Node, left writing them with nobody reading, never saw the
+        # cancel and was killed only when the bridge gave up on it, 10 s later.
+        $sw.Elapsed.TotalSeconds | Should -BeLessThan 5
+        $script:Survived++
+    }
+
     It 'stopping mid-upload kills Node and commits nothing' {
         $pidFile = Join-Path $Work 'node-up.pid'
         $wrapper = Join-Path $Work 'node-up.sh'

@@ -177,6 +177,37 @@ $Error | Where-Object { $_.FullyQualifiedErrorId -like '*,*' } | Select-Object -
     }
 }
 
+Describe '-Debug' {
+    It 'shows the verbose story and the warnings without asking, in a -NonInteractive session too' {
+        # PowerShell makes a function's own $PSCmdlet.WriteVerbose and WriteWarning ask "Continue with this
+        # operation?" under -Debug, and fail where nobody can answer.
+        $out = Invoke-ChildPwsh -Name 'debug' -Arguments $Root, $StackFile, $Container, $File -Script @'
+param($Root, $StackFile, $Container, $File)
+$s = Get-Content -Raw -LiteralPath $StackFile | ConvertFrom-Json
+$env:AZURE_POD_IDENTITY_AUTHORITY_HOST = $s.imdsHost
+Import-Module (Join-Path $Root 'MsiStorage.psd1')
+$null = Get-MsiToken
+$Error.Clear()
+$records = @(
+    Get-MsiToken -Debug 5>&1 4>&1
+    # A warning from Node: the account is not in the resource group given, so its endpoint is not read from ARM.
+    $key = Get-MsiStorageKey -StorageAccountName $s.dataStorageAccountName -SubscriptionId $s.subscriptionId -ResourceGroupName $s.dataResourceGroupName -ArmEndpoint $s.armEndpoint
+    New-MsiStorageContext -StorageAccountName $s.dataStorageAccountName -StorageAccountKey $key -SubscriptionId $s.subscriptionId -ResourceGroupName $s.resourceGroupName -ArmEndpoint $s.armEndpoint -Debug 5>&1 4>&1 3>&1 | Where-Object { $_ -is [System.Management.Automation.InformationalRecord] }
+    Send-MsiBlob -File $File -Container $Container -Blob 'debugged.txt' -Context (New-MsiStorageContext -StorageAccountName $s.storageAccountName -SubscriptionId $s.subscriptionId -ResourceGroupName $s.resourceGroupName -ArmEndpoint $s.armEndpoint -BlobEndpoint $s.blobEndpoint) -Force -Debug 5>&1 4>&1
+)
+'ERRORS ' + $Error.Count
+foreach ($r in $records) { if ($r -is [System.Management.Automation.VerboseRecord]) { 'VERBOSE ' + $r.Message } elseif ($r -is [System.Management.Automation.WarningRecord]) { 'WARNING ' + $r.Message } }
+'@
+        $text = $out -join "`n"
+        $text | Should -Match 'ERRORS 0'
+        $text | Should -Not -Match 'NonInteractive mode'
+        $text | Should -Match "VERBOSE Using the session's cached token"
+        $text | Should -Match 'VERBOSE Context: '
+        $text | Should -Match "WARNING The account's blob endpoint could not be read"
+        $text | Should -Match 'VERBOSE 1 done, 0 failed'
+    }
+}
+
 Describe 'Tab completion' {
     It 'completes -Container and -Blob from the live account when -Context is bound' {
         $global:MsiCompletionContext = $Ctx
