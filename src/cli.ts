@@ -4,8 +4,8 @@ import { setMaxListeners } from 'node:events';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { MsiError, toMsiError } from './errors.js';
 import { readLineAsync, readLineSync, writeStderr, writeStdout } from './io.js';
-import { endEvents, setVerbose } from './log.js';
-import { type AnyRequest, type Command, MAX_BATCH_REQUEST_BYTES, PROTOCOL_VERSION, type Reply, errorReply, okReply, parseRequest, tooLarge as requestTooLarge } from './protocol.js';
+import { endEvents, setVerbose, verbose } from './log.js';
+import { type AnyRequest, type Command, MAX_BATCH_REQUEST_BYTES, PROTOCOL_VERSION, type Reply, canonicalBlobNames, errorReply, okReply, parseRequest, tooLarge as requestTooLarge } from './protocol.js';
 import { redact, registerSecret } from './redact.js';
 
 declare const MSISTORAGE_VERSION: string;
@@ -111,6 +111,7 @@ export async function main(): Promise<void> {
     const req = parseRequest(line);
     setVerbose(req.verbose !== false);
     registerRequestSecrets(req);
+    for (const note of canonicalBlobNames(req)) verbose(note);
     if (CANCELLABLE.has(req.command)) watchForCancel(controller, rest);
     const handler = (await handlers[req.command]()) as (r: AnyRequest, s: AbortSignal) => Promise<unknown>;
     reply = okReply(await handler(req, controller.signal));

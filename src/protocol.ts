@@ -221,6 +221,16 @@ export interface BlobResult {
   destination: string | null;
 }
 
+/**
+ * An ETag as HTTP headers carry it, in quotes ("0x8D..."): what Put Blob and Get Blob Properties answer, and
+ * what an If-Match takes. List Blobs and List Containers give it bare; the same blob gets the same ETag from
+ * every cmdlet.
+ */
+export function quotedEtag(etag: string | undefined | null): string | null {
+  if (!etag) return null;
+  return etag.startsWith('"') || etag.startsWith('W/"') ? etag : `"${etag}"`;
+}
+
 export function blobResult(fields: { name: string; container: string; length: number; blobType?: string; contentType?: string; lastModified?: Date; etag?: string; contentMD5?: string | Uint8Array; destination?: string }): BlobResult {
   const md5 = fields.contentMD5;
   return {
@@ -230,7 +240,7 @@ export function blobResult(fields: { name: string; container: string; length: nu
     length: fields.length,
     contentType: fields.contentType ?? null,
     lastModified: fields.lastModified ? fields.lastModified.toISOString() : null,
-    etag: fields.etag ?? null,
+    etag: quotedEtag(fields.etag),
     contentMD5: md5 === undefined || md5.length === 0 ? null : typeof md5 === 'string' ? md5 : Buffer.from(md5).toString('base64'),
     destination: fields.destination ?? null,
   };
@@ -319,6 +329,26 @@ export function tooLarge(limit: number): MsiError {
 }
 
 /** Parses and validates one request line. Throws MsiError (category ProtocolError) on anything malformed. */
+/**
+ * Blob names as Azure Storage keeps them: the service reads '\\' in a blob's URL as '/', so 'logs\\app.log'
+ * is stored as 'logs/app.log' (Azure's own SDKs sign SAS for the name that way). Made so here, in every name
+ * and listing prefix of the request, so that outputs, SAS and listings all name the blob the service has.
+ * Returns what was changed, for -Verbose.
+ */
+export function canonicalBlobNames(req: AnyRequest): string[] {
+  const changed: string[] = [];
+  const fix = (name: string) => {
+    const fixed = name.replace(/\\/g, '/');
+    if (fixed !== name) changed.push(`Blob name '${name}' is '${fixed}': Azure Storage reads '\\' in a blob name as '/'.`);
+    return fixed;
+  };
+  const r = req as { command: string; blob?: string; prefix?: string; items?: { blob?: string }[] };
+  if (typeof r.blob === 'string') r.blob = fix(r.blob);
+  if (r.command === 'list' && typeof r.prefix === 'string') r.prefix = fix(r.prefix);
+  for (const item of r.items ?? []) if (typeof item.blob === 'string') item.blob = fix(item.blob);
+  return changed;
+}
+
 export function parseRequest(line: string): AnyRequest {
   const size = Buffer.byteLength(line, 'utf8');
   if (size > MAX_BATCH_REQUEST_BYTES) throw tooLarge(MAX_BATCH_REQUEST_BYTES);

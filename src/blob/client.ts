@@ -41,7 +41,7 @@ export function validateBlobName(name: string, parameter = 'Blob'): void {
   if (name.length === 0) throw invalidArgument(parameter, `-${parameter} is empty. Give the blob's name.`, 'InvalidBlobName');
   if (name.length > 1024) throw invalidArgument(parameter, `-${parameter} is ${name.length} characters long; blob names may have at most 1024. Use a shorter name.`, 'InvalidBlobName');
   if (/[\u0000-\u001f\u007f]/.test(name)) throw invalidArgument(parameter, `-${parameter} contains control characters, which blob names may not. Remove them.`, 'InvalidBlobName');
-  if (name.endsWith('.') || name.endsWith('/')) throw invalidArgument(parameter, `-${parameter} '${name}' ends with '${name.slice(-1)}', which Azure does not allow. Remove it.`, 'InvalidBlobName');
+  if (name.endsWith('.') || name.endsWith('/')) throw invalidArgument(parameter, `-${parameter} '${name}' ends with '${name.slice(-1)}', which Azure's naming rules advise against: a URL can lose it and name another blob. Remove it.`, 'InvalidBlobName');
   // A URL resolves '.' and '..' segments away (even percent-encoded), so 'a/../b' would be blob 'b', and
   // '../other/b' a blob in another container. Azure's naming rules rule out path segments ending with a dot.
   const dots = name.split('/').find((segment) => segment === '.' || segment === '..');

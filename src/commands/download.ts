@@ -12,18 +12,44 @@ import type { BatchResult, RequestOf } from '../protocol.js';
  * also 'A.txt' and 'a.txt'): each later one, by index, with the index of the first. Only the first is written.
  */
 export function destinationClashes(items: readonly { blob: string; destination: string }[], platform: NodeJS.Platform = process.platform): Map<number, number> {
-  const clashes = new Map<number, number>();
-  if (items.length < 2) return clashes;
+  return clashesOf(items, platform).same;
+}
+
+/**
+ * Blobs of a batch whose file another blob of it needs as a folder ('logs' and 'logs/app.log' in one
+ * folder): each such blob, by index, with the index of the first blob under it. The folder wins: it holds
+ * the other blobs, and a file cannot be written where a folder is.
+ */
+export function folderClashes(items: readonly { blob: string; destination: string }[], platform: NodeJS.Platform = process.platform): Map<number, number> {
+  return clashesOf(items, platform).folder;
+}
+
+function clashesOf(items: readonly { blob: string; destination: string }[], platform: NodeJS.Platform): { same: Map<number, number>; folder: Map<number, number> } {
+  const same = new Map<number, number>();
+  const folder = new Map<number, number>();
+  if (items.length < 2) return { same, folder };
   const p = platform === 'win32' ? path.win32 : path.posix;
+  const fold = (f: string) => (platform === 'win32' || platform === 'darwin' ? f.toLowerCase() : f);
   const first = new Map<string, number>();
-  items.forEach((item, i) => {
-    const file = p.resolve(item.destination, ...item.blob.split('/').filter((s) => s.length > 0));
-    const key = platform === 'win32' || platform === 'darwin' ? file.toLowerCase() : file;
+  const folders = new Map<string, number>();
+  const files = items.map((item, i) => {
+    const root = p.resolve(item.destination);
+    const file = p.resolve(root, ...item.blob.split('/').filter((s) => s.length > 0));
+    const key = fold(file);
     const seen = first.get(key);
     if (seen === undefined) first.set(key, i);
-    else clashes.set(i, seen);
+    else same.set(i, seen);
+    // The folders this blob's file needs, below its destination.
+    for (let dir = p.dirname(file); dir.length > root.length && dir !== p.dirname(dir); dir = p.dirname(dir)) {
+      if (!folders.has(fold(dir))) folders.set(fold(dir), i);
+    }
+    return key;
   });
-  return clashes;
+  files.forEach((key, i) => {
+    const under = folders.get(key);
+    if (under !== undefined && !same.has(i)) folder.set(i, under);
+  });
+  return { same, folder };
 }
 
 export async function run(req: RequestOf<'download'>, signal: AbortSignal): Promise<BatchResult> {
@@ -47,14 +73,23 @@ export async function run(req: RequestOf<'download'>, signal: AbortSignal): Prom
   const reporter = new ProgressReporter(options.progress, 'Downloading', req.items.length, undefined, { offset: req.progressOffset, total: req.progressTotal });
   // Every range in flight, across the batch's blobs, holds its unwritten data under one budget.
   const memory = new MemoryBudget(MEMORY_BUDGET);
-  const clashes = destinationClashes(req.items);
+  const clashes = clashesOf(req.items, process.platform);
   try {
     return await runBatch(req.items, options.fileConcurrency, signal, async (item, i) => {
-      const earlier = clashes.get(i);
+      const earlier = clashes.same.get(i);
       if (earlier !== undefined) {
         throw new MsiError(
           'DuplicateDestination',
           `The blob '${item.blob}' would be written to the same file as '${req.items[earlier].blob}' (in '${item.destination}'), so it was not downloaded. Download it on its own, with a -Destination file path.`,
+          'InvalidArgument',
+          { parameter: 'Destination', target: item.blob },
+        );
+      }
+      const under = clashes.folder.get(i);
+      if (under !== undefined) {
+        throw new MsiError(
+          'DestinationIsDirectory',
+          `The blob '${item.blob}' would be written to a file where the blob '${req.items[under].blob}' needs a folder (in '${item.destination}'): a file and a folder cannot share a name, so it was not downloaded. Download it on its own, with a -Destination file path.`,
           'InvalidArgument',
           { parameter: 'Destination', target: item.blob },
         );

@@ -2,7 +2,7 @@
 import { containerClient, serviceClient, storageError } from '../blob/client.js';
 import { emitItem } from '../blob/transfer.js';
 import { verbose } from '../log.js';
-import { type BatchResult, type RequestOf, blobResult } from '../protocol.js';
+import { type BatchResult, type RequestOf, blobResult, quotedEtag } from '../protocol.js';
 
 export async function run(req: RequestOf<'list'>, signal: AbortSignal): Promise<BatchResult> {
   const container = await containerClient(req.context, req.container);
@@ -37,7 +37,7 @@ export async function containers(req: RequestOf<'containers'>, signal: AbortSign
   let done = 0;
   try {
     for await (const c of service.listContainers({ prefix: req.prefix, abortSignal: signal })) {
-      emitItem(done++, { result: { name: c.name, lastModified: c.properties.lastModified?.toISOString() ?? null, etag: c.properties.etag ?? null } });
+      emitItem(done++, { result: { name: c.name, lastModified: c.properties.lastModified?.toISOString() ?? null, etag: quotedEtag(c.properties.etag) } });
     }
   } catch (err) {
     throw storageError(err, { container: req.prefix ?? '' });

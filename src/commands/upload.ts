@@ -9,12 +9,13 @@ import { MsiError, invalidArgument } from '../errors.js';
 /** The blob name of a file: -Blob, else its path under -SourceRoot ('/'-separated), else its file name. */
 export function blobNameFor(file: string, blob: string | undefined, sourceRoot: string | undefined): string {
   if (blob) return blob;
-  if (!sourceRoot) return path.basename(file);
+  // A file name may hold a backslash (not on Windows): Azure Storage would store it as '/' (canonicalBlobNames).
+  if (!sourceRoot) return path.basename(file).replace(/\\/g, '/');
   const rel = path.relative(sourceRoot, file);
   if (!rel || rel.startsWith('..') || path.isAbsolute(rel)) {
     throw invalidArgument('SourceRoot', `'${file}' is not inside -SourceRoot '${sourceRoot}'. Give a -SourceRoot that contains every file.`, 'FileOutsideSourceRoot');
   }
-  return rel.split(path.sep).join('/');
+  return rel.split(path.sep).join('/').replace(/\\/g, '/');
 }
 import type { BatchResult, RequestOf } from '../protocol.js';
 

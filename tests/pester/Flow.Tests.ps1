@@ -170,6 +170,24 @@ Describe 'Send-MsiBlob and Receive-MsiBlob' {
         @(Get-ChildItem -LiteralPath $Work -Force -Filter '*msistorage-partial*').Count | Should -Be 0
     }
 
+    It 'gives the same blob the same ETag from every cmdlet, in the quoted form If-Match takes' {
+        $sent = Send-MsiBlob -File $Source -Container $Container -Blob 'etag.txt' -Context $Ctx -Force
+        $sent.ETag | Should -Match '^"0x[0-9A-F]+"$'
+        (Get-MsiBlob -Container $Container -Prefix 'etag.txt' -Context $Ctx).ETag | Should -Be $sent.ETag
+        (Receive-MsiBlob -Blob 'etag.txt' -Container $Container -Destination (Join-Path $Work 'etag.txt') -Context $Ctx).ETag | Should -Be $sent.ETag
+    }
+
+    It "names a blob given with '\' as Azure Storage stores it, with '/', everywhere" {
+        $sent = Send-MsiBlob -File $Source -Container $Container -Blob 'back\slash.txt' -Context $Ctx -Force -Verbose 4>&1
+        ($sent | Where-Object { $_ -is [System.Management.Automation.VerboseRecord] }).Message | Should -Contain "Blob name 'back\slash.txt' is 'back/slash.txt': Azure Storage reads '\' in a blob name as '/'."
+        ($sent | Where-Object { $_ -isnot [System.Management.Automation.VerboseRecord] }).Name | Should -Be 'back/slash.txt'
+        (Get-MsiBlob -Container $Container -Prefix 'back\' -Context $Ctx).Name | Should -Be 'back/slash.txt'
+        $folder = Join-Path $Work 'backslash'
+        New-Item -ItemType Directory -Path $folder | Out-Null
+        (Receive-MsiBlob -Blob 'back\slash.txt' -Container $Container -Destination "$folder/" -Context $Ctx).Destination | Should -Be (Join-Path $folder 'back/slash.txt')
+        (Remove-MsiBlob -Blob 'back\slash.txt' -Container $Container -Context $Ctx -Force -PassThru).Name | Should -Be 'back/slash.txt'
+    }
+
     It 'pipes a blob object into Receive-MsiBlob by property name' {
         $dest = Join-Path $Work 'piped.txt'
         $out = Send-MsiBlob -File $Source -Container $Container -Blob piped -Context $Ctx | Receive-MsiBlob -Destination $dest

@@ -331,6 +331,21 @@ Describe 'Many files' {
         # The file holds the blob that was downloaded, whole.
         (Get-Content -LiteralPath (Join-Path $folder 'dup/x.txt') -Raw).Trim() | Should -Be $(if ($got[0].Name -eq 'dup/x.txt') { 'one' } else { 'two' })
     }
+
+    It "downloads the blobs under 'conf/logs/' and says why it cannot also write 'conf/logs' as a file" {
+        $one = Join-Path $Work 'one.txt'; 'one' | Set-Content -LiteralPath $one
+        Send-MsiBlob -File $one -Container $Container -Blob 'conf/logs' -Context $Ctx -Force | Out-Null
+        Send-MsiBlob -File $one -Container $Container -Blob 'conf/logs/app.log' -Context $Ctx -Force | Out-Null
+        $folder = Join-Path $Work 'conf-out'
+        New-Item -ItemType Directory -Path $folder | Out-Null
+        $got = @(Get-MsiBlob -Container $Container -Prefix 'conf/' -Context $Ctx | Receive-MsiBlob -Destination $folder -Context $Ctx -ErrorVariable failed -ErrorAction SilentlyContinue)
+        @($got.Name) | Should -Be @('conf/logs/app.log')
+        $failed.Count | Should -Be 1
+        $failed[0].FullyQualifiedErrorId | Should -Be 'ReceiveMsiBlobDestinationIsDirectory,Receive-MsiBlob'
+        $failed[0].Exception.Message | Should -Match "'conf/logs' would be written to a file where the blob 'conf/logs/app.log' needs a folder"
+        $failed[0].Exception.Message | Should -Not -Match '-Force'
+        Test-Path -LiteralPath (Join-Path $folder 'conf/logs/app.log') -PathType Leaf | Should -BeTrue
+    }
 }
 
 Describe 'Progress' {

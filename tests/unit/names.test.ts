@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { validateBlobName, validateContainerName, windowsFileNameProblem } from '../../src/blob/client.js';
 import { replaceFile, resolveDestination } from '../../src/blob/files.js';
-import { destinationClashes } from '../../src/commands/download.js';
+import { destinationClashes, folderClashes } from '../../src/commands/download.js';
 
 const code = (fn: () => unknown) => {
   try {
@@ -142,5 +142,34 @@ describe('blobs of one batch that would land on the same file', () => {
     ];
     expect([...destinationClashes(items, 'win32')]).toEqual([[1, 0]]);
     expect([...destinationClashes(items, 'linux')]).toEqual([]);
+  });
+});
+
+describe('blobs of one batch where one needs as a folder what another would write as a file', () => {
+  it("'logs' and 'logs/app.log' in one folder: 'logs' is refused, whichever comes first", () => {
+    const items = [
+      { blob: 'logs', destination: '/out' },
+      { blob: 'logs/app.log', destination: '/out' },
+      { blob: 'logs/deep/x', destination: '/out' },
+      { blob: 'logs/deep', destination: '/out' },
+      { blob: 'logs', destination: '/elsewhere' },
+      { blob: 'logsx', destination: '/out' },
+    ];
+    expect([...folderClashes(items, 'linux')].sort()).toEqual([
+      [0, 1],
+      [3, 2],
+    ]);
+  });
+  it('on Windows, whatever the case', () => {
+    const items = [
+      { blob: 'Logs/a.txt', destination: 'C:\\out' },
+      { blob: 'LOGS', destination: 'c:\\OUT' },
+    ];
+    expect([...folderClashes(items, 'win32')]).toEqual([[1, 0]]);
+    expect([...folderClashes(items, 'linux')]).toEqual([]);
+  });
+  it('a blob alone, or blobs beside each other, clash with nothing', () => {
+    expect([...folderClashes([{ blob: 'a/b', destination: '/out' }], 'linux')]).toEqual([]);
+    expect([...folderClashes([{ blob: 'a/b', destination: '/out' }, { blob: 'a/c', destination: '/out' }], 'linux')]).toEqual([]);
   });
 });

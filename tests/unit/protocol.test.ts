@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { MsiError } from '../../src/errors.js';
-import { MAX_REQUEST_BYTES, PROTOCOL_VERSION, parseRequest } from '../../src/protocol.js';
+import { MAX_REQUEST_BYTES, PROTOCOL_VERSION, canonicalBlobNames, parseRequest } from '../../src/protocol.js';
 
 function code(fn: () => unknown): string | undefined {
   try {
@@ -57,5 +57,18 @@ describe('parseRequest', () => {
     } catch (err) {
       expect((err as MsiError).message).toContain("'identity.endpiont'");
     }
+  });
+});
+
+describe('blob names as Azure Storage keeps them', () => {
+  it("turns '\\' into '/' in every blob name and a listing prefix, and says what it changed", () => {
+    const req = parseRequest(
+      JSON.stringify({ v: PROTOCOL_VERSION, command: 'remove', context: { storageAccountName: 'acct', authType: 'SharedKey', storageAccountKey: 'a2V5', blobEndpoint: 'http://127.0.0.1:1/acct/' }, items: [{ container: 'c', blob: 'a\\b\\c.txt' }, { container: 'c', blob: 'plain.txt' }] }),
+    );
+    expect(canonicalBlobNames(req)).toEqual(["Blob name 'a\\b\\c.txt' is 'a/b/c.txt': Azure Storage reads '\\' in a blob name as '/'."]);
+    expect((req as { items: { blob: string }[] }).items.map((i) => i.blob)).toEqual(['a/b/c.txt', 'plain.txt']);
+    const list = parseRequest(JSON.stringify({ v: PROTOCOL_VERSION, command: 'list', context: { storageAccountName: 'acct', authType: 'SharedKey', storageAccountKey: 'a2V5', blobEndpoint: 'http://127.0.0.1:1/acct/' }, container: 'c', prefix: 'logs\\' }));
+    canonicalBlobNames(list);
+    expect((list as { prefix: string }).prefix).toBe('logs/');
   });
 });
