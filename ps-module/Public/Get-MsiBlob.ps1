@@ -23,9 +23,10 @@ function Get-MsiBlob {
     The tutorial's flow, then a look at what the container holds.
 
     .EXAMPLE
-    Get-MsiBlob -Container logs -Prefix 2026/11/ -Context $ctx | Receive-MsiBlob -Destination ./logs
+    New-Item -ItemType Directory ./logs -Force | Out-Null
+    Get-MsiBlob -Container logs -Prefix 2026/11/ -Context $ctx | Receive-MsiBlob -Destination ./logs/
 
-    Downloads every blob under a prefix, in one process, blobs in parallel.
+    Downloads every blob under a prefix into the folder ./logs, in one process, blobs in parallel.
 
     .EXAMPLE
     New-MsiStorageContainer -Name backups -Context $ctx | Get-MsiBlob

@@ -86,8 +86,8 @@ function Get-MsiToken {
     (IMDS, AppService, AzureArc, CloudShell or VMExtension). System.String with -AsPlainText.
 
     .NOTES
-    Sources are detected as MSAL does: App Service (IDENTITY_ENDPOINT and IDENTITY_HEADER), Azure Arc
-    (IDENTITY_ENDPOINT and IMDS_ENDPOINT), Cloud Shell (MSI_ENDPOINT), else IMDS. Tokens are cached in the
+    Sources are detected as MSAL does, in its order: App Service (IDENTITY_ENDPOINT and IDENTITY_HEADER),
+    Cloud Shell (MSI_ENDPOINT), Azure Arc (IDENTITY_ENDPOINT and IMDS_ENDPOINT), else IMDS. Tokens are cached in the
     session's memory, per source, endpoint, resource and identity, until 5 minutes before they expire; a
     cached call starts no process. Retries follow Microsoft's IMDS guidance (404, 408, 410, 429, 5xx and
     timeouts; Retry-After honoured; 410 retried for up to 70 seconds).

@@ -16,7 +16,11 @@ function Receive-MsiBlob {
     path, and its folder must already exist: Receive-MsiBlob does not create it. A path ending in a slash
     names a folder, which must exist (DestinationFolderNotFound). Two blobs of one pipeline that would land on
     the same file in the folder ('a//b' and 'a/b'; on Windows and macOS, names that differ only in case): the
-    first is downloaded, the other gets a DuplicateDestination error.
+    first is downloaded, the other gets a DuplicateDestination error; a blob whose file another blob needs as
+    a folder ('logs' beside 'logs/app.log') gets DestinationIsDirectory. As with Get-AzStorageBlobContent, a
+    -Destination that does not exist is a file name, which fits one blob only: for a pipeline of blobs, give
+    an existing folder, best written with a trailing slash (C:\Temp\logs\), so that the meaning never depends
+    on how many blobs came.
 
     Blob objects (from Get-MsiBlob or Send-MsiBlob) pipe in by property name; one process serves the whole
     pipeline, blobs in parallel, and a blob that fails gets its own error while the others go on.
@@ -28,7 +32,7 @@ function Receive-MsiBlob {
     The blob container.
 
     .PARAMETER Destination
-    The file to write, or an existing folder to write into (required for several blobs).
+    The file to write, or an existing folder to write into (the only choice for several blobs).
 
     .PARAMETER Context
     The storage context from New-MsiStorageContext.
@@ -59,7 +63,8 @@ function Receive-MsiBlob {
     The tutorial's flow, ending with the download of testblob to test2.txt.
 
     .EXAMPLE
-    Get-MsiBlob -Container logs -Prefix 2026/11/ -Context $ctx | Receive-MsiBlob -Destination C:\Temp\logs
+    New-Item -ItemType Directory C:\Temp\logs -Force | Out-Null
+    Get-MsiBlob -Container logs -Prefix 2026/11/ -Context $ctx | Receive-MsiBlob -Destination C:\Temp\logs\
 
     Downloads every blob under a prefix into a folder, keeping the blobs' folders.
 

@@ -58,7 +58,9 @@ function Send-MsiBlob {
 
     .PARAMETER SkipIntegrityCheck
     Do not compute the file's MD5. By default it is computed while the file is read and stored as the blob's
-    Content-MD5 (also for block uploads), so that downloads can verify it.
+    Content-MD5 (also for block uploads), so that downloads can verify it. Without it, a blob sent in one
+    Put Blob still gets the Content-MD5 the service computes; one sent in blocks has none (ContentMD5 is
+    empty in the output).
 
     .EXAMPLE
     $ctx = New-MsiStorageContext -StorageAccountName $acct -StorageAccountKey (Get-MsiStorageKey -Token (Get-MsiToken) -SubscriptionId $sub -ResourceGroupName $rg -StorageAccountName $acct)

@@ -125,7 +125,9 @@ export async function uploadOne(
       contentType,
       lastModified: response.lastModified,
       etag: response.etag,
-      contentMD5: md5Base64 ?? (response as { contentMD5?: Uint8Array }).contentMD5,
+      // Without our MD5, Put Blob's Content-MD5 is the one the service computed and stored; Put Block
+      // List's is the MD5 of the block list it was sent, nothing the blob keeps.
+      contentMD5: md5Base64 ?? (size <= blockSize ? (response as { contentMD5?: Uint8Array }).contentMD5 : undefined),
     });
   } finally {
     signal.removeEventListener('abort', onAbort);

@@ -63,7 +63,14 @@ export async function run(req: RequestOf<'download'>, signal: AbortSignal): Prom
           target: d,
         });
       }
-      if (!stat?.isDirectory()) {
+      if (!stat) {
+        throw invalidArgument(
+          'Destination',
+          `-Destination '${d}' does not exist, so it names one file, and several blobs cannot all be written to it. To download them into a folder, create it first (New-Item -ItemType Directory '${d}') and give it with a trailing slash.`,
+          'DestinationNotFolder',
+        );
+      }
+      if (!stat.isDirectory()) {
         throw invalidArgument('Destination', `Several blobs cannot all be written to the file '${d}': give an existing folder as -Destination.`, 'DestinationNotFolder');
       }
     }

@@ -41,7 +41,6 @@ export interface ArmDeps {
   roleScope: 'subscription' | 'accounts';
 }
 
-/** Microsoft.Storage api-versions for storageAccounts that the emulator answers (a stable subset of Azure's list). */
 /**
  * Microsoft.Storage's published api-versions for storageAccounts (newest first), so that a script written
  * against any of them works here as on Azure: the tutorials themselves use 2016-12-01 (listKeys) and
@@ -52,6 +51,10 @@ export const STORAGE_API_VERSIONS = [
   '2021-08-01', '2021-06-01', '2021-04-01', '2021-02-01', '2021-01-01', '2020-08-01-preview', '2019-06-01', '2019-04-01', '2018-11-01', '2018-07-01',
   '2018-03-01-preview', '2018-02-01', '2017-10-01', '2017-06-01', '2016-12-01', '2016-05-01', '2016-01-01', '2015-06-15', '2015-05-01-preview',
 ];
+
+/** Microsoft.Resources api-versions for subscriptions (Get-MsiToken's help lists the subscriptions with one). */
+const SUBSCRIPTION_API_VERSIONS = ['2022-12-01', '2022-09-01', '2022-01-01', '2021-04-01', '2021-01-01', '2020-01-01', '2019-11-01', '2019-06-01', '2018-06-01', '2016-06-01', '2016-01-01', '2015-01-01', '2014-04-01'];
+const SUBSCRIPTIONS_PATH = /^\/subscriptions(?:\/([^/]+))?\/?$/i;
 
 const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const ACCOUNT_PATH = /^\/subscriptions\/([^/]+)\/resourcegroups\/([^/]+)\/providers\/microsoft\.storage\/storageaccounts\/([^/]+)(?:\/([^/]+))?\/?$/i;
@@ -228,6 +231,29 @@ async function listSas(ctx: Ctx, a: StoredAccount, service: boolean): Promise<vo
 // -ResourceGroupName).
 const LIST_PATH = /^\/subscriptions\/([^/]+)(?:\/resourcegroups\/([^/]+))?\/providers\/microsoft\.storage\/storageaccounts\/?$/i;
 
+/** GET /subscriptions (the identity's one subscription) and GET /subscriptions/{id}, as ARM answers them. */
+function listSubscriptions(ctx: Ctx, deps: ArmDeps, apiVersion: string, id: string | undefined): void {
+  if (!SUBSCRIPTION_API_VERSIONS.includes(apiVersion)) {
+    return armError(ctx.res, 400, 'InvalidApiVersionParameter', `The api-version '${apiVersion}' is invalid. The supported versions are '${SUBSCRIPTION_API_VERSIONS.join(',')}'.`);
+  }
+  const claims = armAuth(ctx, deps.signer, armAudiences(cloudFromAzEnvironment(deps.azEnvironment())));
+  if (!claims) return;
+  const subscription = {
+    id: `/subscriptions/${deps.subscriptionId}`,
+    authorizationSource: 'RoleBased',
+    managedByTenants: [],
+    subscriptionId: deps.subscriptionId,
+    tenantId: claims.tid,
+    displayName: 'MsiStorage emulator subscription',
+    state: 'Enabled',
+    subscriptionPolicies: { locationPlacementId: 'Public_2014-09-01', quotaId: 'PayAsYouGo_2014-09-01', spendingLimit: 'Off' },
+  };
+  if (id === undefined) return send(ctx.res, 200, { value: [subscription], count: { type: 'Total', value: 1 } });
+  if (!GUID.test(id)) return armError(ctx.res, 400, 'InvalidSubscriptionId', `The provided subscription identifier '${id}' is malformed or invalid.`);
+  if (id.toLowerCase() !== deps.subscriptionId) return armError(ctx.res, 404, 'SubscriptionNotFound', `The subscription '${id}' could not be found.`);
+  return send(ctx.res, 200, subscription);
+}
+
 export async function arm(ctx: Ctx, deps: ArmDeps): Promise<void> {
   const { req, res, url } = ctx;
   let path: string;
@@ -240,6 +266,8 @@ export async function arm(ctx: Ctx, deps: ArmDeps): Promise<void> {
   if (!apiVersion) {
     return armError(res, 400, 'MissingApiVersionParameter', 'The api-version query parameter (?api-version=) is required for all requests.');
   }
+  const subscriptions = req.method === 'GET' ? SUBSCRIPTIONS_PATH.exec(path) : null;
+  if (subscriptions) return listSubscriptions(ctx, deps, apiVersion, subscriptions[1]);
   if (!/^\d{4}-\d{2}-\d{2}(-preview)?$/.test(apiVersion)) {
     return armError(res, 400, 'InvalidApiVersionParameter', `The api-version '${apiVersion}' is invalid. The supported versions are '${STORAGE_API_VERSIONS.join(',')}'.`);
   }

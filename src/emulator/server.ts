@@ -220,7 +220,7 @@ export async function startEmulator(options: EmulatorOptions): Promise<Emulator>
     if (p.startsWith('/__emulator')) return control(ctx);
     const id = identity[p];
     const isMetadata = p === '/metadata/instance' || p.startsWith('/metadata/instance/') || p === '/metadata/versions';
-    const target: FaultTarget | undefined = id ? id.target : isMetadata ? 'metadata' : p.startsWith('/subscriptions/') ? 'arm' : undefined;
+    const target: FaultTarget | undefined = id ? id.target : isMetadata ? 'metadata' : p === '/subscriptions' || p.startsWith('/subscriptions/') ? 'arm' : undefined;
     if (!target) return send(ctx.res, 404, { error: { code: 'NotFound', message: `No route for ${ctx.url.pathname}` } });
     entry.target = target;
     const faulted = faults.apply(target, ctx);

@@ -18,6 +18,9 @@ export interface StackInfo {
   storageAccountName: string;
   subscriptionId: string;
   resourceGroupName: string;
+  /** A second account, in another resource group of the subscription. */
+  dataStorageAccountName: string;
+  dataResourceGroupName: string;
   tenantId: string;
   identity: { clientId: string; objectId: string; resourceId: string };
 }

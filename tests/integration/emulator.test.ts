@@ -208,6 +208,20 @@ describe('emulated ARM', () => {
     expect(missing.body.error?.message).toContain("'no-such-rg'");
   });
 
+  it('lists the subscription, as the Invoke-RestMethod example in the help does', async () => {
+    const get = async (path: string, apiVersion = '2022-12-01', auth = true) => {
+      const r = await fetch(`${stack.armEndpoint}${path}?api-version=${apiVersion}`, { headers: auth ? { Authorization: `Bearer ${await token()}` } : {} });
+      return { status: r.status, body: (await r.json()) as { value?: { subscriptionId: string; tenantId: string; state: string }[]; subscriptionId?: string; error?: { code: string } } };
+    };
+    const list = await get('subscriptions');
+    expect(list.status).toBe(200);
+    expect(list.body.value).toEqual([expect.objectContaining({ subscriptionId: stack.subscriptionId, tenantId: stack.tenantId, state: 'Enabled' })]);
+    expect((await get(`subscriptions/${stack.subscriptionId}`)).body.subscriptionId).toBe(stack.subscriptionId);
+    expect((await get('subscriptions/00000000-0000-0000-0000-000000000000')).body.error?.code).toBe('SubscriptionNotFound');
+    expect((await get('subscriptions', '2023-05-01')).body.error?.code).toBe('InvalidApiVersionParameter');
+    expect((await get('subscriptions', '2022-12-01', false)).status).toBe(401);
+  });
+
   it('answers a malformed percent-escape in the path with 400, not 500', async () => {
     const url = `${stack.armEndpoint}subscriptions/${stack.subscriptionId}/resourceGroups/%E0%A4%A/providers/Microsoft.Storage/storageAccounts/x/listKeys?api-version=2023-05-01`;
     const { status, body } = await post(url);

@@ -109,8 +109,10 @@ Describe 'Large files' {
     }
 
     It 'a blob with no stored MD5 is checked for length only, and -Verbose says so' {
-        Send-MsiBlob -File $Big.FullName -Container $Container -Blob 'nomd5.bin' -Context $Ctx -SkipIntegrityCheck | Out-Null
+        $sent = Send-MsiBlob -File $Big.FullName -Container $Container -Blob 'nomd5.bin' -Context $Ctx -SkipIntegrityCheck
         (Invoke-MsiTestBlobProperties -Context $Ctx -Container $Container -Blob 'nomd5.bin').contentMD5 | Should -BeNullOrEmpty
+        # Nor does the output claim one (Put Block List answers with the MD5 of the block list it was sent).
+        $sent.ContentMD5 | Should -BeNullOrEmpty
         $verbose = Receive-MsiBlob -Blob 'nomd5.bin' -Container $Container -Destination (Join-Path $Work 'nomd5.bin') -Context $Ctx -Verbose 4>&1 | Out-String
         $verbose | Should -Match 'has no stored Content-MD5: only its length'
     }
