@@ -19,7 +19,8 @@ function New-MsiStorageContext {
     Node process, when a blob cmdlet runs. A managed-identity context renews its token when it nears expiry.
 
     .PARAMETER StorageAccountName
-    The storage account's name (3-24 lowercase letters and digits).
+    The storage account's name (3-24 lowercase letters and digits). Not needed with -ResourceId, nor with a
+    key object from Get-MsiStorageKey, which names its account.
 
     .PARAMETER StorageAccountKey
     The account key: the object Get-MsiStorageKey returns, or a SecureString (a plain string is accepted
@@ -174,6 +175,8 @@ function New-MsiStorageContext {
             if ($keyAccount -and $StorageAccountName -and $keyAccount -ne $StorageAccountName) {
                 Stop-MsiWithError -Cmdlet $PSCmdlet -Code 'StorageAccountKeyMismatch' -Parameter 'StorageAccountKey' -Message "-StorageAccountKey is the key of account '$keyAccount', not of -StorageAccountName '$StorageAccountName'. Get the key of '$StorageAccountName' (Get-MsiStorageKey -StorageAccountName $StorageAccountName), or name the key's account."
             }
+            # Nor does it need to be told its account.
+            if ($keyAccount -and -not $StorageAccountName -and -not $ResourceId) { $arguments.storageAccountName = $keyAccount }
         }
         'Sas' {
             $arguments.sasToken = Get-MsiSecretText -Value $SasToken -PropertyNames @('SasToken')

@@ -39,7 +39,8 @@ function Send-MsiBlob {
     Metadata name/value pairs to store on the blobs.
 
     .PARAMETER Properties
-    Blob properties: a hashtable with any of CacheControl, ContentDisposition, ContentEncoding, ContentLanguage.
+    Blob properties: a hashtable with any of CacheControl, ContentDisposition, ContentEncoding, ContentLanguage,
+    and ContentType (as Set-AzStorageBlobContent takes it; the same as -ContentType).
 
     .PARAMETER StandardBlobTier
     The access tier: Hot, Cool, Cold or Archive.

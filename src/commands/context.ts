@@ -4,7 +4,7 @@ import { ArmSession } from '../arm/discovery.js';
 import { STORAGE_RESOURCE } from '../arm/clouds.js';
 import { validateStorageAccountName } from '../arm/arm.js';
 import { blobEndpointFor, normalizeSas, validateAccountKey } from '../blob/client.js';
-import { MsiError } from '../errors.js';
+import { MsiError, invalidArgument } from '../errors.js';
 import { getToken } from '../identity/token.js';
 import { verbose, warning } from '../log.js';
 import type { ContextResult, RequestOf } from '../protocol.js';
@@ -59,6 +59,10 @@ export async function run(req: RequestOf<'context'>, signal: AbortSignal): Promi
   if (sas !== undefined) {
     result.authType = 'SAS';
   } else if (req.useManagedIdentity) {
+    // The SDK refuses a bearer token over HTTP at the first request; say so now, where the endpoint is given.
+    if (new URL(blobEndpoint).protocol !== 'https:') {
+      throw invalidArgument(req.blobEndpoint !== undefined ? 'BlobEndpoint' : 'UseManagedIdentity', `Azure Storage accepts bearer tokens only over HTTPS, and the blob endpoint ${blobEndpoint} is HTTP. Give the account's https:// endpoint as -BlobEndpoint, or use a key (-StorageAccountKey) or a SAS (-SasToken).`, 'OAuthNeedsHttps');
+    }
     result.authType = 'OAuth';
     // PowerShell passes its cached storage token when it has one; otherwise get one and hand it back.
     if (!req.storageToken) result.storageToken = await getToken({ ...req.identity, resource: STORAGE_RESOURCE }, signal, session.deadline);

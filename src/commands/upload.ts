@@ -34,24 +34,38 @@ export function validateMetadata(metadata: Record<string, string> | undefined): 
 const BLOB_PROPERTIES = { cachecontrol: 'cacheControl', contentdisposition: 'contentDisposition', contentencoding: 'contentEncoding', contentlanguage: 'contentLanguage' } as const;
 type BlobProperties = { [K in (typeof BLOB_PROPERTIES)[keyof typeof BLOB_PROPERTIES]]?: string };
 
-/** -Properties: CacheControl, ContentDisposition, ContentEncoding, ContentLanguage (any case); nothing else. */
-export function blobProperties(properties: Record<string, string> | undefined): BlobProperties | undefined {
-  if (!properties) return undefined;
+/**
+ * -Properties: CacheControl, ContentDisposition, ContentEncoding, ContentLanguage (any case), and ContentType,
+ * as Az's Set-AzStorageBlobContent -Properties takes it (returned apart: it is -ContentType's). Nothing else.
+ */
+export function blobProperties(properties: Record<string, string> | undefined, contentType?: string): { properties?: BlobProperties; contentType?: string } {
+  if (!properties) return { contentType };
   const out: BlobProperties = {};
   for (const [name, value] of Object.entries(properties)) {
-    const key = BLOB_PROPERTIES[name.toLowerCase() as keyof typeof BLOB_PROPERTIES];
+    const lower = name.toLowerCase();
+    if (lower === 'contenttype') {
+      if (contentType !== undefined && contentType !== value) {
+        throw invalidArgument('Properties', `-Properties has ContentType '${value}', but -ContentType is '${contentType}'. Give the content type once.`, 'InvalidBlobProperty');
+      }
+      contentType = value;
+      continue;
+    }
+    if (lower === 'contentmd5') {
+      throw invalidArgument('Properties', "-Properties has ContentMD5: MsiStorage computes the file's MD5 itself and stores it (-SkipIntegrityCheck turns that off). Leave ContentMD5 out.", 'InvalidBlobProperty');
+    }
+    const key = BLOB_PROPERTIES[lower as keyof typeof BLOB_PROPERTIES];
     if (!key) {
-      throw invalidArgument('Properties', `-Properties has '${name}', which is not a blob property MsiStorage sets. Use CacheControl, ContentDisposition, ContentEncoding or ContentLanguage.`, 'InvalidBlobProperty');
+      throw invalidArgument('Properties', `-Properties has '${name}', which is not a blob property MsiStorage sets. Use CacheControl, ContentDisposition, ContentEncoding, ContentLanguage or ContentType.`, 'InvalidBlobProperty');
     }
     out[key] = value;
   }
-  return out;
+  return { properties: out, contentType };
 }
 
 export async function run(req: RequestOf<'upload'>, signal: AbortSignal): Promise<BatchResult> {
   const options = transferOptions(req);
   validateMetadata(req.metadata);
-  const properties = blobProperties(req.properties);
+  const { properties, contentType } = blobProperties(req.properties, req.contentType);
   const container = await containerClient(req.context, req.container);
   // Sizes only feed the batch's progress bar.
   const sizes = options.progress && req.items.length > 1 ? await Promise.all(req.items.map((i) => fs.stat(i.file).then((s) => (s.isFile() ? s.size : 0), () => 0))) : req.items.map(() => 0);
@@ -59,7 +73,7 @@ export async function run(req: RequestOf<'upload'>, signal: AbortSignal): Promis
   // One budget for the whole batch: block buffers (kept for reuse, and counted while kept) and small bodies.
   const memory = new MemoryBudget(MEMORY_BUDGET);
   const seen = new Map<string, string>();
-  const settings = { contentType: req.contentType, metadata: req.metadata, properties, tier: req.tier, options };
+  const settings = { contentType, metadata: req.metadata, properties, tier: req.tier, options };
   try {
     return await runBatch(req.items, options.fileConcurrency, signal, async (item, i) => {
       const blob = blobNameFor(item.file, item.blob, req.sourceRoot);

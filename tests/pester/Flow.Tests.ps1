@@ -104,6 +104,13 @@ Describe 'New-MsiStorageContext' {
         $ctx.StorageAccountKey | Should -BeOfType [System.Security.SecureString]
     }
 
+    It "takes the account's name from the key object when -StorageAccountName is left out" {
+        $ctx = New-MsiStorageContext -StorageAccountKey (Get-MsiStorageKey @KeyArgs) -BlobEndpoint $Stack.blobEndpoint
+        $ctx.StorageAccountName | Should -Be $Stack.storageAccountName
+        $container = New-MsiTestContainerName
+        (New-MsiStorageContainer -Name $container -Context $ctx).Name | Should -Be $container
+    }
+
     It 'defaults the endpoint to the public cloud' {
         $ctx = New-MsiStorageContext -StorageAccountName 'someaccount' -StorageAccountKey (Get-MsiStorageKey @KeyArgs).Value
         $ctx.BlobEndpoint | Should -Be 'https://someaccount.blob.core.windows.net/'

@@ -416,8 +416,13 @@ Describe 'The keyless path over HTTPS' {
         }
     }
 
-    It 'refuses bearer tokens over plain HTTP with a clear error' {
-        $ctx = New-MsiStorageContext -StorageAccountName $Tls.storageAccountName -UseManagedIdentity -BlobEndpoint "http://127.0.0.1:1/$($Tls.storageAccountName)"
+    It 'refuses bearer tokens over plain HTTP with a clear error, when the context is made and when it is used' {
+        $err = { New-MsiStorageContext -StorageAccountName $Tls.storageAccountName -UseManagedIdentity -BlobEndpoint "http://127.0.0.1:1/$($Tls.storageAccountName)" } | Should -Throw -ErrorId 'NewMsiStorageContextOAuthNeedsHttps,New-MsiStorageContext' -PassThru
+        $err.Exception.Data['MsiStorage.parameter'] | Should -Be 'BlobEndpoint'
+        $err.Exception.Message | Should -Match 'https://'
+        # A context changed by hand afterwards: the data plane refuses it too.
+        $ctx = New-MsiStorageContext -StorageAccountName $Tls.storageAccountName -UseManagedIdentity
+        $ctx.BlobEndpoint = "http://127.0.0.1:1/$($Tls.storageAccountName)/"
         { Send-MsiBlob -File $File -Container 'keyless' -Context $ctx -ErrorAction Stop } | Should -Throw -ErrorId 'SendMsiBlobOAuthNeedsHttps,Send-MsiBlob'
     }
 }

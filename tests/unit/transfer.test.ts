@@ -91,8 +91,17 @@ describe('concurrency helpers', () => {
 describe('blob properties', () => {
   it('maps the four properties case-insensitively and refuses anything else, naming -Properties', async () => {
     const { blobProperties } = await import('../../src/commands/upload.js');
-    expect(blobProperties({ CacheControl: 'no-cache', contentlanguage: 'en' })).toEqual({ cacheControl: 'no-cache', contentLanguage: 'en' });
+    expect(blobProperties({ CacheControl: 'no-cache', contentlanguage: 'en' })).toEqual({ properties: { cacheControl: 'no-cache', contentLanguage: 'en' } });
     expect(() => blobProperties({ Colour: 'blue' })).toThrow(/-Properties has 'Colour'.*CacheControl/);
-    expect(blobProperties(undefined)).toBeUndefined();
+    expect(blobProperties(undefined)).toEqual({});
+    expect(blobProperties(undefined, 'text/csv')).toEqual({ contentType: 'text/csv' });
+  });
+
+  it("takes ContentType in -Properties, as Az's Set-AzStorageBlobContent does, and refuses ContentMD5", async () => {
+    const { blobProperties } = await import('../../src/commands/upload.js');
+    expect(blobProperties({ ContentType: 'image/png', CacheControl: 'no-cache' })).toEqual({ properties: { cacheControl: 'no-cache' }, contentType: 'image/png' });
+    expect(blobProperties({ contenttype: 'image/png' }, 'image/png')).toEqual({ properties: {}, contentType: 'image/png' });
+    expect(() => blobProperties({ ContentType: 'image/png' }, 'text/plain')).toThrow(/-Properties has ContentType 'image\/png', but -ContentType is 'text\/plain'/);
+    expect(() => blobProperties({ ContentMD5: 'x' })).toThrow(/computes the file's MD5 itself/);
   });
 });
