@@ -85,7 +85,7 @@ function Receive-MsiBlob {
         [ValidateNotNullOrEmpty()]
         [string] $Blob,
 
-        [Parameter(Mandatory = $true, ValueFromPipelineByPropertyName = $true)]
+        [Parameter(Mandatory = $true, Position = 1, ValueFromPipelineByPropertyName = $true)]
         [ValidateNotNullOrEmpty()]
         [string] $Container,
 

@@ -55,7 +55,7 @@ function Remove-MsiBlob {
         [ValidateNotNullOrEmpty()]
         [string] $Blob,
 
-        [Parameter(Mandatory = $true, ValueFromPipelineByPropertyName = $true)]
+        [Parameter(Mandatory = $true, Position = 1, ValueFromPipelineByPropertyName = $true)]
         [ValidateNotNullOrEmpty()]
         [string] $Container,
 

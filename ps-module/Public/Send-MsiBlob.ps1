@@ -24,7 +24,8 @@ function Send-MsiBlob {
 
     .PARAMETER SourceRoot
     For a pipeline of files: blob names are the files' paths relative to this folder, with '/' separators,
-    so that a folder tree keeps its structure.
+    so that a folder tree keeps its structure. Folders that come down the pipeline with their files
+    (Get-ChildItem -Recurse without -File) are then skipped.
 
     .PARAMETER Context
     The storage context from New-MsiStorageContext.
@@ -102,7 +103,7 @@ function Send-MsiBlob {
         [ValidateNotNullOrEmpty()]
         [string] $File,
 
-        [Parameter(Mandatory = $true)]
+        [Parameter(Mandatory = $true, Position = 1)]
         [ValidateNotNullOrEmpty()]
         [string] $Container,
 
@@ -145,6 +146,12 @@ function Send-MsiBlob {
         $action = "Upload to $($Context.BlobEndpoint)$Container"
     }
     process {
+        # Get-ChildItem -Recurse without -File, for a tree (-SourceRoot): its folders come along with their
+        # files; the files are what is uploaded.
+        if ($SourceRoot -and $_ -is [System.IO.DirectoryInfo] -and $PSCmdlet.MyInvocation.ExpectingInput) {
+            Write-MsiVerbose -Cmdlet $PSCmdlet -Message "Skipping the folder '$($_.FullName)': its files are uploaded as they come down the pipeline."
+            return
+        }
         # A PowerShell path (relative, ~, a PSDrive) as a file-system path; Node checks the file itself. Called
         # directly, not through a helper function: this runs once per file of a pipeline. A full path (what
         # Get-ChildItem's FullName is) needs no resolving, which for a thousand files saves a tenth of a second.

@@ -260,7 +260,9 @@ export function armError(res: HttpResponse, ref: Partial<AccountRef>, action: st
   const code = body?.error?.code;
   const message = body?.error?.message;
   const azure = { code, message };
-  const opts = { statusCode: res.status, azure };
+  // The error's target: the account, else the deepest part of the path known ($Error[0].TargetObject).
+  const target = ref.storageAccountName ?? ref.resourceGroupName ?? ref.subscriptionId;
+  const opts = { statusCode: res.status, azure, ...(target ? { target } : {}) };
   const said = message ? ` Azure said: ${message}` : '';
   switch (code) {
     case 'SubscriptionNotFound':

@@ -254,7 +254,8 @@ export function storageError(err: unknown, where: { container: string; blob?: st
   const code = e?.details?.errorCode ?? e?.code;
   const serverMessage = (e?.details?.message ?? e?.message ?? '').split('\n')[0];
   const status = e?.statusCode;
-  const opts = { statusCode: status, azure: code || serverMessage ? { code, message: serverMessage } : undefined };
+  // The error's target ($Error[0].TargetObject): the blob, else the container.
+  const opts = { statusCode: status, azure: code || serverMessage ? { code, message: serverMessage } : undefined, target: where.blob ?? where.container };
   const said = serverMessage ? ` The service said: ${serverMessage}` : '';
   const blob = where.blob ? `'${where.blob}' in container '${where.container}'` : `container '${where.container}'`;
   switch (code) {

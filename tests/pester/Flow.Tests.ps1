@@ -79,6 +79,8 @@ Describe 'Get-MsiStorageKey' {
         $err.Exception.Message | Should -Match "'rg-that-does-not-exist'"
         $err.Exception.Message | Should -Match '-ResourceGroupName'
         $err.Exception.Data['MsiStorage.statusCode'] | Should -Be 404
+        # What failed, for a loop over several accounts.
+        $err.TargetObject | Should -Be $Stack.storageAccountName
     }
 
     It 'says which subscription and account were not found' {
@@ -195,6 +197,13 @@ Describe 'Send-MsiBlob and Receive-MsiBlob' {
         (Remove-MsiBlob -Blob 'back\slash.txt' -Container $Container -Context $Ctx -Force -PassThru).Name | Should -Be 'back/slash.txt'
     }
 
+    It 'takes the file or blob, then the container, by position, as Az.Storage does' {
+        (Send-MsiBlob $Source $Container -Blob 'positional.txt' -Context $Ctx -Force).Name | Should -Be 'positional.txt'
+        $dest = Join-Path $Work 'positional.txt'
+        (Receive-MsiBlob 'positional.txt' $Container -Destination $dest -Context $Ctx).Destination | Should -Be $dest
+        (Remove-MsiBlob 'positional.txt' $Container -Context $Ctx -Force -PassThru).Name | Should -Be 'positional.txt'
+    }
+
     It 'pipes a blob object into Receive-MsiBlob by property name' {
         $dest = Join-Path $Work 'piped.txt'
         $out = Send-MsiBlob -File $Source -Container $Container -Blob piped -Context $Ctx | Receive-MsiBlob -Destination $dest
@@ -202,8 +211,10 @@ Describe 'Send-MsiBlob and Receive-MsiBlob' {
         Test-Path -LiteralPath $dest | Should -BeTrue
     }
 
-    It 'reports a missing container as ObjectNotFound' {
+    It 'reports a missing container as ObjectNotFound, the container as its target' {
         { Send-MsiBlob -File $Source -Container 'no-such-container' -Context $Ctx -ErrorAction Stop } | Should -Throw -ErrorId 'SendMsiBlobContainerNotFound,Send-MsiBlob'
+        $err = { Get-MsiBlob -Container 'no-such-container' -Context $Ctx } | Should -Throw -ErrorId 'GetMsiBlobContainerNotFound,Get-MsiBlob' -PassThru
+        $err.TargetObject | Should -Be 'no-such-container'
     }
 
     It 'reports a missing file as ObjectNotFound naming -File' {

@@ -213,6 +213,18 @@ Describe 'Many files' {
         @(Get-Content -LiteralPath $counting.Log).Count | Should -Be 1
     }
 
+    It 'skips the folders of Get-ChildItem -Recurse without -File when -SourceRoot is given, and says so in -Verbose' {
+        $container = New-MsiTestContainerName
+        New-MsiStorageContainer -Name $container -Context $Ctx | Out-Null
+        $all = Get-ChildItem -LiteralPath $Tree -Recurse | Send-MsiBlob -Container $container -SourceRoot $Tree -Context $Ctx -ErrorVariable failed -Verbose 4>&1
+        $failed.Count | Should -Be 0
+        @($all | Where-Object { $_ -isnot [System.Management.Automation.VerboseRecord] } | ForEach-Object Name | Sort-Object) | Should -Be @('a.txt', 'sub/b.json', 'sub/deeper/c.txt')
+        @($all | Where-Object { $_ -is [System.Management.Automation.VerboseRecord] -and $_.Message -like 'Skipping the folder*' }).Count | Should -Be 2
+        # Without -SourceRoot a folder is still an error: its files would not be uploaded.
+        $null = Get-Item -LiteralPath (Join-Path $Tree 'sub') | Send-MsiBlob -Container $container -Context $Ctx -ErrorVariable dir -ErrorAction SilentlyContinue
+        $dir[0].FullyQualifiedErrorId | Should -Be 'SendMsiBlobFileIsDirectory,Send-MsiBlob'
+    }
+
     It 'lists with Get-MsiBlob -Prefix and pipes into Receive-MsiBlob with a folder, in one process' {
         $counting = New-CountingNode
         $env:MSISTORAGE_NODE = $counting.Wrapper
