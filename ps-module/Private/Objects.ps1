@@ -80,7 +80,11 @@ function ConvertTo-MsiBlob {
             ContentMD5   = $r.contentMD5
             Context      = $Context
         }
-        if ($null -ne $r.destination) { Add-Member -InputObject $blob -NotePropertyName 'Destination' -NotePropertyValue $r.destination }
+        if ($null -ne $r.destination) {
+            Add-Member -InputObject $blob -NotePropertyName 'Destination' -NotePropertyValue $r.destination
+            # Its own table view, with the Destination column; still an MsiStorage.Blob for everything else.
+            $blob.PSObject.TypeNames.Insert(0, 'MsiStorage.DownloadedBlob')
+        }
         $blob
     }
 }

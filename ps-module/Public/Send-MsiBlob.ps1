@@ -143,7 +143,10 @@ function Send-MsiBlob {
         Assert-MsiContext -Context $Context -Cmdlet $PSCmdlet
         $items = New-Object 'System.Collections.Generic.List[hashtable]'
         $prepared = $null
-        $action = "Upload to $($Context.BlobEndpoint)$Container"
+        # -WhatIf and -Confirm say what each blob will be called.
+        if ($Blob) { $action = "Upload as $($Context.BlobEndpoint)$Container/$Blob" }
+        elseif ($SourceRoot) { $action = "Upload to $($Context.BlobEndpoint)$Container, named by its path under '$SourceRoot'" }
+        else { $action = "Upload to $($Context.BlobEndpoint)$Container, named after the file" }
     }
     process {
         # Get-ChildItem -Recurse without -File, for a tree (-SourceRoot): its folders come along with their

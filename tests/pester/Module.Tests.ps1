@@ -80,6 +80,26 @@ Describe 'Output and formatting' {
             ($o | Format-Table | Out-String) | Should -Not -BeLikeExactly "*$plain*"
         }
     }
+
+    It 'has tables for the token, the key and the context, with no secret column' {
+        foreach ($case in @(
+                @{ Object = (Get-MsiToken); Columns = 'TokenType', 'Resource', 'ExpiresOn', 'Source' }
+                @{ Object = $Key; Columns = 'StorageAccountName', 'KeyName', 'Permissions' }
+                @{ Object = $Ctx; Columns = 'StorageAccountName', 'BlobEndpoint', 'AuthType' })) {
+            $text = $case.Object | Format-Table | Out-String
+            foreach ($column in $case.Columns) { $text | Should -Match $column }
+            $text | Should -Not -Match 'SecureString'
+        }
+    }
+
+    It 'shows where Receive-MsiBlob wrote each blob' {
+        $dest = Join-Path $Work 'table-view.txt'
+        $got = Receive-MsiBlob -Blob 'test.txt' -Container $Container -Destination $dest -Context $Ctx -Force
+        $got.PSObject.TypeNames | Should -Contain 'MsiStorage.Blob'
+        $text = $got | Format-Table | Out-String -Width 500
+        $text | Should -Match 'Destination'
+        $text | Should -Match ([regex]::Escape($dest))
+    }
 }
 
 Describe 'Error actions' {
