@@ -13,6 +13,7 @@
         'Get-MsiToken'
         'Get-MsiStorageKey'
         'Get-MsiBlob'
+        'Get-MsiStorageContainer'
         'New-MsiStorageContext'
         'New-MsiStorageContainer'
         'New-MsiStorageSas'

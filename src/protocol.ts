@@ -146,8 +146,10 @@ export const requestSpecs = {
     items: arrayOf(obj({ container: str, blob: str, destination: str })),
     ...transferFields,
   },
-  list: { context: contextSpec, container: str, prefix: optStr },
-  containers: { context: contextSpec, prefix: optStr },
+  /** blob: a name, or a PowerShell wildcard pattern (Get-AzStorageBlob -Blob); maxCount: the most blobs returned. */
+  list: { context: contextSpec, container: str, prefix: optStr, blob: optStr, maxCount: optNum },
+  /** name: a container's name, or a PowerShell wildcard pattern (Get-AzStorageContainer -Name). */
+  containers: { context: contextSpec, prefix: optStr, name: optStr, maxCount: optNum },
   remove: { context: contextSpec, items: arrayOf(obj({ container: str, blob: str })), includeSnapshots: optBool },
 } as const satisfies Record<string, Fields>;
 

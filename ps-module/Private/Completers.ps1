@@ -29,6 +29,7 @@ $blobCompleter = { param($commandName, $parameterName, $wordToComplete, $command
 foreach ($command in 'Send-MsiBlob', 'Receive-MsiBlob', 'Get-MsiBlob', 'Remove-MsiBlob') {
     Register-ArgumentCompleter -CommandName $command -ParameterName 'Container' -ScriptBlock $containerCompleter
 }
-foreach ($command in 'Receive-MsiBlob', 'Remove-MsiBlob') {
+Register-ArgumentCompleter -CommandName 'Get-MsiStorageContainer' -ParameterName 'Name' -ScriptBlock $containerCompleter
+foreach ($command in 'Receive-MsiBlob', 'Remove-MsiBlob', 'Get-MsiBlob') {
     Register-ArgumentCompleter -CommandName $command -ParameterName 'Blob' -ScriptBlock $blobCompleter
 }

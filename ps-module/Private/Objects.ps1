@@ -89,6 +89,19 @@ function ConvertTo-MsiBlob {
     }
 }
 
+function ConvertTo-MsiContainer {
+    # A container result (New-MsiStorageContainer, Get-MsiStorageContainer) as an object that pipes into
+    # Get-MsiBlob by its Name and Context.
+    param([Parameter(Mandatory = $true)] $Result, $Context)
+    [pscustomobject]@{
+        PSTypeName   = 'MsiStorage.Container'
+        Name         = [string]$Result.name
+        LastModified = ConvertTo-MsiDate $Result.lastModified
+        ETag         = [string]$Result.etag
+        Context      = $Context
+    }
+}
+
 function Assert-MsiContext {
     param($Context, [Parameter(Mandatory = $true)] [System.Management.Automation.PSCmdlet] $Cmdlet)
     if ($null -eq $Context -or -not ($Context.PSObject.TypeNames -contains 'MsiStorage.StorageContext')) {

@@ -5,13 +5,23 @@ function Get-MsiBlob {
 
     .DESCRIPTION
     The equivalent of Get-AzStorageBlob. Lists the blobs of -Container, optionally only those whose names
-    start with -Prefix, as MsiStorage.Blob objects that pipe into Receive-MsiBlob (and Remove-MsiBlob).
+    start with -Prefix, or match -Blob, as MsiStorage.Blob objects that pipe into Receive-MsiBlob (and
+    Remove-MsiBlob).
 
     .PARAMETER Container
     The blob container. Container objects (from New-MsiStorageContainer) pipe in by their Name and Context.
 
     .PARAMETER Prefix
-    Only blobs whose names start with this text, such as 'logs/2026/'.
+    Only blobs whose names start with this text, such as 'logs/2026/'. The service filters: the fastest way
+    to list part of a large container.
+
+    .PARAMETER Blob
+    Only the blob of this name, or, with wildcards (* ? [a-z]; a backtick escapes one), the blobs whose
+    names match, ignoring case, as Get-AzStorageBlob -Blob does. A pattern is matched against every blob
+    listed (give -Prefix as well to list fewer); a name without wildcards is looked up directly.
+
+    .PARAMETER MaxCount
+    Return at most this many blobs.
 
     .PARAMETER Context
     The storage context from New-MsiStorageContext.
@@ -27,6 +37,11 @@ function Get-MsiBlob {
     Get-MsiBlob -Container logs -Prefix 2026/11/ -Context $ctx | Receive-MsiBlob -Destination ./logs/
 
     Downloads every blob under a prefix into the folder ./logs, in one process, blobs in parallel.
+
+    .EXAMPLE
+    Get-MsiBlob -Container logs -Prefix 2026/ -Blob '*.gz' -MaxCount 10 -Context $ctx
+
+    The first ten blobs under 2026/ whose names end in .gz.
 
     .EXAMPLE
     New-MsiStorageContainer -Name backups -Context $ctx | Get-MsiBlob
@@ -52,6 +67,12 @@ function Get-MsiBlob {
 
         [string] $Prefix,
 
+        [ValidateNotNullOrEmpty()]
+        [string] $Blob,
+
+        [ValidateRange(1, 2147483647)]
+        [int] $MaxCount,
+
         [Parameter(Mandatory = $true, ValueFromPipelineByPropertyName = $true)]
         [object] $Context
     )
@@ -60,6 +81,8 @@ function Get-MsiBlob {
         if ($null -eq $contextArgument) { return }
         $arguments = @{ context = $contextArgument; container = $Container }
         if ($Prefix) { $arguments.prefix = $Prefix }
+        if ($Blob) { $arguments.blob = $Blob }
+        if ($MaxCount) { $arguments.maxCount = $MaxCount }
         $ctx = $Context
         Invoke-MsiNode -Command 'list' -Arguments $arguments -Cmdlet $PSCmdlet -Batch -Quietable -OnItems { param($r) ConvertTo-MsiBlob -Result $r -Context $ctx }
     }

@@ -18,7 +18,7 @@ function Get-MsiStorageKey {
     the managed identity (and caches it). An expired token is refreshed once, automatically.
 
     .PARAMETER StorageAccountName
-    The storage account's name (3-24 lowercase letters and digits).
+    The storage account's name (3-24 lowercase letters and digits). Alias -Name, as Get-AzStorageAccountKey has it.
 
     .PARAMETER ResourceGroupName
     The resource group that holds the storage account. Defaults to the VM's, then to a search across the
@@ -91,6 +91,7 @@ function Get-MsiStorageKey {
     [OutputType('MsiStorage.StorageKey')]
     param(
         [Parameter(Mandatory = $true, Position = 0, ParameterSetName = 'Name')]
+        [Alias('Name', 'AccountName')]
         [ValidateNotNullOrEmpty()]
         [string] $StorageAccountName,
 

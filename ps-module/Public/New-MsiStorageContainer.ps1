@@ -51,11 +51,5 @@ function New-MsiStorageContainer {
     if ($null -eq $contextArgument) { return }
     $result = Invoke-MsiNode -Command 'newContainer' -Arguments @{ context = $contextArgument; container = $Name } -Cmdlet $PSCmdlet -Quietable
     if ($null -eq $result) { return }
-    [pscustomobject]@{
-        PSTypeName   = 'MsiStorage.Container'
-        Name         = [string]$result.name
-        LastModified = ConvertTo-MsiDate $result.lastModified
-        ETag         = [string]$result.etag
-        Context      = $Context
-    }
+    ConvertTo-MsiContainer -Result $result -Context $Context
 }

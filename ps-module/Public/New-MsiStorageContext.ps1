@@ -113,6 +113,7 @@ function New-MsiStorageContext {
     [OutputType('MsiStorage.StorageContext')]
     param(
         [Parameter(Position = 0)]
+        [Alias('AccountName')]
         [ValidateNotNullOrEmpty()]
         [string] $StorageAccountName,
 

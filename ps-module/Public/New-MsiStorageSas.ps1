@@ -94,6 +94,7 @@ function New-MsiStorageSas {
     [OutputType([System.Security.SecureString])]
     param(
         [Parameter(Mandatory = $true, Position = 0, ParameterSetName = 'Name')]
+        [Alias('AccountName')]
         [ValidateNotNullOrEmpty()]
         [string] $StorageAccountName,
 

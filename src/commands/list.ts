@@ -1,16 +1,56 @@
 // Get-MsiBlob: the container's blobs (optionally under a prefix), one line per blob as the pages arrive.
 import { containerClient, serviceClient, storageError } from '../blob/client.js';
 import { emitItem } from '../blob/transfer.js';
+import { invalidArgument } from '../errors.js';
 import { verbose } from '../log.js';
 import { type BatchResult, type RequestOf, blobResult, quotedEtag } from '../protocol.js';
 
+/** A PowerShell wildcard character: *, ? or [ (a backtick escapes one). */
+const WILDCARD = /(?<!`)[*?[]/;
+
+/**
+ * A PowerShell wildcard pattern (WildcardPattern: '*', '?', '[a-z]' sets and ranges, '`' escaping) as a
+ * regular expression, case-insensitive as Get-AzStorageBlob -Blob matches.
+ */
+export function wildcardRegExp(pattern: string, parameter = 'Blob'): RegExp {
+  let out = '';
+  for (let i = 0; i < pattern.length; i++) {
+    const c = pattern[i];
+    if (c === '`' && i + 1 < pattern.length) out += escapeRegExp(pattern[++i]);
+    else if (c === '*') out += '[\\s\\S]*';
+    else if (c === '?') out += '[\\s\\S]';
+    else if (c === '[') {
+      const end = pattern.indexOf(']', i + 2);
+      if (end < 0) throw invalidArgument(parameter, `-${parameter} '${pattern}' has a '[' with no ']' after it. Close the set, or escape the '[' with a backtick.`, 'InvalidWildcardPattern');
+      const set = pattern.slice(i + 1, end).replace(/[\\\]^]/g, '\\$&');
+      out += `[${set}]`;
+      i = end;
+    } else out += escapeRegExp(c);
+  }
+  return new RegExp(`^${out}$`, 'i');
+}
+
+function escapeRegExp(c: string): string {
+  return c.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+}
+
 export async function run(req: RequestOf<'list'>, signal: AbortSignal): Promise<BatchResult> {
   const container = await containerClient(req.context, req.container);
-  verbose(`Listing ${container.url}${req.prefix ? ` under '${req.prefix}'` : ''}.`);
+  const max = req.maxCount ?? Infinity;
+  if (!(max >= 1 && Number.isInteger(max) || max === Infinity)) throw invalidArgument('MaxCount', `-MaxCount ${req.maxCount} is not a count. Give a whole number from 1.`, 'InvalidMaxCount');
+  // -Blob: a name is one blob (listed under it as a prefix, matched exactly); a pattern is matched against
+  // every blob (under -Prefix), ignoring case, as Get-AzStorageBlob does.
+  const pattern = req.blob !== undefined && WILDCARD.test(req.blob) ? wildcardRegExp(req.blob) : undefined;
+  const exact = req.blob !== undefined && !pattern ? req.blob.replace(/`(.)/g, '$1') : undefined;
+  const prefix = exact !== undefined ? (req.prefix && !exact.startsWith(req.prefix) ? undefined : exact) : req.prefix;
+  verbose(`Listing ${container.url}${prefix ? ` under '${prefix}'` : ''}${pattern ? `, names like '${req.blob}'` : ''}${max < Infinity ? `, at most ${max}` : ''}.`);
   let done = 0;
   let bytes = 0;
+  if (exact !== undefined && prefix === undefined) return { done, failed: 0, bytes };
   try {
-    for await (const b of container.listBlobsFlat({ prefix: req.prefix, abortSignal: signal })) {
+    for await (const b of container.listBlobsFlat({ prefix, abortSignal: signal })) {
+      if (exact !== undefined && b.name !== exact) continue;
+      if (pattern && !pattern.test(b.name)) continue;
       const p = b.properties;
       const result = blobResult({
         name: b.name,
@@ -24,6 +64,7 @@ export async function run(req: RequestOf<'list'>, signal: AbortSignal): Promise<
       });
       emitItem(done++, { result });
       bytes += result.length;
+      if (done >= max) break;
     }
   } catch (err) {
     throw storageError(err, { container: req.container });
@@ -34,10 +75,15 @@ export async function run(req: RequestOf<'list'>, signal: AbortSignal): Promise<
 /** The account's containers (for tab completion and listing), one line each. */
 export async function containers(req: RequestOf<'containers'>, signal: AbortSignal): Promise<BatchResult> {
   const service = await serviceClient(req.context);
+  const max = req.maxCount ?? Infinity;
+  const pattern = req.name !== undefined && WILDCARD.test(req.name) ? wildcardRegExp(req.name, 'Name') : undefined;
+  const exact = req.name !== undefined && !pattern ? req.name.replace(/`(.)/g, '$1') : undefined;
   let done = 0;
   try {
-    for await (const c of service.listContainers({ prefix: req.prefix, abortSignal: signal })) {
+    for await (const c of service.listContainers({ prefix: exact ?? req.prefix, abortSignal: signal })) {
+      if ((exact !== undefined && c.name !== exact) || (pattern && !pattern.test(c.name))) continue;
       emitItem(done++, { result: { name: c.name, lastModified: c.properties.lastModified?.toISOString() ?? null, etag: quotedEtag(c.properties.etag) } });
+      if (done >= max) break;
     }
   } catch (err) {
     throw storageError(err, { container: req.prefix ?? '' });

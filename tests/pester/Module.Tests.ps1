@@ -66,6 +66,21 @@ Describe 'Output and formatting' {
         $listed[0].Container | Should -Be $name
     }
 
+    It 'Get-MsiStorageContainer finds containers by name, wildcard or prefix, and they pipe into Get-MsiBlob' {
+        $name = New-MsiTestContainerName
+        New-MsiStorageContainer -Name $name -Context $Ctx | Out-Null
+        Send-MsiBlob -File $File -Container $name -Blob 'listed.txt' -Context $Ctx | Out-Null
+        $found = Get-MsiStorageContainer -Name $name -Context $Ctx
+        $found.PSObject.TypeNames | Should -Contain 'MsiStorage.Container'
+        $found.Name | Should -Be $name
+        $found.ETag | Should -Match '^"0x[0-9A-F]+"$'
+        (Get-MsiStorageContainer -Name ($name.Substring(0, 8).ToUpper() + '*') -Context $Ctx).Name | Should -Be $name
+        (Get-MsiStorageContainer -Prefix $name.Substring(0, 8) -Context $Ctx).Name | Should -Be $name
+        Get-MsiStorageContainer -Name ($name + 'x') -Context $Ctx | Should -BeNullOrEmpty
+        @(Get-MsiStorageContainer -MaxCount 1 -Context $Ctx).Count | Should -Be 1
+        (Get-MsiStorageContainer $name -Context $Ctx | Get-MsiBlob).Name | Should -Be 'listed.txt'
+    }
+
     It 'shows blobs in a table like Az.Storage' {
         $text = Get-MsiBlob -Container $Container -Context $Ctx | Format-Table | Out-String
         foreach ($column in 'Name', 'BlobType', 'Length', 'ContentType', 'LastModified') { $text | Should -Match $column }

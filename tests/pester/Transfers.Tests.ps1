@@ -225,6 +225,21 @@ Describe 'Many files' {
         $dir[0].FullyQualifiedErrorId | Should -Be 'SendMsiBlobFileIsDirectory,Send-MsiBlob'
     }
 
+    It 'filters a listing with -Blob (a name, or a wildcard pattern ignoring case) and -MaxCount, as Get-AzStorageBlob does' {
+        $names = { param($Listed) @($Listed | ForEach-Object Name | Sort-Object) }
+        $TreeContainer = New-MsiTestContainerName
+        New-MsiStorageContainer -Name $TreeContainer -Context $Ctx | Out-Null
+        Get-ChildItem -LiteralPath $Tree -File -Recurse | Send-MsiBlob -Container $TreeContainer -SourceRoot $Tree -Context $Ctx | Out-Null
+        & $names (Get-MsiBlob -Container $TreeContainer -Blob '*.TXT' -Context $Ctx) | Should -Be @('a.txt', 'sub/deeper/c.txt')
+        & $names (Get-MsiBlob -Container $TreeContainer -Prefix 'sub/' -Blob '*.txt' -Context $Ctx) | Should -Be @('sub/deeper/c.txt')
+        & $names (Get-MsiBlob -Container $TreeContainer -Blob 'sub/b.json' -Context $Ctx) | Should -Be @('sub/b.json')
+        # A name without wildcards is that blob, exactly.
+        Get-MsiBlob -Container $TreeContainer -Blob 'SUB/B.JSON' -Context $Ctx | Should -BeNullOrEmpty
+        Get-MsiBlob -Container $TreeContainer -Blob 'sub/b' -Context $Ctx | Should -BeNullOrEmpty
+        @(Get-MsiBlob -Container $TreeContainer -MaxCount 2 -Context $Ctx).Count | Should -Be 2
+        { Get-MsiBlob -Container $TreeContainer -Blob 'a[' -Context $Ctx } | Should -Throw -ErrorId 'GetMsiBlobInvalidWildcardPattern,Get-MsiBlob'
+    }
+
     It 'lists with Get-MsiBlob -Prefix and pipes into Receive-MsiBlob with a folder, in one process' {
         $counting = New-CountingNode
         $env:MSISTORAGE_NODE = $counting.Wrapper

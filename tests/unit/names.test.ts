@@ -173,3 +173,20 @@ describe('blobs of one batch where one needs as a folder what another would writ
     expect([...folderClashes([{ blob: 'a/b', destination: '/out' }, { blob: 'a/c', destination: '/out' }], 'linux')]).toEqual([]);
   });
 });
+
+describe('Get-MsiBlob -Blob wildcard patterns, as PowerShell reads them', () => {
+  it('matches *, ? and sets, ignoring case, and takes a backtick as an escape', async () => {
+    const { wildcardRegExp } = await import('../../src/commands/list.js');
+    const m = (p: string, name: string) => wildcardRegExp(p).test(name);
+    expect(m('*.log', 'a/b/app.LOG')).toBe(true);
+    expect(m('*.log', 'app.log.1')).toBe(false);
+    expect(m('app?.txt', 'app1.txt')).toBe(true);
+    expect(m('app?.txt', 'app.txt')).toBe(false);
+    expect(m('report[0-9].csv', 'report7.csv')).toBe(true);
+    expect(m('report[0-9].csv', 'reportx.csv')).toBe(false);
+    expect(m('a`*b', 'a*b')).toBe(true);
+    expect(m('a`*b', 'axxb')).toBe(false);
+    expect(m('(x)+.txt', '(x)+.txt')).toBe(true);
+    expect(() => wildcardRegExp('bad[')).toThrow(/-Blob 'bad\[' has a '\[' with no '\]'/);
+  });
+});
