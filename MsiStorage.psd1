@@ -9,6 +9,7 @@
     PowerShellVersion    = '5.1'
     CompatiblePSEditions = @('Desktop', 'Core')
     FormatsToProcess     = @('ps-module/MsiStorage.Format.ps1xml')
+    TypesToProcess       = @('ps-module/MsiStorage.Types.ps1xml')
     FunctionsToExport    = @(
         'Get-MsiToken'
         'Get-MsiStorageKey'

@@ -29,7 +29,16 @@ function New-MsiStorageContainer {
     None.
 
     .OUTPUTS
-    MsiStorage.Container.
+    MsiStorage.Container: Name, LastModified, ETag, Context. It pipes into Get-MsiBlob.
+
+    .LINK
+    Get-MsiStorageContainer
+
+    .LINK
+    Send-MsiBlob
+
+    .LINK
+    about_MsiStorage
     #>
     [CmdletBinding(SupportsShouldProcess = $true)]
     [OutputType('MsiStorage.Container')]

@@ -37,7 +37,8 @@ function New-MsiStorageContext {
     .PARAMETER BlobEndpoint
     The blob service endpoint. Defaults to the account's endpoint from Azure Resource Manager, else
     https://{account}.blob.core.windows.net/ (or the sovereign cloud's suffix). For Azurite, use the
-    path-style URL http://127.0.0.1:10000/{account}.
+    path-style URL http://127.0.0.1:10000/{account}. An endpoint that names another account
+    (https://other.blob.core.windows.net/) is refused (BlobEndpointAccountMismatch).
 
     .PARAMETER ResourceGroupName
     Where to find the account in Azure Resource Manager. Defaults to the VM's, then to a search across the

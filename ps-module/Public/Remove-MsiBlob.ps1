@@ -43,7 +43,7 @@ function Remove-MsiBlob {
     Objects with Name (or Blob), Container and Context properties, such as the output of Get-MsiBlob.
 
     .OUTPUTS
-    None, or with -PassThru objects with Name and Container.
+    None, or with -PassThru objects with Name, Container and Context.
 
     .LINK
     Get-MsiBlob
@@ -89,7 +89,8 @@ function Remove-MsiBlob {
                 $node = $prepared
                 $prepared = $null
                 $removed = Invoke-MsiNode -Command 'remove' -Arguments $arguments -Cmdlet $PSCmdlet -Batch -Prepared $node
-                if ($PassThru) { $removed | ForEach-Object { [pscustomobject]@{ PSTypeName = 'MsiStorage.RemovedBlob'; Name = $_.name; Container = $_.container } } }
+                $ctx = $batch.Context
+                if ($PassThru) { $removed | ForEach-Object { [pscustomobject]@{ PSTypeName = 'MsiStorage.RemovedBlob'; Name = $_.name; Container = $_.container; Context = $ctx } } }
             }
         }
         finally { Close-MsiNode -Process $prepared }

@@ -17,6 +17,23 @@ export function blobEndpointFor(account: string, blobEndpoint?: string): string 
   return url.href;
 }
 
+/**
+ * The account an endpoint names, where its shape says: the first label of a '<account>.blob.<suffix>' host
+ * (private-link and DNS-zone hosts too), or the first path segment of an IP or localhost endpoint (the
+ * emulator's path style). A custom domain names none.
+ */
+export function endpointAccount(endpoint: string): string | undefined {
+  const url = new URL(endpoint);
+  const host = url.hostname.toLowerCase();
+  const labels = host.split('.');
+  if (labels.length > 2 && labels.slice(1, -1).includes('blob')) return labels[0];
+  if (host === 'localhost' || /^\d+\.\d+\.\d+\.\d+$/.test(host) || host.startsWith('[')) {
+    const segment = url.pathname.split('/')[1];
+    return segment ? decodeURIComponent(segment).toLowerCase() : undefined;
+  }
+  return undefined;
+}
+
 export function validateAccountKey(key: string): void {
   const trimmed = key.trim();
   if (!trimmed) throw invalidArgument('StorageAccountKey', '-StorageAccountKey is empty. Pass the key object from Get-MsiStorageKey, or the key as a SecureString.', 'InvalidStorageAccountKey');

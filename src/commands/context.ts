@@ -3,7 +3,7 @@
 import { ArmSession } from '../arm/discovery.js';
 import { STORAGE_RESOURCE } from '../arm/clouds.js';
 import { validateStorageAccountName } from '../arm/arm.js';
-import { blobEndpointFor, normalizeSas, validateAccountKey } from '../blob/client.js';
+import { blobEndpointFor, endpointAccount, normalizeSas, validateAccountKey } from '../blob/client.js';
 import { MsiError, invalidArgument } from '../errors.js';
 import { getToken } from '../identity/token.js';
 import { verbose, warning } from '../log.js';
@@ -52,6 +52,15 @@ export async function run(req: RequestOf<'context'>, signal: AbortSignal): Promi
     }
   }
   if (!name) throw new MsiError('MissingStorageAccount', 'Give -StorageAccountName or -ResourceId.', 'InvalidArgument', { parameter: 'StorageAccountName' });
+  // Another account's endpoint would fail only at the first request, as a credential refused.
+  const named = req.blobEndpoint !== undefined && blobEndpoint ? endpointAccount(blobEndpoint) : undefined;
+  if (named && named !== name.toLowerCase()) {
+    throw invalidArgument(
+      'BlobEndpoint',
+      `-BlobEndpoint ${blobEndpoint} is the endpoint of account '${named}', not of '${name}'. Give the endpoint of '${name}', or leave -BlobEndpoint out to have it found.`,
+      'BlobEndpointAccountMismatch',
+    );
+  }
   blobEndpoint ??= `https://${name}.blob.${session.cloud.storageSuffix}/`;
 
   const result: ContextResult = { storageAccountName: name, blobEndpoint, authType: 'SharedKey' };

@@ -144,6 +144,7 @@ Describe 'Send-MsiBlob and Receive-MsiBlob' {
         $blob.ContentType | Should -Be 'text/plain'
         $blob.LastModified | Should -BeOfType [System.DateTimeOffset]
         $blob.ETag | Should -Not -BeNullOrEmpty
+        $blob.Uri | Should -Be "$($Stack.blobEndpoint)$Container/testblob"
     }
 
     It 'names the blob after the file by default, resolving relative paths from the current location' {

@@ -294,6 +294,16 @@ Describe 'The SAS path' {
         Get-Content -LiteralPath $out -Raw | Should -Be 'This is a test text file.'
     }
 
+    It "a blob's Uri, with a SAS after it, is a link that fetches it, whatever its name holds" {
+        $ctxKey = New-MsiStorageContext -StorageAccountName $Stack.storageAccountName -BlobEndpoint $Stack.blobEndpoint
+        $name = 'shared/ä b#c?d%e.txt'
+        $sent = Send-MsiBlob -File $File -Container $SasContainer -Blob $name -Context $ctxKey -Force
+        $sas = New-MsiStorageSas -StorageAccountName $Stack.storageAccountName -Container $SasContainer -Permission r -Protocol HttpsOrHttp
+        $plain = (New-Object System.Net.NetworkCredential -ArgumentList '', $sas).Password
+        (Invoke-WebRequest -Uri "$($sent.Uri)?$plain" -NoProxy -UseBasicParsing).Content | Should -Be 'This is a test text file.'
+        (Get-MsiBlob -Container $SasContainer -Prefix 'shared/' -Context $ctxKey).Uri | Should -Be $sent.Uri
+    }
+
     It 'a SAS for one blob defaults to read, and refuses letters a blob cannot carry' {
         $ctxKey = New-MsiStorageContext -StorageAccountName $Stack.storageAccountName -BlobEndpoint $Stack.blobEndpoint
         Send-MsiBlob -File $File -Container $SasContainer -Blob 'one-blob' -Context $ctxKey -Force | Out-Null

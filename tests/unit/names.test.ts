@@ -190,3 +190,19 @@ describe('Get-MsiBlob -Blob wildcard patterns, as PowerShell reads them', () => 
     expect(() => wildcardRegExp('bad[')).toThrow(/-Blob 'bad\[' has a '\[' with no '\]'/);
   });
 });
+
+describe('the account a blob endpoint names', () => {
+  it('is the first label of a blob host, or the first path segment of an IP or localhost endpoint; a custom domain names none', async () => {
+    const { endpointAccount } = await import('../../src/blob/client.js');
+    expect(endpointAccount('https://myacct.blob.core.windows.net/')).toBe('myacct');
+    expect(endpointAccount('https://myacct.privatelink.blob.core.windows.net/')).toBe('myacct');
+    expect(endpointAccount('https://myacct.z01.blob.storage.azure.net/')).toBe('myacct');
+    expect(endpointAccount('https://myacct.blob.core.chinacloudapi.cn/')).toBe('myacct');
+    expect(endpointAccount('http://127.0.0.1:10000/devstoreaccount1/')).toBe('devstoreaccount1');
+    expect(endpointAccount('http://localhost:10000/DevStoreAccount1')).toBe('devstoreaccount1');
+    expect(endpointAccount('http://[::1]:10000/acct/')).toBe('acct');
+    expect(endpointAccount('http://127.0.0.1:10000/')).toBeUndefined();
+    expect(endpointAccount('https://files.contoso.com/')).toBeUndefined();
+    expect(endpointAccount('https://blob.contoso.com/')).toBeUndefined();
+  });
+});
