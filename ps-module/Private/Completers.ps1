@@ -21,7 +21,7 @@ function Get-MsiCompletion {
             New-Object System.Management.Automation.CompletionResult -ArgumentList $text, $name, 'ParameterValue', $name
         }
     }
-    catch { Write-Debug "MsiStorage completion failed: $($_.Exception.Message)" }
+    catch { Write-MsiDebug -Message "MsiStorage completion failed: $($_.Exception.Message)" }
 }
 
 $containerCompleter = { param($commandName, $parameterName, $wordToComplete, $commandAst, $fakeBoundParameters) Get-MsiCompletion -Kind 'Container' -Word $wordToComplete -Bound $fakeBoundParameters }

@@ -251,6 +251,18 @@ function Write-MsiVerbose {
     if ($pref -ne 'SilentlyContinue' -and $pref -ne 'Ignore') { Write-Warning -Message $Message -WarningAction Continue }
 }
 
+function Write-MsiDebug {
+    # Write-Debug, without asking: Windows PowerShell 5.1's -Debug (as a $DebugPreference of Inquire anywhere)
+    # makes every debug message ask "Continue with this operation?", and fail in a -NonInteractive session.
+    # Shown when -Debug was given to the cmdlet, or debug output is wanted in this scope.
+    param([System.Management.Automation.PSCmdlet] $Cmdlet, [string] $Message)
+    $wanted = $DebugPreference -ne 'SilentlyContinue' -and $DebugPreference -ne 'Ignore'
+    if (-not $wanted -and $Cmdlet) { $wanted = [bool]$Cmdlet.MyInvocation.BoundParameters['Debug'] }
+    if (-not $wanted) { return }
+    $DebugPreference = 'Continue'
+    Write-Debug -Message $Message
+}
+
 function Write-MsiEvent {
     # Relays one stderr line from Node: JSON events become verbose, warning or progress records.
     param([string] $Line, [System.Management.Automation.PSCmdlet] $Cmdlet, [System.Collections.Generic.List[string]] $Other, [bool] $ShowProgress = $true)
@@ -263,7 +275,7 @@ function Write-MsiEvent {
         'verbose' { Write-MsiVerbose -Cmdlet $Cmdlet -Message ([string]$evt.message) }
         'warning' { Write-MsiVerbose -Cmdlet $Cmdlet -Message ([string]$evt.message) -Warning }
         'progress' { if ($ShowProgress) { Write-MsiProgress -Event $evt -Cmdlet $Cmdlet } }
-        default { $Cmdlet.WriteDebug("MsiStorage: unknown event '$($evt.event)'") }
+        default { Write-MsiDebug -Cmdlet $Cmdlet -Message "MsiStorage: unknown event '$($evt.event)'" }
     }
 }
 
@@ -292,7 +304,7 @@ function Clear-MsiExitingNode {
             }
             $entry.Process.Dispose()
         }
-        catch { Write-Debug "MsiStorage: releasing an exited Node process: $($_.Exception.Message)" }
+        catch { Write-MsiDebug -Message "MsiStorage: releasing an exited Node process: $($_.Exception.Message)" }
         $script:ExitingNodes.RemoveAt($i)
     }
 }
@@ -359,9 +371,7 @@ function Start-MsiNode {
     $psi.RedirectStandardError = $true
     $psi.StandardOutputEncoding = $script:Utf8
     $psi.StandardErrorEncoding = $script:Utf8
-    if ($DebugPreference -ne 'SilentlyContinue' -and $DebugPreference -ne 'Ignore') {
-        $Cmdlet.WriteDebug("MsiStorage: starting '$node' $($psi.Arguments).")
-    }
+    Write-MsiDebug -Cmdlet $Cmdlet -Message "MsiStorage: starting '$node' $($psi.Arguments)."
     try {
         return [System.Diagnostics.Process]::Start($psi)
     }
@@ -375,7 +385,7 @@ function Close-MsiNode {
     # first): end of input tells it to exit, which a later call releases.
     param([System.Diagnostics.Process] $Process)
     if (-not $Process) { return }
-    try { $Process.StandardInput.Close() } catch { Write-Debug 'Node had already closed its stdin' }
+    try { $Process.StandardInput.Close() } catch { Write-MsiDebug -Message 'Node had already closed its stdin' }
     $script:ExitingNodes.Add(@{ Process = $Process; Since = [System.Diagnostics.Stopwatch]::StartNew() })
 }
 
@@ -425,7 +435,7 @@ function Invoke-MsiNode {
         return
     }
     if ($DebugPreference -ne 'SilentlyContinue' -and $DebugPreference -ne 'Ignore') {
-        $Cmdlet.WriteDebug("MsiStorage: sending command '$Command' with request keys: $(@($Arguments.Keys | Sort-Object) -join ', ').")
+        Write-MsiDebug -Cmdlet $Cmdlet -Message "MsiStorage: sending command '$Command' with request keys: $(@($Arguments.Keys | Sort-Object) -join ', ')."
     }
     $showProgress = Test-MsiProgressWanted -Cmdlet $Cmdlet
     $stopOnError = Test-MsiStopOnError -Cmdlet $Cmdlet
@@ -461,12 +471,12 @@ function Invoke-MsiNode {
             catch [System.IO.IOException] {
                 # It ended without reading its request (the executable is no Node, or refused to start): what
                 # it said and its exit code tell why (NodeProtocolError below), not a broken pipe.
-                Write-Debug "MsiStorage: Node closed its stdin before the request: $($_.Exception.Message)"
+                Write-MsiDebug -Message "MsiStorage: Node closed its stdin before the request: $($_.Exception.Message)"
             }
         }
         [Array]::Clear($bytes, 0, $bytes.Length)
         # Only a batch listens on stdin after its request (for a cancel); for the rest, the request is all.
-        if (-not $Batch) { try { $process.StandardInput.Close() } catch { Write-Debug 'Node had already closed its stdin' } }
+        if (-not $Batch) { try { $process.StandardInput.Close() } catch { Write-MsiDebug -Message 'Node had already closed its stdin' } }
         # Read both streams as they come: stderr line by line (events), stdout in chunks cut at the last
         # newline (results and the reply). Waiting at most 200 ms at a time lets Ctrl+C (StopProcessing)
         # interrupt even a silent transfer. A closed stream is replaced by a task that never completes.
@@ -549,7 +559,7 @@ function Invoke-MsiNode {
             $exitCode = $process.ExitCode
         }
         $finished = $true
-        try { $process.StandardInput.Close() } catch { Write-Debug 'stdin already closed' }
+        try { $process.StandardInput.Close() } catch { Write-MsiDebug -Message 'stdin already closed' }
     }
     finally {
         if ($process -and -not $finished) {
@@ -561,7 +571,7 @@ function Invoke-MsiNode {
                     $process.StandardInput.BaseStream.Write($cancel, 0, $cancel.Length)
                     $process.StandardInput.BaseStream.Flush()
                 }
-                catch { Write-Debug 'Node had already closed its stdin' }
+                catch { Write-MsiDebug -Message 'Node had already closed its stdin' }
                 # Node writes its results synchronously: one that has more to say than the pipe holds (a
                 # long listing cut short by Select-Object -First) waits for a reader, and would never see the
                 # cancel. What it still writes is read, and dropped, until it has cleaned up and exited.
@@ -579,7 +589,7 @@ function Invoke-MsiNode {
                     catch { break }
                 }
             }
-            try { if (-not $process.HasExited) { $process.Kill() } } catch { Write-Debug 'Node had already exited' }
+            try { if (-not $process.HasExited) { $process.Kill() } } catch { Write-MsiDebug -Message 'Node had already exited' }
         }
         if ($process -and -not $exiting) { $process.Dispose() }
     }

@@ -142,6 +142,7 @@ function Send-MsiBlob {
     begin {
         Assert-MsiContext -Context $Context -Cmdlet $PSCmdlet
         $items = New-Object 'System.Collections.Generic.List[hashtable]'
+        $skippedFolders = New-Object 'System.Collections.Generic.List[string]'
         $prepared = $null
         # -WhatIf and -Confirm say what each blob will be called.
         if ($Blob) { $action = "Upload as $($Context.BlobEndpoint)$Container/$Blob" }
@@ -153,6 +154,7 @@ function Send-MsiBlob {
         # files; the files are what is uploaded.
         if ($SourceRoot -and $_ -is [System.IO.DirectoryInfo] -and $PSCmdlet.MyInvocation.ExpectingInput) {
             Write-MsiVerbose -Cmdlet $PSCmdlet -Message "Skipping the folder '$($_.FullName)': its files are uploaded as they come down the pipeline."
+            $skippedFolders.Add($_.FullName)
             return
         }
         # A PowerShell path (relative, ~, a PSDrive) as a file-system path; Node checks the file itself. Called
@@ -175,7 +177,15 @@ function Send-MsiBlob {
     }
     end {
         try {
-            if ($items.Count -eq 0) { return }
+            # Folders alone (Get-Item .\site | Send-MsiBlob -SourceRoot ...): nothing would be uploaded, and
+            # nothing said. Each is the error a folder given as -File is.
+            if ($items.Count -eq 0) {
+                foreach ($folder in $skippedFolders) {
+                    $errorObject = [pscustomobject]@{ code = 'FileIsDirectory'; category = 'InvalidArgument'; parameter = 'File'; target = $folder; message = "-File '$folder' is a directory. Give a file, or pipe the folder's files: Get-ChildItem -File -Recurse '$folder' | Send-MsiBlob ..." }
+                    $PSCmdlet.WriteError((New-MsiErrorRecord -ErrorObject $errorObject -Cmdlet $PSCmdlet))
+                }
+                return
+            }
             $arguments = @{
                 context   = ConvertTo-MsiContextArgument -Context $Context -Cmdlet $PSCmdlet
                 container = $Container

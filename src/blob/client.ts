@@ -18,18 +18,25 @@ export function blobEndpointFor(account: string, blobEndpoint?: string): string 
 }
 
 /**
- * The account an endpoint names, where its shape says: the first label of a '<account>.blob.<suffix>' host
- * (private-link and DNS-zone hosts too), or the first path segment of an IP or localhost endpoint (the
- * emulator's path style). A custom domain names none.
+ * The account an endpoint names, where its shape says: the first label of an Azure blob host
+ * ('<account>.blob.core.windows.net' and the like), or the first path segment of an IP or localhost
+ * endpoint (the emulator's path style). Any other host (a custom domain) names none.
  */
 export function endpointAccount(endpoint: string): string | undefined {
   const url = new URL(endpoint);
   const host = url.hostname.toLowerCase();
-  const labels = host.split('.');
-  if (labels.length > 2 && labels.slice(1, -1).includes('blob')) return labels[0];
+  // Azure's own blob hosts, in every cloud, private link and DNS-zone ones too; an account's read-access
+  // secondary ('<account>-secondary') is that account's.
+  const azure = /^([a-z0-9]{3,24})(?:-secondary)?\.(?:privatelink\.|z\d+\.)?blob\.(?:core\.windows\.net|core\.chinacloudapi\.cn|core\.usgovcloudapi\.net|storage\.azure\.net)$/.exec(host);
+  if (azure) return azure[1];
   if (host === 'localhost' || /^\d+\.\d+\.\d+\.\d+$/.test(host) || host.startsWith('[')) {
     const segment = url.pathname.split('/')[1];
-    return segment ? decodeURIComponent(segment).toLowerCase() : undefined;
+    if (!segment) return undefined;
+    try {
+      return decodeURIComponent(segment).toLowerCase();
+    } catch {
+      return undefined;
+    }
   }
   return undefined;
 }
@@ -264,20 +271,23 @@ const PERMISSION_ADVICE: Record<StorageContextJson['authType'], string> = {
     ' Grant the managed identity "Storage Blob Data Contributor" (to write or delete) or "Storage Blob Data Reader" (to read) on the account or the container; a new assignment can take several minutes to apply.',
 };
 
-export function storageError(err: unknown, where: { container: string; blob?: string }): MsiError {
+export function storageError(err: unknown, where: { container: string; blob?: string } | { account: string }): MsiError {
   if (err instanceof MsiError) return err;
   const e = err as RestErrorLike;
   if (e?.name === 'AbortError') return new MsiError('OperationStopped', 'The transfer was stopped.', 'OperationStopped');
   const code = e?.details?.errorCode ?? e?.code;
   const serverMessage = (e?.details?.message ?? e?.message ?? '').split('\n')[0];
   const status = e?.statusCode;
-  // The error's target ($Error[0].TargetObject): the blob, else the container.
-  const opts = { statusCode: status, azure: code || serverMessage ? { code, message: serverMessage } : undefined, target: where.blob ?? where.container };
+  // The error's target ($Error[0].TargetObject): the blob, else the container (or the account, for a
+  // listing of its containers).
+  const account = 'account' in where ? where.account : undefined;
+  const place = 'account' in where ? { container: '', blob: undefined } : where;
+  const opts = { statusCode: status, azure: code || serverMessage ? { code, message: serverMessage } : undefined, target: account ?? place.blob ?? place.container };
   const said = serverMessage ? ` The service said: ${serverMessage}` : '';
-  const blob = where.blob ? `'${where.blob}' in container '${where.container}'` : `container '${where.container}'`;
+  const blob = account !== undefined ? `the containers of account '${account}'` : place.blob ? `'${place.blob}' in container '${place.container}'` : `container '${place.container}'`;
   switch (code) {
     case 'ContainerNotFound':
-      return new MsiError('ContainerNotFound', `The container '${where.container}' does not exist. Create it with New-MsiStorageContainer, or check -Container.`, 'ObjectNotFound', {
+      return new MsiError('ContainerNotFound', `The container '${place.container}' does not exist. Create it with New-MsiStorageContainer, or check -Container.`, 'ObjectNotFound', {
         ...opts,
         parameter: 'Container',
       });
@@ -286,7 +296,7 @@ export function storageError(err: unknown, where: { container: string; blob?: st
     case 'BlobAlreadyExists':
       return new MsiError('BlobAlreadyExists', `The blob ${blob} already exists. Pass -Force to overwrite it.`, 'ResourceExists', { ...opts, parameter: 'Force' });
     case 'ContainerAlreadyExists':
-      return new MsiError('ContainerAlreadyExists', `The container '${where.container}' already exists.`, 'ResourceExists', { ...opts, parameter: 'Container' });
+      return new MsiError('ContainerAlreadyExists', `The container '${place.container}' already exists.`, 'ResourceExists', { ...opts, parameter: 'Container' });
     case 'AuthorizationProtocolMismatch':
       return new MsiError('SasProtocolMismatch', `The SAS allows HTTPS only, and this endpoint is HTTP.${said} Make the SAS with New-MsiStorageSas -Protocol HttpsOrHttp, or use the https:// endpoint.`, 'PermissionDenied', opts);
     case 'AuthenticationFailed':

@@ -222,7 +222,10 @@ export async function commitDestination(dest: Destination, force: boolean): Prom
   } catch (err) {
     const code = (err as { code?: string }).code;
     if (code === 'EEXIST' && (await fs.lstat(dest.file).catch(() => undefined))?.isDirectory()) {
-      throw invalidArgument('Destination', `'${dest.file}' became a folder during the download: the blob, a file, cannot be written there. Give another file path.`, 'DestinationIsDirectory');
+      throw new MsiError('DestinationIsDirectory', `'${dest.file}' became a folder during the download: the blob, a file, cannot be written there. Give another file path.`, 'InvalidArgument', {
+        parameter: 'Destination',
+        target: dest.file,
+      });
     }
     if (code === 'EEXIST') {
       throw new MsiError('DestinationExists', `The file '${dest.file}' appeared during the download and was left untouched. Pass -Force to overwrite it.`, 'ResourceExists', {

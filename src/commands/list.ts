@@ -5,8 +5,14 @@ import { invalidArgument } from '../errors.js';
 import { verbose } from '../log.js';
 import { type BatchResult, type RequestOf, blobResult, quotedEtag } from '../protocol.js';
 
-/** A PowerShell wildcard character: *, ? or [ (a backtick escapes one). */
-const WILDCARD = /(?<!`)[*?[]/;
+/** Whether a name holds a PowerShell wildcard (*, ? or [) that no backtick escapes ('``' is a backtick). */
+function hasWildcard(name: string): boolean {
+  for (let i = 0; i < name.length; i++) {
+    if (name[i] === '`') i++;
+    else if (name[i] === '*' || name[i] === '?' || name[i] === '[') return true;
+  }
+  return false;
+}
 
 /**
  * A PowerShell wildcard pattern (WildcardPattern: '*', '?', '[a-z]' sets and ranges, '`' escaping) as a
@@ -27,7 +33,12 @@ export function wildcardRegExp(pattern: string, parameter = 'Blob'): RegExp {
       i = end;
     } else out += escapeRegExp(c);
   }
-  return new RegExp(`^${out}$`, 'i');
+  try {
+    return new RegExp(`^${out}$`, 'i');
+  } catch {
+    // A set the RegExp refuses, such as a range written backwards ([z-a]).
+    throw invalidArgument(parameter, `-${parameter} '${pattern}' is not a wildcard pattern PowerShell could match: check its [sets] (a range goes from low to high, as [a-z]).`, 'InvalidWildcardPattern');
+  }
 }
 
 function escapeRegExp(c: string): string {
@@ -40,7 +51,7 @@ export async function run(req: RequestOf<'list'>, signal: AbortSignal): Promise<
   if (!(max >= 1 && Number.isInteger(max) || max === Infinity)) throw invalidArgument('MaxCount', `-MaxCount ${req.maxCount} is not a count. Give a whole number from 1.`, 'InvalidMaxCount');
   // -Blob: a name is one blob (listed under it as a prefix, matched exactly); a pattern is matched against
   // every blob (under -Prefix), ignoring case, as Get-AzStorageBlob does.
-  const pattern = req.blob !== undefined && WILDCARD.test(req.blob) ? wildcardRegExp(req.blob) : undefined;
+  const pattern = req.blob !== undefined && hasWildcard(req.blob) ? wildcardRegExp(req.blob) : undefined;
   const exact = req.blob !== undefined && !pattern ? req.blob.replace(/`(.)/g, '$1') : undefined;
   const prefix = exact !== undefined ? (req.prefix && !exact.startsWith(req.prefix) ? undefined : exact) : req.prefix;
   verbose(`Listing ${container.url}${prefix ? ` under '${prefix}'` : ''}${pattern ? `, names like '${req.blob}'` : ''}${max < Infinity ? `, at most ${max}` : ''}.`);
@@ -64,7 +75,8 @@ export async function run(req: RequestOf<'list'>, signal: AbortSignal): Promise<
       });
       emitItem(done++, { result });
       bytes += result.length;
-      if (done >= max) break;
+      // A name is one blob: found, the listing under it is over.
+      if (done >= max || exact !== undefined) break;
     }
   } catch (err) {
     throw storageError(err, { container: req.container });
@@ -76,17 +88,17 @@ export async function run(req: RequestOf<'list'>, signal: AbortSignal): Promise<
 export async function containers(req: RequestOf<'containers'>, signal: AbortSignal): Promise<BatchResult> {
   const service = await serviceClient(req.context);
   const max = req.maxCount ?? Infinity;
-  const pattern = req.name !== undefined && WILDCARD.test(req.name) ? wildcardRegExp(req.name, 'Name') : undefined;
+  const pattern = req.name !== undefined && hasWildcard(req.name) ? wildcardRegExp(req.name, 'Name') : undefined;
   const exact = req.name !== undefined && !pattern ? req.name.replace(/`(.)/g, '$1') : undefined;
   let done = 0;
   try {
     for await (const c of service.listContainers({ prefix: exact ?? req.prefix, abortSignal: signal })) {
       if ((exact !== undefined && c.name !== exact) || (pattern && !pattern.test(c.name))) continue;
       emitItem(done++, { result: { name: c.name, lastModified: c.properties.lastModified?.toISOString() ?? null, etag: quotedEtag(c.properties.etag) } });
-      if (done >= max) break;
+      if (done >= max || exact !== undefined) break;
     }
   } catch (err) {
-    throw storageError(err, { container: req.prefix ?? '' });
+    throw storageError(err, { account: req.context.storageAccountName });
   }
   return { done, failed: 0, bytes: 0 };
 }

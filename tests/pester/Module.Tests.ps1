@@ -79,6 +79,11 @@ Describe 'Output and formatting' {
         Get-MsiStorageContainer -Name ($name + 'x') -Context $Ctx | Should -BeNullOrEmpty
         @(Get-MsiStorageContainer -MaxCount 1 -Context $Ctx).Count | Should -Be 1
         (Get-MsiStorageContainer $name -Context $Ctx | Get-MsiBlob).Name | Should -Be 'listed.txt'
+        # A failure names the account, not a container.
+        $dead = New-MsiStorageContext -StorageAccountName $Stack.storageAccountName -StorageAccountKey $Key -BlobEndpoint "http://127.0.0.1:9/$($Stack.storageAccountName)/"
+        $err = { Get-MsiStorageContainer -Context $dead } | Should -Throw -ErrorId 'GetMsiStorageContainerStorageUnreachable,Get-MsiStorageContainer' -PassThru
+        $err.Exception.Message | Should -Match "the containers of account '$($Stack.storageAccountName)'"
+        $err.TargetObject | Should -Be $Stack.storageAccountName
     }
 
     It 'shows blobs in a table like Az.Storage' {
@@ -232,9 +237,19 @@ $records = @(
 )
 'ERRORS ' + $Error.Count
 foreach ($r in $records) { if ($r -is [System.Management.Automation.VerboseRecord]) { 'VERBOSE ' + $r.Message } elseif ($r -is [System.Management.Automation.WarningRecord]) { 'WARNING ' + $r.Message } }
+# What Windows PowerShell 5.1's -Debug sets: debug messages that ask before each one.
+$ctx = New-MsiStorageContext -StorageAccountName $s.storageAccountName -SubscriptionId $s.subscriptionId -ResourceGroupName $s.resourceGroupName -ArmEndpoint $s.armEndpoint -BlobEndpoint $s.blobEndpoint
+$global:DebugPreference = 'Inquire'
+$Error.Clear()
+$debug = @(Send-MsiBlob -File $File -Container $Container -Blob 'debugged.txt' -Context $ctx -Force 5>&1 | Where-Object { $_ -is [System.Management.Automation.DebugRecord] })
+$global:DebugPreference = 'SilentlyContinue'
+'INQUIRE ERRORS ' + $Error.Count
+foreach ($r in $debug) { 'DEBUG ' + $r.Message }
 '@
         $text = $out -join "`n"
         $text | Should -Match 'ERRORS 0'
+        $text | Should -Match 'INQUIRE ERRORS 0'
+        $text | Should -Match "DEBUG MsiStorage: sending command 'upload'"
         $text | Should -Not -Match 'NonInteractive mode'
         $text | Should -Match "VERBOSE Using the session's cached token"
         $text | Should -Match 'VERBOSE Context: '

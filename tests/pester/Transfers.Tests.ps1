@@ -223,6 +223,11 @@ Describe 'Many files' {
         # Without -SourceRoot a folder is still an error: its files would not be uploaded.
         $null = Get-Item -LiteralPath (Join-Path $Tree 'sub') | Send-MsiBlob -Container $container -Context $Ctx -ErrorVariable dir -ErrorAction SilentlyContinue
         $dir[0].FullyQualifiedErrorId | Should -Be 'SendMsiBlobFileIsDirectory,Send-MsiBlob'
+        # And so it is with -SourceRoot when only folders come: nothing would be uploaded.
+        $null = Get-Item -LiteralPath (Join-Path $Tree 'sub') | Send-MsiBlob -Container $container -SourceRoot $Tree -Context $Ctx -ErrorVariable alone -ErrorAction SilentlyContinue
+        $alone.Count | Should -Be 1
+        $alone[0].FullyQualifiedErrorId | Should -Be 'SendMsiBlobFileIsDirectory,Send-MsiBlob'
+        $alone[0].TargetObject | Should -Be (Join-Path $Tree 'sub')
     }
 
     It 'filters a listing with -Blob (a name, or a wildcard pattern ignoring case) and -MaxCount, as Get-AzStorageBlob does' {
@@ -238,6 +243,7 @@ Describe 'Many files' {
         Get-MsiBlob -Container $TreeContainer -Blob 'sub/b' -Context $Ctx | Should -BeNullOrEmpty
         @(Get-MsiBlob -Container $TreeContainer -MaxCount 2 -Context $Ctx).Count | Should -Be 2
         { Get-MsiBlob -Container $TreeContainer -Blob 'a[' -Context $Ctx } | Should -Throw -ErrorId 'GetMsiBlobInvalidWildcardPattern,Get-MsiBlob'
+        { Get-MsiBlob -Container $TreeContainer -Blob '[z-a]*' -Context $Ctx } | Should -Throw -ErrorId 'GetMsiBlobInvalidWildcardPattern,Get-MsiBlob'
     }
 
     It 'lists with Get-MsiBlob -Prefix and pipes into Receive-MsiBlob with a folder, in one process' {

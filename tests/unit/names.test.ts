@@ -188,6 +188,8 @@ describe('Get-MsiBlob -Blob wildcard patterns, as PowerShell reads them', () => 
     expect(m('a`*b', 'axxb')).toBe(false);
     expect(m('(x)+.txt', '(x)+.txt')).toBe(true);
     expect(() => wildcardRegExp('bad[')).toThrow(/-Blob 'bad\[' has a '\[' with no '\]'/);
+    expect(() => wildcardRegExp('[z-a]')).toThrow(/a range goes from low to high/);
+    expect(m('a``*', 'a`xyz')).toBe(true);
   });
 });
 
@@ -204,5 +206,9 @@ describe('the account a blob endpoint names', () => {
     expect(endpointAccount('http://127.0.0.1:10000/')).toBeUndefined();
     expect(endpointAccount('https://files.contoso.com/')).toBeUndefined();
     expect(endpointAccount('https://blob.contoso.com/')).toBeUndefined();
+    expect(endpointAccount('https://files.blob.contoso.com/')).toBeUndefined();
+    // The read-access secondary is the account's own.
+    expect(endpointAccount('https://myacct-secondary.blob.core.windows.net/')).toBe('myacct');
+    expect(endpointAccount('http://127.0.0.1:10000/%E0%A4%A/')).toBeUndefined();
   });
 });
