@@ -2,7 +2,9 @@
 
 function Get-MsiCompletion {
     [CmdletBinding()]
-    param([string] $Kind, [string] $Word, [hashtable] $Bound)
+    # -Wildcard: the parameter takes a pattern (Get-MsiBlob -Blob, Get-MsiStorageContainer -Name), so a name's
+    # wildcard characters are escaped, or the completed name would match other blobs, or none.
+    param([string] $Kind, [string] $Word, [hashtable] $Bound, [switch] $Wildcard)
     $context = $Bound['Context']
     if (-not $context -or -not ($context.PSObject.TypeNames -contains 'MsiStorage.StorageContext')) { return }
     if ($Kind -eq 'Blob' -and -not $Bound['Container']) { return }
@@ -13,10 +15,11 @@ function Get-MsiCompletion {
         $names = Invoke-MsiNode -Command $command -Arguments $arguments -Cmdlet $PSCmdlet -Batch | Select-Object -First 200 | ForEach-Object { [string]$_.name }
         foreach ($name in $names) {
             $text = $name
+            if ($Wildcard) { $text = [System.Management.Automation.WildcardPattern]::Escape($name) }
             # Quoted when PowerShell would read it otherwise: special characters (typographic quotes too), or
             # a leading dash (any of the dashes PowerShell accepts), which would make it a parameter name.
-            if ($name -match '[\s''"`$#;,(){}&|<>@\u2018-\u201E]' -or $name -match '^[-\u2013\u2014\u2015]') {
-                $text = "'" + [System.Management.Automation.Language.CodeGeneration]::EscapeSingleQuotedStringContent($name) + "'"
+            if ($text -match '[\s''"`$#;,(){}&|<>@\u2018-\u201E]' -or $text -match '^[-\u2013\u2014\u2015]') {
+                $text = "'" + [System.Management.Automation.Language.CodeGeneration]::EscapeSingleQuotedStringContent($text) + "'"
             }
             New-Object System.Management.Automation.CompletionResult -ArgumentList $text, $name, 'ParameterValue', $name
         }
@@ -24,8 +27,8 @@ function Get-MsiCompletion {
     catch { Write-MsiDebug -Message "MsiStorage completion failed: $($_.Exception.Message)" }
 }
 
-$containerCompleter = { param($commandName, $parameterName, $wordToComplete, $commandAst, $fakeBoundParameters) Get-MsiCompletion -Kind 'Container' -Word $wordToComplete -Bound $fakeBoundParameters }
-$blobCompleter = { param($commandName, $parameterName, $wordToComplete, $commandAst, $fakeBoundParameters) Get-MsiCompletion -Kind 'Blob' -Word $wordToComplete -Bound $fakeBoundParameters }
+$containerCompleter = { param($commandName, $parameterName, $wordToComplete, $commandAst, $fakeBoundParameters) Get-MsiCompletion -Kind 'Container' -Word $wordToComplete -Bound $fakeBoundParameters -Wildcard:($commandName -eq 'Get-MsiStorageContainer') }
+$blobCompleter = { param($commandName, $parameterName, $wordToComplete, $commandAst, $fakeBoundParameters) Get-MsiCompletion -Kind 'Blob' -Word $wordToComplete -Bound $fakeBoundParameters -Wildcard:($commandName -eq 'Get-MsiBlob') }
 foreach ($command in 'Send-MsiBlob', 'Receive-MsiBlob', 'Get-MsiBlob', 'Remove-MsiBlob') {
     Register-ArgumentCompleter -CommandName $command -ParameterName 'Container' -ScriptBlock $containerCompleter
 }

@@ -18,7 +18,9 @@ function Get-MsiBlob {
     .PARAMETER Blob
     Only the blob of this name, or, with wildcards (* ? [a-z]; a backtick escapes one), the blobs whose
     names match, ignoring case, as Get-AzStorageBlob -Blob does. A pattern is matched against every blob
-    listed (give -Prefix as well to list fewer); a name without wildcards is looked up directly.
+    listed (give -Prefix as well to list fewer); a name without wildcards is looked up directly, matched
+    exactly (blob names are case-sensitive), and is an ObjectNotFound error (GetMsiBlobBlobNotFound) when
+    it is not there.
 
     .PARAMETER MaxCount
     Return at most this many blobs.
@@ -67,6 +69,7 @@ function Get-MsiBlob {
 
         [string] $Prefix,
 
+        [SupportsWildcards()]
         [ValidateNotNullOrEmpty()]
         [string] $Blob,
 

@@ -9,8 +9,9 @@ function Get-MsiStorageContainer {
     objects that pipe into Get-MsiBlob.
 
     .PARAMETER Name
-    Only the container of this name, or, with wildcards (* ? [a-z]; a backtick escapes one), the containers
-    whose names match, ignoring case, as Get-AzStorageContainer -Name does.
+    Only the container of this name (an error if it does not exist), or, with wildcards (* ? [a-z]; a
+    backtick escapes one), the containers whose names match, ignoring case, as Get-AzStorageContainer -Name
+    does.
 
     .PARAMETER Prefix
     Only containers whose names start with this text. The service filters.
@@ -33,9 +34,10 @@ function Get-MsiStorageContainer {
     The blobs of every container whose name starts with backup-.
 
     .EXAMPLE
-    if (-not (Get-MsiStorageContainer -Name logs -Context $ctx)) { New-MsiStorageContainer -Name logs -Context $ctx }
+    if (-not (Get-MsiStorageContainer -Name logs -Context $ctx -ErrorAction SilentlyContinue)) { New-MsiStorageContainer -Name logs -Context $ctx }
 
-    Creates the container only when it is missing.
+    Creates the container only when it is missing. A name that is not there is an ObjectNotFound error
+    (GetMsiStorageContainerContainerNotFound), which -ErrorAction SilentlyContinue turns into no output.
 
     .INPUTS
     None.
@@ -57,6 +59,7 @@ function Get-MsiStorageContainer {
     param(
         [Parameter(Position = 0, ParameterSetName = 'Name')]
         [Alias('Container')]
+        [SupportsWildcards()]
         [ValidateNotNullOrEmpty()]
         [string] $Name,
 

@@ -125,7 +125,8 @@ function Receive-MsiBlob {
         }
         if ($Destination -match $script:FullPathPattern) { $path = $Destination }
         else { $path = $PSCmdlet.SessionState.Path.GetUnresolvedProviderPathFromPSPath($Destination) }
-        $action = "Download $($Context.BlobEndpoint)$Container/$Blob"
+        # The blob as Azure names it ('\' is '/').
+        $action = "Download $($Context.BlobEndpoint)$Container/$($Blob.Replace('\', '/'))"
         try { $confirmed = $PSCmdlet.ShouldProcess($path, $action) }
         catch { Stop-MsiUnconfirmed -Cmdlet $PSCmdlet -ErrorRecord $_ -Target $path -Action $action -Prepared $prepared }
         if (-not $confirmed) { return }

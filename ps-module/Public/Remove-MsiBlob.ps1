@@ -75,7 +75,7 @@ function Remove-MsiBlob {
     }
     process {
         Assert-MsiContext -Context $Context -Cmdlet $PSCmdlet
-        $target = "$($Context.BlobEndpoint)$Container/$Blob"
+        $target = "$($Context.BlobEndpoint)$Container/$($Blob.Replace('\', '/'))"
         try { $confirmed = $PSCmdlet.ShouldProcess($target, 'Delete blob') }
         catch { Stop-MsiUnconfirmed -Cmdlet $PSCmdlet -ErrorRecord $_ -Target $target -Action 'Delete blob' -Prepared $prepared }
         if (-not $confirmed) { return }

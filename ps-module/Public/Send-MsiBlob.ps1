@@ -143,11 +143,17 @@ function Send-MsiBlob {
         Assert-MsiContext -Context $Context -Cmdlet $PSCmdlet
         $items = New-Object 'System.Collections.Generic.List[hashtable]'
         $skippedFolders = New-Object 'System.Collections.Generic.List[string]'
+        $filesSeen = $false
         $prepared = $null
-        # -WhatIf and -Confirm say what each blob will be called.
-        if ($Blob) { $action = "Upload as $($Context.BlobEndpoint)$Container/$Blob" }
-        elseif ($SourceRoot) { $action = "Upload to $($Context.BlobEndpoint)$Container, named by its path under '$SourceRoot'" }
-        else { $action = "Upload to $($Context.BlobEndpoint)$Container, named after the file" }
+        # -WhatIf and -Confirm say what each blob will be called (as Node names it: -Blob, else the path under
+        # -SourceRoot, else the file's name; '\' is '/'), and what happens to one that exists.
+        $blobBase = "$($Context.BlobEndpoint)$Container/"
+        if ($Force) { $overwrite = ', replacing the blob if it exists' } else { $overwrite = ', unless the blob exists' }
+        $rootPrefix = $null
+        if ($SourceRoot) {
+            try { $rootPrefix = $PSCmdlet.SessionState.Path.GetUnresolvedProviderPathFromPSPath($SourceRoot).TrimEnd('\', '/') + [System.IO.Path]::DirectorySeparatorChar }
+            catch { $rootPrefix = $null }
+        }
     }
     process {
         # Get-ChildItem -Recurse without -File, for a tree (-SourceRoot): its folders come along with their
@@ -162,10 +168,15 @@ function Send-MsiBlob {
         # Get-ChildItem's FullName is) needs no resolving, which for a thousand files saves a tenth of a second.
         if ($File -match $script:FullPathPattern) { $path = $File }
         else { $path = $PSCmdlet.SessionState.Path.GetUnresolvedProviderPathFromPSPath($File) }
+        $filesSeen = $true
         if ($Blob -and $items.Count -gt 0) {
             Close-MsiNode -Process $prepared
             Stop-MsiWithError -Cmdlet $PSCmdlet -Code 'BlobNameForManyFiles' -Parameter 'Blob' -Message "-Blob names one blob, but several files came down the pipeline. Leave -Blob out (each blob is named after its file), or give -SourceRoot."
         }
+        if ($Blob) { $name = $Blob }
+        elseif ($rootPrefix -and $path.StartsWith($rootPrefix, [System.StringComparison]::OrdinalIgnoreCase)) { $name = $path.Substring($rootPrefix.Length) }
+        else { $name = [System.IO.Path]::GetFileName($path) }
+        $action = 'Upload as ' + $blobBase + $name.Replace('\', '/') + $overwrite
         try { $confirmed = $PSCmdlet.ShouldProcess($path, $action) }
         catch { Stop-MsiUnconfirmed -Cmdlet $PSCmdlet -ErrorRecord $_ -Target $path -Action $action -Prepared $prepared }
         if (-not $confirmed) { return }
@@ -180,6 +191,7 @@ function Send-MsiBlob {
             # Folders alone (Get-Item .\site | Send-MsiBlob -SourceRoot ...): nothing would be uploaded, and
             # nothing said. Each is the error a folder given as -File is.
             if ($items.Count -eq 0) {
+                if ($filesSeen) { $skippedFolders.Clear() }
                 foreach ($folder in $skippedFolders) {
                     $errorObject = [pscustomobject]@{ code = 'FileIsDirectory'; category = 'InvalidArgument'; parameter = 'File'; target = $folder; message = "-File '$folder' is a directory. Give a file, or pipe the folder's files: Get-ChildItem -File -Recurse '$folder' | Send-MsiBlob ..." }
                     $PSCmdlet.WriteError((New-MsiErrorRecord -ErrorObject $errorObject -Cmdlet $PSCmdlet))

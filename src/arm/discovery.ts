@@ -131,6 +131,7 @@ export class ArmSession {
     }
     if (md) verbose(`Instance metadata: subscription ${md.subscriptionId}, resource group ${md.resourceGroupName}, azEnvironment ${md.azEnvironment ?? '(none)'}.`);
     this.cloud = q.environment ? cloudByName(q.environment) : (tokenCloud ?? (md ? cloudFromAzEnvironment(md.azEnvironment) : CLOUDS.AzureCloud));
+    const cloudFrom = q.environment ? '-Environment' : tokenCloud ? "the token's audience" : md ? "the VM's azEnvironment" : 'the default';
     this.armEndpoint = armOverride ?? this.cloud.armEndpoint;
     this.origin.armResource = this.cloud.armResource;
     this.ref = {
@@ -139,7 +140,7 @@ export class ArmSession {
       storageAccountName: name.toLowerCase(),
     };
     this.groupGuessed = !fromId && !q.resourceGroupName;
-    verbose(`Storage account ${this.ref.storageAccountName} in resource group ${this.ref.resourceGroupName}${this.groupGuessed ? " (the VM's)" : ''}, subscription ${this.ref.subscriptionId}; cloud ${this.cloud.name} (-Environment), ARM at ${this.armEndpoint}.`);
+    verbose(`Storage account ${this.ref.storageAccountName} in resource group ${this.ref.resourceGroupName}${this.groupGuessed ? " (the VM's)" : ''}, subscription ${this.ref.subscriptionId}; cloud ${this.cloud.name} (from ${cloudFrom}), ARM at ${this.armEndpoint}.`);
     return this.location();
   }
 

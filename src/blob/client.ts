@@ -23,22 +23,30 @@ export function blobEndpointFor(account: string, blobEndpoint?: string): string 
  * endpoint (the emulator's path style). Any other host (a custom domain) names none.
  */
 export function endpointAccount(endpoint: string): string | undefined {
+  return endpointShape(endpoint).account;
+}
+
+/**
+ * The account an endpoint names (endpointAccount), and what its path holds beyond the service URL: a
+ * container, say ('https://acct.blob.core.windows.net/logs/'), which every blob's URL would then carry.
+ */
+export function endpointShape(endpoint: string): { account?: string; extraPath?: string; serviceUrl?: string } {
   const url = new URL(endpoint);
   const host = url.hostname.toLowerCase();
+  const segments = url.pathname.split('/').filter((s) => s.length > 0);
   // Azure's own blob hosts, in every cloud, private link and DNS-zone ones too; an account's read-access
   // secondary ('<account>-secondary') is that account's.
   const azure = /^([a-z0-9]{3,24})(?:-secondary)?\.(?:privatelink\.|z\d+\.)?blob\.(?:core\.windows\.net|core\.chinacloudapi\.cn|core\.usgovcloudapi\.net|storage\.azure\.net)$/.exec(host);
-  if (azure) return azure[1];
+  if (azure) return { account: azure[1], extraPath: segments.length ? segments.join('/') : undefined, serviceUrl: `${url.origin}/` };
   if (host === 'localhost' || /^\d+\.\d+\.\d+\.\d+$/.test(host) || host.startsWith('[')) {
-    const segment = url.pathname.split('/')[1];
-    if (!segment) return undefined;
+    if (segments.length === 0) return {};
     try {
-      return decodeURIComponent(segment).toLowerCase();
+      return { account: decodeURIComponent(segments[0]).toLowerCase(), extraPath: segments.length > 1 ? segments.slice(1).join('/') : undefined, serviceUrl: `${url.origin}/${segments[0]}/` };
     } catch {
-      return undefined;
+      return {};
     }
   }
-  return undefined;
+  return {};
 }
 
 export function validateAccountKey(key: string): void {
@@ -292,7 +300,12 @@ export function storageError(err: unknown, where: { container: string; blob?: st
         parameter: 'Container',
       });
     case 'BlobNotFound':
-      return new MsiError('BlobNotFound', `The blob ${blob} does not exist. Check -Blob (names are case-sensitive).`, 'ObjectNotFound', { ...opts, parameter: 'Blob' });
+      return new MsiError(
+        'BlobNotFound',
+        `The blob ${blob} does not exist. Check -Blob (names are case-sensitive).${place.blob && /[*?[]/.test(place.blob) ? ` -Blob takes a name here, not a pattern: for the blobs a pattern matches, pipe them, as in Get-MsiBlob -Container ${place.container} -Blob '${place.blob}' | ...` : ''}`,
+        'ObjectNotFound',
+        { ...opts, parameter: 'Blob' },
+      );
     case 'BlobAlreadyExists':
       return new MsiError('BlobAlreadyExists', `The blob ${blob} already exists. Pass -Force to overwrite it.`, 'ResourceExists', { ...opts, parameter: 'Force' });
     case 'ContainerAlreadyExists':

@@ -82,6 +82,8 @@ export async function resolveDestination(destination: string, blobName: string, 
   const stat = await fs.stat(destination).catch(() => undefined);
   // 'folder/' names a folder: one that does not exist is not a file name to create.
   if (!stat && /[\\/]$/.test(destination) && path.dirname(destination) !== destination) {
+    const blocking = await fileInTheWay(path.parse(destination).root, destination);
+    if (blocking) throw notAFolder(blocking, blobName);
     throw new MsiError(
       'DestinationFolderNotFound',
       `The folder -Destination '${destination}' does not exist. Create it first (New-Item -ItemType Directory '${destination}'), or give a file path.`,
@@ -108,11 +110,17 @@ export async function resolveDestination(destination: string, blobName: string, 
     if (!rel || rel.startsWith('..') || path.isAbsolute(rel) || parts.some((p) => p === '..' || p === '.')) {
       throw invalidArgument('Blob', `The blob name '${blobName}' would leave the destination folder; give -Destination as a file path instead.`, 'UnsafeBlobPath');
     }
-    await fs.mkdir(path.dirname(file), { recursive: true });
+    await fs.mkdir(path.dirname(file), { recursive: true }).catch(async (err: { code?: string }) => {
+      // A file where the blob's name needs a folder ('x' on disk, blob 'x/y').
+      if (err.code !== 'EEXIST' && err.code !== 'ENOTDIR') throw err;
+      throw notAFolder(await fileInTheWay(destination, path.dirname(file)), blobName);
+    });
   } else {
     const parent = path.dirname(destination);
     const parentStat = await fs.stat(parent).catch(() => undefined);
     if (!parentStat?.isDirectory()) {
+      const blocking = await fileInTheWay(path.parse(parent).root, parent);
+      if (blocking) throw notAFolder(blocking, blobName);
       throw new MsiError(
         'DestinationFolderNotFound',
         `The folder of -Destination '${destination}' does not exist. Create it first (New-Item -ItemType Directory '${parent}'), or give an existing folder as -Destination.`,
@@ -132,6 +140,28 @@ export async function resolveDestination(destination: string, blobName: string, 
   // Set-uid, set-gid and sticky bits are not carried over to downloaded content.
   const mode = existing?.isFile() && process.platform !== 'win32' ? existing.mode & 0o777 : undefined;
   return { file, temp, mode };
+}
+
+/** The first file (not a folder) on the way from `from` down to `folder`, if one is in the way. */
+async function fileInTheWay(from: string, folder: string): Promise<string | undefined> {
+  const steps = path.relative(from, folder).split(path.sep).filter((s) => s.length > 0);
+  let at = from;
+  for (const step of steps) {
+    at = path.join(at, step);
+    const stat = await fs.stat(at).catch(() => undefined);
+    if (!stat) return undefined;
+    if (!stat.isDirectory()) return at;
+  }
+  return undefined;
+}
+
+function notAFolder(file: string | undefined, blobName: string): MsiError {
+  return new MsiError(
+    'DestinationNotFolder',
+    `${file ? `'${file}' is a file` : 'A file is in the way'}, where the blob '${blobName}' needs a folder: the blob cannot be written under it. Move that file, or give another -Destination.`,
+    'InvalidArgument',
+    { parameter: 'Destination', target: file },
+  );
 }
 
 /**

@@ -3,7 +3,7 @@
 import { ArmSession } from '../arm/discovery.js';
 import { STORAGE_RESOURCE } from '../arm/clouds.js';
 import { validateStorageAccountName } from '../arm/arm.js';
-import { blobEndpointFor, endpointAccount, normalizeSas, validateAccountKey } from '../blob/client.js';
+import { blobEndpointFor, endpointShape, normalizeSas, validateAccountKey } from '../blob/client.js';
 import { MsiError, invalidArgument } from '../errors.js';
 import { getToken } from '../identity/token.js';
 import { verbose, warning } from '../log.js';
@@ -52,8 +52,17 @@ export async function run(req: RequestOf<'context'>, signal: AbortSignal): Promi
     }
   }
   if (!name) throw new MsiError('MissingStorageAccount', 'Give -StorageAccountName or -ResourceId.', 'InvalidArgument', { parameter: 'StorageAccountName' });
-  // Another account's endpoint would fail only at the first request, as a credential refused.
-  const named = req.blobEndpoint !== undefined && blobEndpoint ? endpointAccount(blobEndpoint) : undefined;
+  // Another account's endpoint, or one with a container in it, would fail only at the first request, as a
+  // credential refused or a container not found.
+  const shape: ReturnType<typeof endpointShape> = req.blobEndpoint !== undefined && blobEndpoint ? endpointShape(blobEndpoint) : {};
+  if (shape.extraPath) {
+    throw invalidArgument(
+      'BlobEndpoint',
+      `-BlobEndpoint ${blobEndpoint} goes on past the account, with '${shape.extraPath}': give only the service URL (${shape.serviceUrl}), and the container to each cmdlet's -Container.`,
+      'InvalidEndpoint',
+    );
+  }
+  const named = shape.account;
   if (named && named !== name.toLowerCase()) {
     throw invalidArgument(
       'BlobEndpoint',

@@ -1,7 +1,8 @@
 // Get-MsiBlob: the container's blobs (optionally under a prefix), one line per blob as the pages arrive.
+import type { BlobItem, ContainerClient } from '@azure/storage-blob';
 import { containerClient, serviceClient, storageError } from '../blob/client.js';
 import { emitItem } from '../blob/transfer.js';
-import { invalidArgument } from '../errors.js';
+import { MsiError, invalidArgument } from '../errors.js';
 import { verbose } from '../log.js';
 import { type BatchResult, type RequestOf, blobResult, quotedEtag } from '../protocol.js';
 
@@ -57,9 +58,17 @@ export async function run(req: RequestOf<'list'>, signal: AbortSignal): Promise<
   verbose(`Listing ${container.url}${prefix ? ` under '${prefix}'` : ''}${pattern ? `, names like '${req.blob}'` : ''}${max < Infinity ? `, at most ${max}` : ''}.`);
   let done = 0;
   let bytes = 0;
-  if (exact !== undefined && prefix === undefined) return { done, failed: 0, bytes };
+  // A name that is not there is an error, as Get-AzStorageBlob's (-ErrorAction SilentlyContinue: nothing).
+  const notFound = () =>
+    new MsiError('BlobNotFound', `The blob '${exact}' in container '${req.container}' does not exist${req.prefix && prefix === undefined ? ` under -Prefix '${req.prefix}'` : ''}. Check -Blob: names are case-sensitive; a pattern such as '*${exact}*' matches ignoring case.`, 'ObjectNotFound', {
+      parameter: 'Blob',
+      target: exact,
+    });
+  if (exact !== undefined && prefix === undefined) throw notFound();
+  // Small pages when few blobs are wanted (-MaxCount): the answer comes sooner.
+  const pageSize = max < 5000 && !pattern && exact === undefined ? max : undefined;
   try {
-    for await (const b of container.listBlobsFlat({ prefix, abortSignal: signal })) {
+    for await (const b of listBlobs(container, prefix, pageSize, signal)) {
       if (exact !== undefined && b.name !== exact) continue;
       if (pattern && !pattern.test(b.name)) continue;
       const p = b.properties;
@@ -81,7 +90,15 @@ export async function run(req: RequestOf<'list'>, signal: AbortSignal): Promise<
   } catch (err) {
     throw storageError(err, { container: req.container });
   }
+  if (exact !== undefined && done === 0) throw notFound();
   return { done, failed: 0, bytes };
+}
+
+/** The blobs under a prefix, page by page (of at most `pageSize`, when given). */
+async function* listBlobs(container: ContainerClient, prefix: string | undefined, pageSize: number | undefined, signal: AbortSignal): AsyncGenerator<BlobItem> {
+  for await (const page of container.listBlobsFlat({ prefix, abortSignal: signal }).byPage({ maxPageSize: pageSize })) {
+    yield* page.segment.blobItems;
+  }
 }
 
 /** The account's containers (for tab completion and listing), one line each. */
@@ -89,7 +106,8 @@ export async function containers(req: RequestOf<'containers'>, signal: AbortSign
   const service = await serviceClient(req.context);
   const max = req.maxCount ?? Infinity;
   const pattern = req.name !== undefined && hasWildcard(req.name) ? wildcardRegExp(req.name, 'Name') : undefined;
-  const exact = req.name !== undefined && !pattern ? req.name.replace(/`(.)/g, '$1') : undefined;
+  // Container names are lower case by Azure's rules: a name in capitals means the same container.
+  const exact = req.name !== undefined && !pattern ? req.name.replace(/`(.)/g, '$1').toLowerCase() : undefined;
   let done = 0;
   try {
     for await (const c of service.listContainers({ prefix: exact ?? req.prefix, abortSignal: signal })) {
@@ -98,7 +116,15 @@ export async function containers(req: RequestOf<'containers'>, signal: AbortSign
       if (done >= max || exact !== undefined) break;
     }
   } catch (err) {
-    throw storageError(err, { account: req.context.storageAccountName });
+    const e = storageError(err, { account: req.context.storageAccountName });
+    // A container's SAS (or a blob's) cannot list the account's containers: say so, not "it may have expired".
+    if (req.context.authType === 'SAS' && (e.category === 'PermissionDenied' || e.category === 'AuthenticationError')) {
+      throw new MsiError(e.code, `${e.message} Listing containers needs an account SAS, with the letter l: New-MsiStorageSas without -Container.`, e.category, { statusCode: e.statusCode, azure: e.azure, target: e.target });
+    }
+    throw e;
+  }
+  if (exact !== undefined && done === 0) {
+    throw new MsiError('ContainerNotFound', `The container '${exact}' does not exist in account '${req.context.storageAccountName}'. Check -Name, or create it with New-MsiStorageContainer.`, 'ObjectNotFound', { parameter: 'Name', target: exact });
   }
   return { done, failed: 0, bytes: 0 };
 }

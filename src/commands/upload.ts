@@ -44,6 +44,8 @@ export function blobProperties(properties: Record<string, string> | undefined, c
   for (const [name, value] of Object.entries(properties)) {
     const lower = name.toLowerCase();
     if (lower === 'contenttype') {
+      // Empty: not given (the type is guessed, as the service would otherwise store application/octet-stream).
+      if (value === '') continue;
       if (contentType !== undefined && contentType !== value) {
         throw invalidArgument('Properties', `-Properties has ContentType '${value}', but -ContentType is '${contentType}'. Give the content type once.`, 'InvalidBlobProperty');
       }

@@ -76,7 +76,11 @@ Describe 'Output and formatting' {
         $found.ETag | Should -Match '^"0x[0-9A-F]+"$'
         (Get-MsiStorageContainer -Name ($name.Substring(0, 8).ToUpper() + '*') -Context $Ctx).Name | Should -Be $name
         (Get-MsiStorageContainer -Prefix $name.Substring(0, 8) -Context $Ctx).Name | Should -Be $name
-        Get-MsiStorageContainer -Name ($name + 'x') -Context $Ctx | Should -BeNullOrEmpty
+        # Container names are lower case: a name in capitals is the same container.
+        (Get-MsiStorageContainer -Name $name.ToUpper() -Context $Ctx).Name | Should -Be $name
+        { Get-MsiStorageContainer -Name ($name + 'x') -Context $Ctx } | Should -Throw -ErrorId 'GetMsiStorageContainerContainerNotFound,Get-MsiStorageContainer'
+        Get-MsiStorageContainer -Name ($name + 'x') -Context $Ctx -ErrorAction SilentlyContinue | Should -BeNullOrEmpty
+        Get-MsiStorageContainer -Name ($name + '*x') -Context $Ctx | Should -BeNullOrEmpty
         @(Get-MsiStorageContainer -MaxCount 1 -Context $Ctx).Count | Should -Be 1
         (Get-MsiStorageContainer $name -Context $Ctx | Get-MsiBlob).Name | Should -Be 'listed.txt'
         # A failure names the account, not a container.
@@ -110,6 +114,13 @@ Describe 'Output and formatting' {
             foreach ($column in $case.Columns) { $text | Should -Match $column }
             $text | Should -Not -Match 'SecureString'
         }
+    }
+
+    It 'shows a context inside another object as its account, credential kind and endpoint' {
+        "$Ctx" | Should -Be "$($Stack.storageAccountName) (SharedKey, $($Stack.blobEndpoint))"
+        $text = Get-MsiBlob -Container $Container -Context $Ctx | Format-List * | Out-String -Width 500
+        $text | Should -Match ([regex]::Escape("Context      : $($Stack.storageAccountName) (SharedKey, "))
+        $text | Should -Not -Match 'SecureString'
     }
 
     It 'shows where Receive-MsiBlob wrote each blob' {
@@ -217,6 +228,33 @@ $Error | Where-Object { $_.FullyQualifiedErrorId -like '*,*' } | Select-Object -
     }
 }
 
+Describe '-WhatIf on a pipeline of files' {
+    It 'names each blob as it would be stored, uploads nothing, and finds no fault with the folders' {
+        $tree = Join-Path $Work 'whatif-tree'
+        New-Item -ItemType Directory -Path (Join-Path $tree 'sub') -Force | Out-Null
+        'a' | Set-Content -LiteralPath (Join-Path $tree 'a.txt')
+        'b' | Set-Content -LiteralPath (Join-Path $tree 'sub/b.txt')
+        $out = Invoke-ChildPwsh -Name 'whatif-tree' -Arguments $Root, $StackFile, $Container, $tree -Script @'
+param($Root, $StackFile, $Container, $Tree)
+$s = Get-Content -Raw -LiteralPath $StackFile | ConvertFrom-Json
+$env:AZURE_POD_IDENTITY_AUTHORITY_HOST = $s.imdsHost
+Import-Module (Join-Path $Root 'MsiStorage.psd1')
+$ctx = New-MsiStorageContext -StorageAccountName $s.storageAccountName -SubscriptionId $s.subscriptionId -ResourceGroupName $s.resourceGroupName -ArmEndpoint $s.armEndpoint -BlobEndpoint $s.blobEndpoint
+$Error.Clear()
+Get-ChildItem -LiteralPath $Tree -Recurse | Send-MsiBlob -Container $Container -SourceRoot $Tree -Context $ctx -WhatIf
+Send-MsiBlob -File (Join-Path $Tree 'a.txt') -Container $Container -Blob 'back\slash.txt' -Context $ctx -Force -WhatIf
+'ERRORS ' + $Error.Count
+'LISTED ' + @(Get-MsiBlob -Container $Container -Prefix 'sub/' -Context $ctx).Count
+'@
+        $text = $out -join "`n"
+        $text | Should -Match 'ERRORS 0'
+        $text | Should -Match "Upload as \S+/$Container/sub/b\.txt, unless the blob exists"
+        $text | Should -Match "Upload as \S+/$Container/a\.txt, unless the blob exists"
+        $text | Should -Match "Upload as \S+/$Container/back/slash\.txt, replacing the blob if it exists"
+        $text | Should -Match 'LISTED 0'
+    }
+}
+
 Describe '-Debug' {
     It 'shows the verbose story and the warnings without asking, in a -NonInteractive session too' {
         # PowerShell makes a function's own $PSCmdlet.WriteVerbose and WriteWarning ask "Continue with this
@@ -268,6 +306,21 @@ Describe 'Tab completion' {
             $line = "Receive-MsiBlob -Context `$global:MsiCompletionContext -Container $Container -Blob tes"
             $found = (TabExpansion2 -inputScript $line -cursorColumn $line.Length).CompletionMatches.CompletionText
             $found | Should -Contain 'test.txt'
+        }
+        finally { Remove-Variable -Name MsiCompletionContext -Scope Global }
+    }
+
+    It "escapes wildcards where the parameter takes a pattern (Get-MsiBlob -Blob), not where it takes a name" {
+        Send-MsiBlob -File $File -Container $Container -Blob 'set[1].txt' -Context $Ctx -Force | Out-Null
+        $global:MsiCompletionContext = $Ctx
+        try {
+            $line = "Get-MsiBlob -Context `$global:MsiCompletionContext -Container $Container -Blob set"
+            $found = (TabExpansion2 -inputScript $line -cursorColumn $line.Length).CompletionMatches.CompletionText
+            $found | Should -Contain "'set``[1``].txt'"
+            # What it completes finds that one blob.
+            (Get-MsiBlob -Container $Container -Blob 'set`[1`].txt' -Context $Ctx).Name | Should -Be 'set[1].txt'
+            $line = "Remove-MsiBlob -Context `$global:MsiCompletionContext -Container $Container -Blob set"
+            (TabExpansion2 -inputScript $line -cursorColumn $line.Length).CompletionMatches.CompletionText | Should -Contain 'set[1].txt'
         }
         finally { Remove-Variable -Name MsiCompletionContext -Scope Global }
     }

@@ -300,7 +300,8 @@ Describe 'The SAS path' {
         $sent = Send-MsiBlob -File $File -Container $SasContainer -Blob $name -Context $ctxKey -Force
         $sas = New-MsiStorageSas -StorageAccountName $Stack.storageAccountName -Container $SasContainer -Permission r -Protocol HttpsOrHttp
         $plain = (New-Object System.Net.NetworkCredential -ArgumentList '', $sas).Password
-        (Invoke-WebRequest -Uri "$($sent.Uri)?$plain" -NoProxy -UseBasicParsing).Content | Should -Be 'This is a test text file.'
+        $sent.Uri | Should -BeOfType [System.Uri]
+        (Invoke-WebRequest -Uri "$($sent.Uri.AbsoluteUri)?$plain" -NoProxy -UseBasicParsing).Content | Should -Be 'This is a test text file.'
         (Get-MsiBlob -Container $SasContainer -Prefix 'shared/' -Context $ctxKey).Uri | Should -Be $sent.Uri
     }
 

@@ -238,9 +238,13 @@ Describe 'Many files' {
         & $names (Get-MsiBlob -Container $TreeContainer -Blob '*.TXT' -Context $Ctx) | Should -Be @('a.txt', 'sub/deeper/c.txt')
         & $names (Get-MsiBlob -Container $TreeContainer -Prefix 'sub/' -Blob '*.txt' -Context $Ctx) | Should -Be @('sub/deeper/c.txt')
         & $names (Get-MsiBlob -Container $TreeContainer -Blob 'sub/b.json' -Context $Ctx) | Should -Be @('sub/b.json')
-        # A name without wildcards is that blob, exactly.
-        Get-MsiBlob -Container $TreeContainer -Blob 'SUB/B.JSON' -Context $Ctx | Should -BeNullOrEmpty
-        Get-MsiBlob -Container $TreeContainer -Blob 'sub/b' -Context $Ctx | Should -BeNullOrEmpty
+        # A name without wildcards is that blob, exactly; one that is not there is an error, as in Az.Storage,
+        # and nothing at all with -ErrorAction SilentlyContinue.
+        $err = { Get-MsiBlob -Container $TreeContainer -Blob 'SUB/B.JSON' -Context $Ctx } | Should -Throw -ErrorId 'GetMsiBlobBlobNotFound,Get-MsiBlob' -PassThru
+        $err.CategoryInfo.Category | Should -Be 'ObjectNotFound'
+        $err.Exception.Message | Should -Match 'case-sensitive'
+        Get-MsiBlob -Container $TreeContainer -Blob 'sub/b' -Context $Ctx -ErrorAction SilentlyContinue | Should -BeNullOrEmpty
+        { Get-MsiBlob -Container $TreeContainer -Prefix 'other/' -Blob 'sub/b.json' -Context $Ctx } | Should -Throw -ErrorId 'GetMsiBlobBlobNotFound,Get-MsiBlob'
         @(Get-MsiBlob -Container $TreeContainer -MaxCount 2 -Context $Ctx).Count | Should -Be 2
         { Get-MsiBlob -Container $TreeContainer -Blob 'a[' -Context $Ctx } | Should -Throw -ErrorId 'GetMsiBlobInvalidWildcardPattern,Get-MsiBlob'
         { Get-MsiBlob -Container $TreeContainer -Blob '[z-a]*' -Context $Ctx } | Should -Throw -ErrorId 'GetMsiBlobInvalidWildcardPattern,Get-MsiBlob'

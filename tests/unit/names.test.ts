@@ -1,5 +1,5 @@
 // Blob names that a URL or a Windows folder would change, and destinations that name a missing folder.
-import { mkdtempSync, mkdirSync, readdirSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -210,5 +210,26 @@ describe('the account a blob endpoint names', () => {
     // The read-access secondary is the account's own.
     expect(endpointAccount('https://myacct-secondary.blob.core.windows.net/')).toBe('myacct');
     expect(endpointAccount('http://127.0.0.1:10000/%E0%A4%A/')).toBeUndefined();
+  });
+  it('says what an endpoint holds past the account: a container, which belongs in -Container', async () => {
+    const { endpointShape } = await import('../../src/blob/client.js');
+    expect(endpointShape('https://myacct.blob.core.windows.net/logs/')).toEqual({ account: 'myacct', extraPath: 'logs', serviceUrl: 'https://myacct.blob.core.windows.net/' });
+    expect(endpointShape('http://127.0.0.1:10000/acct/blobs/')).toEqual({ account: 'acct', extraPath: 'blobs', serviceUrl: 'http://127.0.0.1:10000/acct/' });
+    expect(endpointShape('http://127.0.0.1:10000/acct/').extraPath).toBeUndefined();
+    expect(endpointShape('https://files.contoso.com/storage/')).toEqual({});
+  });
+});
+
+describe('a file where the blob needs a folder', () => {
+  it('is DestinationNotFolder naming the file, under a destination folder, in a file path, or in a folder path', async () => {
+    const d = mkdtempSync(path.join(tmpdir(), 'dest-'));
+    writeFileSync(path.join(d, 'x'), 'a file');
+    const x = path.join(d, 'x');
+    await expect(resolveDestination(d, 'x/y', false, 'linux')).rejects.toMatchObject({ code: 'DestinationNotFolder', target: x, message: expect.stringContaining(`'${x}' is a file, where the blob 'x/y' needs a folder`) });
+    await expect(resolveDestination(d, 'x/deeper/y', false, 'linux')).rejects.toMatchObject({ code: 'DestinationNotFolder', target: x });
+    await expect(resolveDestination(path.join(d, 'x', 'y'), 'y', false, 'linux')).rejects.toMatchObject({ code: 'DestinationNotFolder', target: x });
+    await expect(resolveDestination(`${path.join(d, 'x')}/`, 'y', false, 'linux')).rejects.toMatchObject({ code: 'DestinationNotFolder', target: x });
+    // Still a missing folder where nothing is in the way.
+    await expect(resolveDestination(path.join(d, 'none', 'y'), 'y', false, 'linux')).rejects.toMatchObject({ code: 'DestinationFolderNotFound' });
   });
 });
