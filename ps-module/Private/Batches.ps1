@@ -3,6 +3,9 @@
 
 # A full file-system path, which PowerShell would resolve to itself: C:\... or \\server\... on Windows; elsewhere
 # /... without a backslash (PowerShell reads a backslash as a separator there too).
+# The characters that end a folder in a path: '\' and '/' on Windows, '/' elsewhere. (A string search, not
+# Path.GetFileName, which on .NET Framework throws on characters such as '"'.)
+$script:PathSeparators = [char[]]@([System.IO.Path]::DirectorySeparatorChar, [System.IO.Path]::AltDirectorySeparatorChar)
 if ([System.IO.Path]::DirectorySeparatorChar -eq '\') { $script:FullPathPattern = '^([A-Za-z]:[\\/]|\\\\)' } else { $script:FullPathPattern = '^/[^\\]*$' }
 
 function Add-MsiBatchItem {

@@ -15,7 +15,8 @@ function Get-MsiCompletion {
         $names = Invoke-MsiNode -Command $command -Arguments $arguments -Cmdlet $PSCmdlet -Batch | Select-Object -First 200 | ForEach-Object { [string]$_.name }
         foreach ($name in $names) {
             $text = $name
-            if ($Wildcard) { $text = [System.Management.Automation.WildcardPattern]::Escape($name) }
+            # (Not [WildcardPattern]::Escape: before PowerShell 7.6 it leaves a backtick unescaped.)
+            if ($Wildcard) { $text = $name -replace '[*?\[\]`]', '`$0' }
             # Quoted when PowerShell would read it otherwise: special characters (typographic quotes too), or
             # a leading dash (any of the dashes PowerShell accepts), which would make it a parameter name.
             if ($text -match '[\s''"`$#;,(){}&|<>@\u2018-\u201E]' -or $text -match '^[-\u2013\u2014\u2015]') {

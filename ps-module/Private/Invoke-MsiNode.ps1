@@ -141,7 +141,9 @@ function Get-MsiNodeScript {
 }
 
 function Get-MsiNodePath {
-    $relative = $env:MSISTORAGE_NODE -and -not [System.IO.Path]::IsPathRooted($env:MSISTORAGE_NODE)
+    # (.NET Framework's IsPathRooted throws on a '"' or '|' in the path: such a value is no file, not a crash.)
+    $relative = $false
+    if ($env:MSISTORAGE_NODE) { try { $relative = -not [System.IO.Path]::IsPathRooted($env:MSISTORAGE_NODE) } catch { $relative = $false } }
     $key = "$env:MSISTORAGE_NODE|$env:PATH"
     if ($relative) { $key += "|$($ExecutionContext.SessionState.Path.CurrentFileSystemLocation)" }
     if ($script:NodePathCache.Key -eq $key -and $script:NodePathCache.Path) { return $script:NodePathCache.Path }

@@ -175,7 +175,7 @@ function Send-MsiBlob {
         }
         if ($Blob) { $name = $Blob }
         elseif ($rootPrefix -and $path.StartsWith($rootPrefix, [System.StringComparison]::OrdinalIgnoreCase)) { $name = $path.Substring($rootPrefix.Length) }
-        else { $name = [System.IO.Path]::GetFileName($path) }
+        else { $name = $path.Substring($path.LastIndexOfAny($script:PathSeparators) + 1) }
         $action = 'Upload as ' + $blobBase + $name.Replace('\', '/') + $overwrite
         try { $confirmed = $PSCmdlet.ShouldProcess($path, $action) }
         catch { Stop-MsiUnconfirmed -Cmdlet $PSCmdlet -ErrorRecord $_ -Target $path -Action $action -Prepared $prepared }

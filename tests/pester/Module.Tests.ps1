@@ -319,6 +319,12 @@ Describe 'Tab completion' {
             $found | Should -Contain "'set``[1``].txt'"
             # What it completes finds that one blob.
             (Get-MsiBlob -Container $Container -Blob 'set`[1`].txt' -Context $Ctx).Name | Should -Be 'set[1].txt'
+            # A backtick too (which [WildcardPattern]::Escape leaves alone before PowerShell 7.6).
+            Send-MsiBlob -File $File -Container $Container -Blob 'tick`mark.txt' -Context $Ctx -Force | Out-Null
+            $line = "Get-MsiBlob -Context `$global:MsiCompletionContext -Container $Container -Blob tick"
+            $found = (TabExpansion2 -inputScript $line -cursorColumn $line.Length).CompletionMatches.CompletionText
+            $found | Should -Contain "'tick````mark.txt'"
+            (Get-MsiBlob -Container $Container -Blob 'tick``mark.txt' -Context $Ctx).Name | Should -Be 'tick`mark.txt'
             $line = "Remove-MsiBlob -Context `$global:MsiCompletionContext -Container $Container -Blob set"
             (TabExpansion2 -inputScript $line -cursorColumn $line.Length).CompletionMatches.CompletionText | Should -Contain 'set[1].txt'
         }
