@@ -188,16 +188,10 @@ function Send-MsiBlob {
     }
     end {
         try {
-            # Folders alone (Get-Item .\site | Send-MsiBlob -SourceRoot ...): nothing would be uploaded, and
-            # nothing said. Each is the error a folder given as -File is.
-            if ($items.Count -eq 0) {
-                if ($filesSeen) { $skippedFolders.Clear() }
-                foreach ($folder in $skippedFolders) {
-                    $errorObject = [pscustomobject]@{ code = 'FileIsDirectory'; category = 'InvalidArgument'; parameter = 'File'; target = $folder; message = "-File '$folder' is a directory. Give a file, or pipe the folder's files: Get-ChildItem -File -Recurse '$folder' | Send-MsiBlob ..." }
-                    $PSCmdlet.WriteError((New-MsiErrorRecord -ErrorObject $errorObject -Cmdlet $PSCmdlet))
-                }
-                return
-            }
+            # Folders alone (Get-Item .\site | Send-MsiBlob -SourceRoot ...) would upload nothing, and say
+            # nothing: they go to Node as the files they were given as, each to get the error a folder does.
+            if (-not $filesSeen) { foreach ($folder in $skippedFolders) { $items.Add(@{ file = $folder }) } }
+            if ($items.Count -eq 0) { return }
             $arguments = @{
                 context   = ConvertTo-MsiContextArgument -Context $Context -Cmdlet $PSCmdlet
                 container = $Container

@@ -193,6 +193,20 @@ Describe 'A write-only SAS' {
 
 Describe 'Many files' {
     BeforeAll {
+        function Receive-IntoNewFolder([string] $Folder, [System.Collections.Specialized.OrderedDictionary] $Blobs) {
+            # Uploads each blob (name = content), then downloads the blobs under the first one's top folder
+            # into a new folder, as one pipeline. Returns what came, what failed, and the folder.
+            foreach ($name in $Blobs.Keys) {
+                $source = Join-Path $Work ('src-' + [guid]::NewGuid().ToString('N'))
+                $Blobs[$name] | Set-Content -LiteralPath $source
+                Send-MsiBlob -File $source -Container $Container -Blob $name -Context $Ctx -Force | Out-Null
+            }
+            $out = Join-Path $Work $Folder
+            New-Item -ItemType Directory -Path $out | Out-Null
+            $prefix = @($Blobs.Keys)[0].Split('/')[0] + '/'
+            $got = @(Get-MsiBlob -Container $Container -Prefix $prefix -Context $Ctx | Receive-MsiBlob -Destination $out -Context $Ctx -ErrorVariable failed -ErrorAction SilentlyContinue)
+            return @{ Got = $got; Failed = @($failed); Folder = $out }
+        }
         $script:Tree = Join-Path $Work 'tree'
         New-Item -ItemType Directory -Path (Join-Path $Tree 'sub/deeper') -Force | Out-Null
         'a' | Set-Content -LiteralPath (Join-Path $Tree 'a.txt')
@@ -356,13 +370,8 @@ Describe 'Many files' {
     }
 
     It "downloads only the first of two blobs that map to one file in the folder ('d/x.txt' and 'd//x.txt'), and says why for the other" {
-        $one = Join-Path $Work 'one.txt'; 'one' | Set-Content -LiteralPath $one
-        $two = Join-Path $Work 'two.txt'; 'two' | Set-Content -LiteralPath $two
-        Send-MsiBlob -File $one -Container $Container -Blob 'dup/x.txt' -Context $Ctx -Force | Out-Null
-        Send-MsiBlob -File $two -Container $Container -Blob 'dup//x.txt' -Context $Ctx -Force | Out-Null
-        $folder = Join-Path $Work 'dup-out'
-        New-Item -ItemType Directory -Path $folder | Out-Null
-        $got = @(Get-MsiBlob -Container $Container -Prefix 'dup/' -Context $Ctx | Receive-MsiBlob -Destination $folder -Context $Ctx -ErrorVariable failed -ErrorAction SilentlyContinue)
+        $r = Receive-IntoNewFolder -Folder 'dup-out' -Blobs ([ordered]@{ 'dup/x.txt' = 'one'; 'dup//x.txt' = 'two' })
+        $got = $r.Got; $failed = $r.Failed; $folder = $r.Folder
         $got.Count | Should -Be 1
         $failed.Count | Should -Be 1
         $failed[0].FullyQualifiedErrorId | Should -Be 'ReceiveMsiBlobDuplicateDestination,Receive-MsiBlob'
@@ -372,12 +381,8 @@ Describe 'Many files' {
     }
 
     It "downloads the blobs under 'conf/logs/' and says why it cannot also write 'conf/logs' as a file" {
-        $one = Join-Path $Work 'one.txt'; 'one' | Set-Content -LiteralPath $one
-        Send-MsiBlob -File $one -Container $Container -Blob 'conf/logs' -Context $Ctx -Force | Out-Null
-        Send-MsiBlob -File $one -Container $Container -Blob 'conf/logs/app.log' -Context $Ctx -Force | Out-Null
-        $folder = Join-Path $Work 'conf-out'
-        New-Item -ItemType Directory -Path $folder | Out-Null
-        $got = @(Get-MsiBlob -Container $Container -Prefix 'conf/' -Context $Ctx | Receive-MsiBlob -Destination $folder -Context $Ctx -ErrorVariable failed -ErrorAction SilentlyContinue)
+        $r = Receive-IntoNewFolder -Folder 'conf-out' -Blobs ([ordered]@{ 'conf/logs' = 'one'; 'conf/logs/app.log' = 'one' })
+        $got = $r.Got; $failed = $r.Failed; $folder = $r.Folder
         @($got.Name) | Should -Be @('conf/logs/app.log')
         $failed.Count | Should -Be 1
         $failed[0].FullyQualifiedErrorId | Should -Be 'ReceiveMsiBlobDestinationIsDirectory,Receive-MsiBlob'
