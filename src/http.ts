@@ -45,7 +45,8 @@ export class NetworkError extends Error {
   }
 }
 
-const MAX_RESPONSE_BYTES = 4 * 1024 * 1024;
+// Identity and ARM replies are small; a subscription's storage accounts in one page can run to megabytes.
+const MAX_RESPONSE_BYTES = 32 * 1024 * 1024;
 
 /**
  * MSISTORAGE_LOOPBACK_ONLY=1 makes every endpoint that is not on this machine an error, before anything is

@@ -41,6 +41,8 @@ export interface RetryPolicy {
   connectTimeoutFor?(attempt: number, elapsedMs: number, earlier?: readonly Outcome[]): number;
   /** The pause before retrying this outcome, when the exponential back-off does not suit it (Retry-After still wins). */
   retryDelayMs?(outcome: Outcome): number | undefined;
+  /** The shortest pause between tries (back-off and Retry-After alike; not retryDelayMs), as backoffScale scales it. */
+  minDelayMs?: number;
 }
 
 /** Test knob: scales every computed back-off delay (not Retry-After), so suites can run the retry table fast. */
@@ -85,7 +87,7 @@ export async function sendWithRetries(
   policy: RetryPolicy,
   deadline: Deadline,
   signal?: AbortSignal,
-): Promise<Outcome & { attempts: number; timedOut: boolean }> {
+): Promise<Outcome & { attempts: number; timedOut: boolean; waitAskedMs?: number }> {
   const started = Date.now();
   const earlier: Outcome[] = [];
   for (let attempt = 1; ; attempt++) {
@@ -109,10 +111,12 @@ export async function sendWithRetries(
     // Bodies are not kept: a 410 storm can last 70 s, and policies look at statuses and error kinds only.
     earlier.push(outcome.response ? { response: { status: outcome.response.status, headers: outcome.response.headers, body: '' } } : outcome);
     const hinted = outcome.response ? retryAfterMs(outcome.response.headers) : undefined;
-    const delay = hinted ?? policy.retryDelayMs?.(outcome) ?? backoffMs(policy, attempt);
+    const special = hinted === undefined ? policy.retryDelayMs?.(outcome) : undefined;
+    const delay = special ?? Math.max(hinted ?? backoffMs(policy, attempt), Math.round((policy.minDelayMs ?? 0) * backoffScale()));
     if (delay >= deadline.remainingMs()) {
       verbose(`${policy.name}: ${describe(outcome)}; no time left for another try within -${deadline.parameter} ${deadline.seconds}.`);
-      return { ...outcome, attempts: attempt, timedOut: true };
+      // The server's own Retry-After, when that is what did not fit: the message then says how long it asked for.
+      return { ...outcome, attempts: attempt, timedOut: true, ...(hinted !== undefined ? { waitAskedMs: hinted } : {}) };
     }
     verbose(`${policy.name}: ${describe(outcome)} on try ${attempt}; retrying in ${delay} ms${hinted !== undefined ? ' (Retry-After)' : ''}.`);
     await sleep(delay, signal);

@@ -24,7 +24,8 @@ export interface StorageKey {
 }
 
 const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-const RESOURCE_GROUP = /^[-\w._()]{1,90}$/u;
+// Azure's rule: letters and digits of any script (.NET Char.IsLetterOrDigit), '-', '_', '.', '(' and ')'.
+const RESOURCE_GROUP = /^[-\p{L}\p{Nd}_.()]{1,90}$/u;
 const ACCOUNT = /^[a-z0-9]{3,24}$/;
 
 export function validateSubscriptionId(v: string): void {
@@ -35,7 +36,7 @@ export function validateSubscriptionId(v: string): void {
 
 export function validateResourceGroupName(v: string): void {
   if (!RESOURCE_GROUP.test(v) || v.endsWith('.')) {
-    throw invalidArgument('ResourceGroupName', `-ResourceGroupName '${v}' is not a valid resource group name: use 1-90 letters, digits, '-', '_', '.', '(' or ')', not ending in '.'.`, 'InvalidResourceGroupName');
+    throw invalidArgument('ResourceGroupName', `-ResourceGroupName '${v}' is not a valid resource group name: use 1-90 letters or digits (of any script), '-', '_', '.', '(' or ')', not ending in '.'.`, 'InvalidResourceGroupName');
   }
 }
 
@@ -254,8 +255,15 @@ export function roleFor(action: string): string {
   return 'Storage Account Contributor';
 }
 
+/** How the retries ended (sendWithRetries), for the message of a 429 or 5xx. */
+export interface RetryEnd {
+  attempts: number;
+  timedOut: boolean;
+  waitAskedMs?: number;
+}
+
 /** Maps an ARM error response to an MsiError that tells the admin what to do. */
-export function armError(res: HttpResponse, ref: Partial<AccountRef>, action: string, origin?: TokenOrigin): MsiError {
+export function armError(res: HttpResponse, ref: Partial<AccountRef>, action: string, origin?: TokenOrigin, retry?: RetryEnd): MsiError {
   const body = tryParseJson(res.body) as ArmErrorBody | undefined;
   const code = body?.error?.code;
   const message = body?.error?.message;
@@ -313,6 +321,19 @@ export function armError(res: HttpResponse, ref: Partial<AccountRef>, action: st
         { ...opts, parameter: 'Token' },
       );
     }
+    case 'InvalidAuthenticationTokenTenant': {
+      // A managed identity gets tokens from its own tenant only: no new token helps, the subscription is elsewhere.
+      const tenants = [...(message ?? '').matchAll(/https:\/\/[^'\s]+\/([0-9a-f-]{36})\/?'/gi)].map((m) => m[1]);
+      const where = tenants.length >= 2 ? ` (the token's tenant is ${tenants[0]}; the subscription's is ${tenants[1]})` : '';
+      const whose = origin?.from === 'Token' ? 'the token passed to -Token comes' : 'the managed identity comes';
+      return new MsiError(
+        'SubscriptionInAnotherTenant',
+        `The subscription '${ref.subscriptionId ?? 'given'}' belongs to another Microsoft Entra tenant than the one ${whose} from${where}. ` +
+          'A managed identity can get tokens only from its own tenant, so a new token does not help. Check -SubscriptionId (or the subscription in -ResourceId): use a subscription of the identity\'s tenant.',
+        'AuthenticationError',
+        { ...opts, parameter: 'SubscriptionId' },
+      );
+    }
     case 'ExpiredAuthenticationToken':
       return new MsiError('TokenExpired', `The token has expired.${said} Get a new one with Get-MsiToken.`, 'AuthenticationError', { ...opts, parameter: 'Token' });
     default:
@@ -328,7 +349,16 @@ export function armError(res: HttpResponse, ref: Partial<AccountRef>, action: st
   if (s === 403) return new MsiError('AuthorizationFailed', `Azure Resource Manager refused '${action}' (HTTP 403).${said}`, 'PermissionDenied', opts);
   if (s === 404) return new MsiError('ArmResourceNotFound', `Azure Resource Manager found nothing at this path (HTTP 404).${said} Check -ArmEndpoint and the names.`, 'ObjectNotFound', opts);
   if (s === 429 || s >= 500) {
-    return new MsiError('ArmUnavailable', `Azure Resource Manager kept failing with HTTP ${s} after retries.${said} Try again later, or give more time with -TimeoutSec.`, 'ResourceUnavailable', opts);
+    const what = s === 429 ? `is throttling requests (HTTP 429)` : `answered HTTP ${s}`;
+    const how =
+      retry?.waitAskedMs !== undefined
+        ? ` and asked to wait ${Math.ceil(retry.waitAskedMs / 1000)} s, longer than -TimeoutSec allows${retry.attempts > 1 ? ` (after ${retry.attempts} tries)` : ''}`
+        : retry && retry.attempts <= 1
+          ? ''
+          : retry?.timedOut
+            ? ` until -TimeoutSec ran out (${retry.attempts} tries)`
+            : ` on every try${retry ? ` (${retry.attempts})` : ''}`;
+    return new MsiError('ArmUnavailable', `Azure Resource Manager ${what}${how}.${said} Try again later, or give more time with -TimeoutSec.`, 'ResourceUnavailable', opts);
   }
   return new MsiError('ArmRequestFailed', `Azure Resource Manager answered HTTP ${s} to '${action}'.${said}`, 'InvalidOperation', opts);
 }
@@ -352,6 +382,6 @@ export async function armSend(
       { target: outcome.error.url },
     );
   }
-  if (outcome.response.status < 200 || outcome.response.status > 299) throw armError(outcome.response, ref, action, origin);
+  if (outcome.response.status < 200 || outcome.response.status > 299) throw armError(outcome.response, ref, action, origin, outcome);
   return outcome.response;
 }

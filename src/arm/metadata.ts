@@ -3,7 +3,7 @@ import { MsiError } from '../errors.js';
 import { type HttpRequest, type HttpResponse, tryParseJson } from '../http.js';
 import { imdsHost } from '../identity/sources.js';
 import { imdsRetryPolicy } from '../identity/token.js';
-import { type Deadline, sendWithRetries } from '../retry.js';
+import { type Deadline, type RetryPolicy, sendWithRetries } from '../retry.js';
 
 export const INSTANCE_API_VERSION = '2021-02-01';
 
@@ -41,7 +41,10 @@ export function parseInstanceMetadata(res: HttpResponse): InstanceCompute {
 }
 
 export async function getInstanceMetadata(deadline: Deadline, signal?: AbortSignal): Promise<InstanceCompute> {
-  const outcome = await sendWithRetries(() => buildInstanceMetadataRequest(), { ...imdsRetryPolicy(), name: 'Instance metadata' }, deadline, signal);
+  // The token endpoint's 404 means "IMDS is being updated"; here it means "no such element": final.
+  const imds = imdsRetryPolicy();
+  const policy: RetryPolicy = { ...imds, name: 'Instance metadata', retryable: (o, attempt, elapsed, earlier) => o.response?.status !== 404 && imds.retryable(o, attempt, elapsed, earlier) };
+  const outcome = await sendWithRetries(() => buildInstanceMetadataRequest(), policy, deadline, signal);
   if (outcome.error) {
     throw new MsiError(
       'InstanceMetadataUnavailable',

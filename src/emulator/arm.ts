@@ -159,7 +159,7 @@ function forbidden(ctx: Ctx, claims: Claims, action: string, scope: string): voi
     ctx.res,
     403,
     'AuthorizationFailed',
-    `The client '${claims.appid}' with object id '${claims.oid}' does not have authorization to perform action '${action}' over scope '${scope}' or the scope is invalid. If access was recently granted, please refresh your credentials.`,
+    `The client '${claims.oid}' with object id '${claims.oid}' does not have authorization to perform action '${action}' over scope '${scope}' or the scope is invalid. If access was recently granted, please refresh your credentials.`,
   );
 }
 
@@ -192,10 +192,15 @@ async function listSas(ctx: Ctx, a: StoredAccount, service: boolean): Promise<vo
   const common = {
     expiresOn: body.signedExpiry ? new Date(body.signedExpiry) : undefined,
     startsOn: body.signedStart ? new Date(body.signedStart) : undefined,
-    protocol: body.signedProtocol === 'https' ? sdk.SASProtocol.Https : sdk.SASProtocol.HttpsAndHttp,
+    // As Azure: spr only when signedProtocol was given.
+    protocol: body.signedProtocol === 'https' ? sdk.SASProtocol.Https : body.signedProtocol === 'https,http' ? sdk.SASProtocol.HttpsAndHttp : undefined,
     ipRange: ip ? { start: ip[1], end: ip[2] } : undefined,
   };
   if (service) {
+    // The file service's SAS (signedResource f or s, /file/...) is valid in Azure, but this emulator has no file service.
+    if (body.signedResource === 'f' || body.signedResource === 's' || /^\/file\//i.test(body.canonicalizedResource ?? '')) {
+      return armError(ctx.res, 501, 'NotImplemented', 'The MsiStorage emulator signs blob-service SAS only; a file-service SAS (signedResource f or s) is valid in Azure but not emulated.');
+    }
     const m = /^\/blob\/([^/]+)\/([^/]+)(?:\/(.+))?$/.exec(body.canonicalizedResource ?? '');
     if (!m || m[1].toLowerCase() !== a.name) return bad('canonicalizedResource');
     // signedResource is b (blob) or c (container) for the blob service (f and s are the file service's).

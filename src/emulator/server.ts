@@ -33,7 +33,7 @@ import { type Fault, FaultQueue, type FaultTarget } from './faults.js';
 import { type Ctx, send } from './http.js';
 
 /** Instance metadata api-versions the emulator answers (oldest first), for /metadata/versions. */
-const INSTANCE_API_VERSIONS = ['2017-04-02', '2017-08-01', '2017-12-01', '2018-02-01', '2018-04-02', '2018-10-01', '2019-02-01', '2019-03-11', '2019-04-30', '2019-06-01', '2019-06-04', '2019-08-01', '2019-08-15', '2019-11-01', '2020-06-01', '2020-07-15', '2020-09-01', '2020-10-01', '2020-12-01', '2021-01-01', '2021-02-01', '2021-03-01', '2021-05-01', '2021-10-01', '2021-11-01', '2021-11-15', '2021-12-13'];
+const INSTANCE_API_VERSIONS = ['2017-03-01', '2017-04-02', '2017-08-01', '2017-10-01', '2017-12-01', '2018-02-01', '2018-04-02', '2018-10-01', '2019-02-01', '2019-03-11', '2019-04-30', '2019-06-01', '2019-06-04', '2019-08-01', '2019-08-15', '2019-11-01', '2020-06-01', '2020-07-15', '2020-09-01', '2020-10-01', '2020-12-01', '2021-01-01', '2021-02-01', '2021-03-01', '2021-05-01', '2021-08-01', '2021-10-01', '2021-11-01', '2021-11-15', '2021-12-13'];
 import { type ArcOptions, IdentityState, type ManagedIdentity, identityRoutes } from './identity.js';
 import { TokenSigner } from './jwt.js';
 
@@ -172,11 +172,13 @@ export async function startEmulator(options: EmulatorOptions): Promise<Emulator>
     return send(res, 404, { error: { code: 'NotFound', message: `No control route ${req.method} ${ctx.url.pathname}` } });
   }
 
-  /** IMDS instance metadata (compute), with the same header rules as the token endpoint. */
   /**
    * IMDS instance metadata, as documented (virtual-machines/instance-metadata-service): the whole document at
-   * /metadata/instance, any node below it by path (/metadata/instance/compute/subscriptionId), a leaf as plain
-   * text with format=text, and /metadata/versions. Its errors are plain strings, not the token endpoint's.
+   * /metadata/instance, any node below it by path (/metadata/instance/compute/subscriptionId), and
+   * /metadata/versions. A leaf must be asked for with format=text (the default, json, is refused there); a
+   * node with children in text is the list of their names, a trailing '/' on those that have children of
+   * their own. The api-version must be one IMDS serves, and a query parameter may not be given twice. Its
+   * errors are plain strings, not the token endpoint's.
    */
   function instanceMetadata(ctx: Ctx): void {
     const { req, res, url } = ctx;
@@ -184,9 +186,14 @@ export async function startEmulator(options: EmulatorOptions): Promise<Emulator>
     if (req.headers['x-forwarded-for']) return send(res, 400, { error: 'Bad request. Requests with an X-Forwarded-For header are rejected.' });
     if (req.headers.metadata !== 'true') return send(res, 400, { error: 'Bad request. Required metadata header not specified' });
     if (url.pathname.replace(/\/+$/, '').toLowerCase() === '/metadata/versions') return send(res, 200, { apiVersions: INSTANCE_API_VERSIONS });
-    if (!url.searchParams.get('api-version')) {
-      return send(res, 400, { error: 'Bad request. api-version was not specified in the request. For more information refer to aka.ms/azureimds', 'newest-versions': INSTANCE_API_VERSIONS.slice(-3).reverse() });
-    }
+    const names = [...url.searchParams.keys()].map((k) => k.toLowerCase());
+    if (new Set(names).size !== names.length) return send(res, 400, { error: 'Bad request. Requests with duplicate query parameter names are rejected.' });
+    const newest = INSTANCE_API_VERSIONS.slice(-3).reverse();
+    const apiVersion = url.searchParams.get('api-version');
+    if (!apiVersion) return send(res, 400, { error: 'Bad request. api-version was not specified in the request. For more information refer to aka.ms/azureimds', 'newest-versions': newest });
+    if (!INSTANCE_API_VERSIONS.includes(apiVersion)) return send(res, 400, { error: `Bad request. api-version '${apiVersion}' is invalid. For more information refer to aka.ms/azureimds`, 'newest-versions': newest });
+    const format = url.searchParams.get('format')?.toLowerCase() ?? 'json';
+    if (format !== 'json' && format !== 'text') return send(res, 400, { error: `Bad request. format '${format}' is not supported: use json or text.` });
     const compute = {
       azEnvironment: metadata.azEnvironment,
       location: armDeps.location,
@@ -206,10 +213,16 @@ export async function startEmulator(options: EmulatorOptions): Promise<Emulator>
       if (key === undefined) return send(res, 404, { error: 'Not found' });
       node = (node as Record<string, unknown>)[key];
     }
-    if (url.searchParams.get('format') === 'text') {
-      if (node !== null && typeof node === 'object') return send(res, 400, { error: 'Bad request. Text format is supported only for leaf nodes.' });
+    const leaf = node === null || typeof node !== 'object';
+    if (leaf && format !== 'text') return send(res, 400, { error: 'Bad request. A leaf node must be queried with format=text; json is the default, and only for nodes with children.' });
+    if (format === 'text') {
+      const text = leaf
+        ? String(node)
+        : Object.entries(node as Record<string, unknown>)
+            .map(([k, v]) => (v !== null && typeof v === 'object' ? `${k}/` : k))
+            .join('\n');
       res.writeHead(200, { 'Content-Type': 'text/plain; charset=utf-8' });
-      res.end(String(node));
+      res.end(text);
       return;
     }
     send(res, 200, node);

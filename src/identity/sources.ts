@@ -197,7 +197,11 @@ export const STRATEGIES: Strategy[] = [
     name: 'MachineLearning',
     isAvailable: (env) => !!env.MSI_ENDPOINT && !!env.MSI_SECRET,
     create: () => {
-      throw unsupportedSource('Azure Machine Learning', 'MSI_ENDPOINT and MSI_SECRET', 'its endpoint speaks an older protocol (api-version 2017-09-01 with a secret header).');
+      throw unsupportedSource(
+        'Azure Machine Learning, or an App Service or Functions plan that offers only the older protocol',
+        'MSI_ENDPOINT and MSI_SECRET',
+        'that endpoint speaks api-version 2017-09-01 with a secret header. On App Service and Functions, plans that set IDENTITY_ENDPOINT and IDENTITY_HEADER are supported.',
+      );
     },
   },
   { name: 'CloudShell', isAvailable: (env) => !!env.MSI_ENDPOINT, create: (env) => cloudShellSource(envUrl(env, 'MSI_ENDPOINT')) },

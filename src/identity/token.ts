@@ -1,4 +1,4 @@
-// Getting a token: pick the source, send with the IMDS retry policy inside one deadline, parse the reply.
+// Getting a token: pick the source, send with its retry policy inside one deadline, parse the reply.
 import { MsiError } from '../errors.js';
 import { type HttpResponse, NetworkError, tryParseJson } from '../http.js';
 import { verbose } from '../log.js';
@@ -37,7 +37,9 @@ const isConnectTimeout = (o: Outcome | undefined) => o?.error?.kind === 'connect
 export function imdsRetryPolicy(): RetryPolicy {
   return {
     name: 'Identity endpoint',
-    baseDelayMs: 1000,
+    // IMDS: "safe to retry after waiting for at least 1 second"; equal jitter on a 2 s base gives 1-2 s, 2-4 s...
+    baseDelayMs: 2000,
+    minDelayMs: 1000,
     maxDelayMs: 10_000,
     connectTimeoutMs: CONNECT_TIMEOUT_MS,
     tryTimeoutMs: 20_000,
@@ -68,6 +70,38 @@ export function imdsRetryPolicy(): RetryPolicy {
   };
 }
 
+/** Retries of the local agents' endpoints (App Service, Azure Arc, Cloud Shell). */
+const AGENT_MAX_RETRIES = 3;
+const AGENT_RETRY_STATUSES = new Set([404, 408, 429, 500, 503, 504]);
+
+/**
+ * App Service, Azure Arc and Cloud Shell answer from a local agent, not IMDS: MSAL's default managed-identity
+ * retry policy, three retries of 404, 408, 429, 500, 503 and 504 (and of a reset or a response timeout),
+ * after Retry-After or 1 s. A 410 is not "IMDS is being updated" there, and 501 or 505 is final. A connect
+ * timeout or a refused connection is not retried: the agent runs on this machine, or not at all.
+ */
+export function agentRetryPolicy(): RetryPolicy {
+  return {
+    name: 'Identity endpoint',
+    baseDelayMs: 1000,
+    minDelayMs: 1000,
+    maxDelayMs: 1000,
+    connectTimeoutMs: CONNECT_TIMEOUT_MS,
+    tryTimeoutMs: 20_000,
+    proxy: 'direct',
+    retryable(outcome: Outcome, _attempt: number, _elapsedMs: number, earlier: readonly Outcome[] = []): boolean {
+      if (earlier.length >= AGENT_MAX_RETRIES) return false;
+      if (outcome.error) return outcome.error.kind === 'reset' || outcome.error.kind === 'responseTimeout';
+      return AGENT_RETRY_STATUSES.has(outcome.response.status);
+    },
+  };
+}
+
+/** The retry policy of a source: IMDS's own guidance for IMDS (and the legacy VM extension), else the agents'. */
+export function retryPolicyFor(source: IdentitySource): RetryPolicy {
+  return source.name === 'IMDS' || source.name === 'VMExtension' ? imdsRetryPolicy() : agentRetryPolicy();
+}
+
 const CHOOSE_SOURCE_HELP =
   'Managed identities answer only on Azure (a VM or scale set with an identity, App Service, Functions, Arc, Cloud Shell). ' +
   'To use another source, set AZURE_POD_IDENTITY_AUTHORITY_HOST (another IMDS host, such as the MsiStorage emulator), ' +
@@ -83,9 +117,11 @@ function unavailable(source: IdentitySource, err: NetworkError): MsiError {
       { target: source.endpoint, parameter: 'Endpoint' },
     );
   }
+  // Off Azure nothing answers; on an Azure VM a connect that times out can also be IMDS restarting.
+  const onAzure = err.kind === 'connectTimeout' && source.name === 'IMDS' ? ' On an Azure VM, IMDS may be restarting: try again in a minute.' : '';
   return new MsiError(
     'ManagedIdentityUnavailable',
-    `No managed-identity endpoint is reachable from this machine: ${err.message} at ${source.endpoint}. ${CHOOSE_SOURCE_HELP}`,
+    `No managed-identity endpoint is reachable from this machine: ${err.message} at ${source.endpoint}.${onAzure} ${CHOOSE_SOURCE_HELP}`,
     'ResourceUnavailable',
     { target: source.endpoint },
   );
@@ -134,6 +170,9 @@ export interface IdentityErrorContext {
   identity?: IdentitySelector;
   /** The parameter that sets the deadline, for "give it more time" advice. */
   timeoutParameter?: string;
+  /** How many tries were made, and the Retry-After that did not fit in the deadline (sendWithRetries). */
+  attempts?: number;
+  waitAskedMs?: number;
 }
 
 /** Turns a non-2xx identity response into an MsiError that says what to do. */
@@ -170,7 +209,7 @@ export function identityError(source: IdentitySource, res: HttpResponse, resourc
       opts,
     );
   }
-  if (s === 400 && /metadata/i.test(description ?? '')) {
+  if (s === 400 && (code === 'bad_request_102' || /metadata header/i.test(description ?? ''))) {
     return new MsiError('MetadataHeaderRejected', `The identity endpoint rejected the request's Metadata header.${server} A proxy may be rewriting requests; identity endpoints must be reached directly.`, 'ProtocolError', opts);
   }
   if (s === 400 && (code === 'invalid_resource' || code === 'AudienceNotSupported' || UNKNOWN_RESOURCE.test(description ?? ''))) {
@@ -180,12 +219,25 @@ export function identityError(source: IdentitySource, res: HttpResponse, resourc
     });
   }
   if (s === 401 || s === 403) {
-    return new MsiError('IdentityRequestUnauthorized', `The identity endpoint refused the request (HTTP ${s}).${server}`, 'AuthenticationError', opts);
+    // An Azure Arc agent named with -Endpoint: its key-file challenge is answered only when Arc is found from
+    // the environment (IDENTITY_ENDPOINT and IMDS_ENDPOINT, or the installed agent).
+    const arc = source.explicit && s === 401 && /^\s*basic\s+realm=/i.test(res.headers['www-authenticate'] ?? '');
+    const hint = arc
+      ? ' This is an Azure Arc agent asking for its key file: leave -Endpoint out, so that Arc is found from IDENTITY_ENDPOINT and IMDS_ENDPOINT (set by the agent), or from the installed agent.'
+      : '';
+    return new MsiError('IdentityRequestUnauthorized', `The identity endpoint refused the request (HTTP ${s}).${server}${hint}`, 'AuthenticationError', arc ? { ...opts, parameter: 'Endpoint' } : opts);
   }
   if (s === 404 || s === 408 || s === 410 || s === 429 || s >= 500) {
+    const timeout = `-${context.timeoutParameter ?? 'TimeoutSec'}`;
+    const why =
+      context.waitAskedMs !== undefined && (context.attempts ?? 1) <= 1
+        ? ` and asked to wait ${Math.ceil(context.waitAskedMs / 1000)} s, longer than ${timeout} allows`
+        : timedOut
+          ? ' until the deadline passed'
+          : ' after retries';
     return new MsiError(
       'IdentityEndpointUnavailable',
-      `The identity endpoint kept failing with HTTP ${s}${timedOut ? ' until the deadline passed' : ' after retries'}.${server} Try again later; a longer -${context.timeoutParameter ?? 'TimeoutSec'} gives it more time.`,
+      `The identity endpoint ${(context.attempts ?? 2) <= 1 ? 'failed' : 'kept failing'} with HTTP ${s}${why}.${server} Try again later; a longer ${timeout} gives it more time.`,
       'ResourceUnavailable',
       opts,
     );
@@ -278,15 +330,17 @@ export async function getToken(options: IdentityJson, signal?: AbortSignal, dead
   const selector = chosen ? `${chosen.what} ${chosen.value}` : 'the system-assigned identity';
   verbose(`Identity source: ${source.name} at ${source.endpoint}; resource ${resource}; ${selector}.`);
   const request = source.build({ resource, identity });
-  let outcome = await sendWithRetries(() => request, imdsRetryPolicy(), until, signal);
+  let outcome = await sendWithRetries(() => request, retryPolicyFor(source), until, signal);
   if (outcome.response?.status === 401 && source.name === 'AzureArc') {
     verbose('Azure Arc answered with its key-file challenge; reading the key and asking again.');
     const authorization = await answerArcChallenge(outcome.response);
-    outcome = await sendWithRetries(() => ({ ...request, headers: { ...request.headers, Authorization: authorization } }), imdsRetryPolicy(), until, signal);
+    outcome = await sendWithRetries(() => ({ ...request, headers: { ...request.headers, Authorization: authorization } }), retryPolicyFor(source), until, signal);
   }
   if (outcome.error) throw networkFailure(source, outcome, until.parameter);
   const res = outcome.response;
-  if (res.status < 200 || res.status > 299) throw identityError(source, res, resource, outcome.timedOut, { identity, timeoutParameter: until.parameter });
+  if (res.status < 200 || res.status > 299) {
+    throw identityError(source, res, resource, outcome.timedOut, { identity, timeoutParameter: until.parameter, attempts: outcome.attempts, waitAskedMs: outcome.waitAskedMs });
+  }
   const token = parseTokenResponse(source, res, resource);
   verbose(`Got a token (${token.tokenType}) for ${token.resource} from ${source.name}, valid until ${new Date(token.expiresOn * 1000).toISOString()}.`);
   return token;

@@ -53,6 +53,23 @@ describe('emulated IMDS', () => {
     expect(missing.status).toBe(404);
   });
 
+  it("keeps IMDS's query rules: format=text for a leaf (json refused), text lists a node's children, known api-versions, no parameter twice", async () => {
+    const get = (query: string, p = '/metadata/instance/compute/subscriptionId') => fetch(`${stack.imdsHost}${p}?${query}`, { headers: { Metadata: 'true' } });
+    const leafJson = await get('api-version=2021-02-01');
+    expect(leafJson.status).toBe(400);
+    expect(((await leafJson.json()) as { error: string }).error).toMatch(/^Bad request\. A leaf node must be queried with format=text/);
+    const listing = await get('api-version=2017-08-01&format=text', '/metadata/instance');
+    expect(listing.status).toBe(200);
+    expect((await listing.text()).split('\n')).toEqual(['compute/', 'network/']);
+    const bogus = await get('api-version=bogus&format=text');
+    expect(bogus.status).toBe(400);
+    expect(((await bogus.json()) as { 'newest-versions': string[] })['newest-versions']).toContain('2021-12-13');
+    const twice = await get('api-version=2021-02-01&format=text&format=text');
+    expect(twice.status).toBe(400);
+    const versions = (await (await get('', '/metadata/versions')).json()) as { apiVersions: string[] };
+    expect(versions.apiVersions).toEqual(expect.arrayContaining(['2017-03-01', '2017-10-01', '2021-08-01']));
+  });
+
   it("takes Microsoft's Arc PowerShell sample as it is: api-version 2020-06-01, 'Metadata: True' (the key-file challenge comes)", async () => {
     const keyDir = mkdtempSync(path.join(tmpdir(), 'arc-'));
     await fetch(`${stack.imdsHost}/__emulator/arc`, { method: 'POST', body: JSON.stringify({ keyDir }) });
@@ -146,6 +163,17 @@ describe('emulated ARM', () => {
     const account = await post(accountPath('listAccountSas'), { signedServices: 'b', signedResourceTypes: 'sco', signedPermission: 'rwdlacup', signedExpiry: expiry() });
     expect(account.status).toBe(200);
     expect(new URLSearchParams(account.body.accountSasToken).get('srt')).toBe('sco');
+    // As Azure: spr only when signedProtocol was asked for.
+    expect(new URLSearchParams(blob.body.serviceSasToken).has('spr')).toBe(false);
+    const https = await post(accountPath('listServiceSas'), { canonicalizedResource: `/blob/${stack.storageAccountName}/c`, signedResource: 'c', signedPermission: 'r', signedExpiry: expiry(), signedProtocol: 'https' });
+    expect(new URLSearchParams(https.body.serviceSasToken).get('spr')).toBe('https');
+  });
+
+  it('says a file-service SAS is not emulated (Azure signs it), rather than calling the request invalid', async () => {
+    const { status, body } = await post(accountPath('listServiceSas'), { canonicalizedResource: `/file/${stack.storageAccountName}/share`, signedResource: 's', signedPermission: 'r', signedExpiry: expiry() });
+    expect(status).toBe(501);
+    expect(body.error?.code).toBe('NotImplemented');
+    expect(body.error?.message).toMatch(/not emulated/);
   });
 
   it('answers an api-version Microsoft.Storage does not have with 400 NoRegisteredProviderFound', async () => {

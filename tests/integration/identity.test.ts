@@ -97,6 +97,34 @@ describe('retries', () => {
     await control('faults', { target: 'imds', faults: [{ status: 404 }] });
     expect((await token()).reply.ok).toBe(true);
   });
+  it('waits at least 1 s before asking IMDS again, even when Retry-After says 0 (IMDS guidance)', async () => {
+    await control('faults', { target: 'imds', faults: [{ status: 503, retryAfter: 0 }] });
+    const started = Date.now();
+    const run = await token({}, { MSISTORAGE_RETRY_DELAY_SCALE: '' });
+    expect(run.reply.ok).toBe(true);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(1000);
+  });
+  it("App Service's local agent gets MSAL's default policy: 503 three times at most, 410 and 501 not at all", async () => {
+    const appService = { IDENTITY_ENDPOINT: info.endpoints.appService, IDENTITY_HEADER: info.appServiceHeader };
+    await control('faults', { target: 'appservice', faults: [{ status: 503 }, { status: 503 }, { status: 503 }, { status: 503 }, { status: 503 }] });
+    const run = await token({}, appService);
+    expect(run.reply.error.code).toBe('IdentityEndpointUnavailable');
+    expect((await identityRequests()).map((r) => r.status)).toEqual([503, 503, 503, 503]);
+    for (const status of [410, 501]) {
+      await control('faults', undefined, 'DELETE');
+      await control('requests', undefined, 'DELETE');
+      await control('faults', { target: 'appservice', faults: [{ status }, { status }] });
+      expect((await token({}, appService)).reply.ok).toBe(false);
+      expect(await identityRequests()).toHaveLength(1);
+    }
+  });
+  it('a Retry-After longer than the deadline is named in the error, not called retries', async () => {
+    await control('faults', { target: 'imds', faults: [{ status: 429, retryAfter: 300 }] });
+    const run = await token({ timeoutSec: 5 });
+    expect(run.reply.error.code).toBe('IdentityEndpointUnavailable');
+    expect(run.reply.error.message).toContain('failed with HTTP 429 and asked to wait 300 s, longer than -TimeoutSec allows');
+    expect(await identityRequests()).toHaveLength(1);
+  });
   it('is bounded by the deadline when the endpoint hangs', async () => {
     await control('faults', { target: 'imds', faults: [{ hang: true }, { hang: true }] });
     const started = Date.now();

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { armError, armRetryPolicy, roleFor, buildListKeysRequest, parseListKeysResponse, validateStorageAccountName, validateSubscriptionId } from '../../src/arm/arm.js';
+import { armError, armRetryPolicy, roleFor, buildListKeysRequest, parseListKeysResponse, validateResourceGroupName, validateStorageAccountName, validateSubscriptionId } from '../../src/arm/arm.js';
 import { MsiError } from '../../src/errors.js';
 import { fixture } from '../helpers/stack.js';
 
@@ -56,6 +56,7 @@ describe('ARM error mapping', () => {
     ['arm-authentication-failed-401', 'ArmAuthenticationFailed', 'AuthenticationError', 'Token'],
     ['arm-wrong-audience-401', 'InvalidTokenAudience', 'AuthenticationError', 'Token'],
     ['arm-authorization-failed-403', 'AuthorizationFailed', 'PermissionDenied', undefined],
+    ['arm-wrong-tenant-401', 'SubscriptionInAnotherTenant', 'AuthenticationError', 'SubscriptionId'],
   ])('%s becomes %s', (name, code, category, parameter) => {
     const e = armError(wire(name), ref, 'Microsoft.Storage/storageAccounts/listKeys/action');
     expect(e.code).toBe(code);
@@ -90,6 +91,22 @@ describe('ARM error mapping', () => {
     expect(given).toContain(`Get-MsiToken -Resource ${gov}`);
   });
 
+  it("a token from another tenant: names both tenants, and does not advise a new token (a managed identity has one tenant)", () => {
+    const e = armError(wire('arm-wrong-tenant-401'), ref, 'x');
+    expect(e.message).toContain("the token's tenant is 72f988bf-86f1-41af-91ab-2d7cd011db47; the subscription's is 2f4a9838-26b7-47ee-be60-ccc1fdec5953");
+    expect(e.message).toContain('a new token does not help');
+    expect(e.message).toContain(ref.subscriptionId);
+  });
+
+  it('says how retries of a 429 or 5xx ended: a Retry-After beyond the deadline, the deadline, or every try', () => {
+    const throttled = { status: 429, headers: {}, body: '{"error":{"code":"TooManyRequests","message":"slow down"}}' };
+    expect(armError(throttled, ref, 'x', undefined, { attempts: 1, timedOut: true, waitAskedMs: 300_000 }).message).toContain(
+      'is throttling requests (HTTP 429) and asked to wait 300 s, longer than -TimeoutSec allows.',
+    );
+    expect(armError({ ...throttled, status: 503 }, ref, 'x', undefined, { attempts: 4, timedOut: true }).message).toContain('answered HTTP 503 until -TimeoutSec ran out (4 tries).');
+    expect(armError({ ...throttled, status: 503 }, ref, 'x', undefined, { attempts: 5, timedOut: false }).message).toContain('answered HTTP 503 on every try (5).');
+  });
+
   it('retries 429 and 5xx but not 4xx', () => {
     const p = armRetryPolicy();
     const r = (status: number) => ({ response: { status, headers: {}, body: '' } });
@@ -103,6 +120,12 @@ describe('ARM error mapping', () => {
 describe('identifier validation', () => {
   it.each(['not-a-guid', '47000f32-1714-4b72-b022-aa1b21cfa03', ''])('rejects subscription id %j', (s) => {
     expect(() => validateSubscriptionId(s)).toThrow(/-SubscriptionId/);
+  });
+  it.each(['rg-café', 'ÄÖÜ', '日本語', 'rg_(1).x', 'a'.repeat(90)])('takes resource group %j (letters and digits of any script, as Azure)', (s) => {
+    expect(() => validateResourceGroupName(s)).not.toThrow();
+  });
+  it.each(['rg with spaces', 'ends.', 'a'.repeat(91), 'semi;colon', 'slash/'])('rejects resource group %j naming -ResourceGroupName', (s) => {
+    expect(() => validateResourceGroupName(s)).toThrow(/-ResourceGroupName/);
   });
   it.each(['ab', 'a'.repeat(25), 'UpperCase', 'with-dash', 'spa ce'])('rejects account name %j', (s) => {
     expect(() => validateStorageAccountName(s)).toThrow(/-StorageAccountName/);

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { MsiError } from '../../src/errors.js';
 import { imdsHost, normalizeResource, selectSource } from '../../src/identity/sources.js';
-import { identityError, imdsRetryPolicy, parseExpiresOn, parseTokenResponse } from '../../src/identity/token.js';
+import { agentRetryPolicy, identityError, imdsRetryPolicy, parseExpiresOn, parseTokenResponse, retryPolicyFor } from '../../src/identity/token.js';
 import { fixture } from '../helpers/stack.js';
 
 const wire = (name: string) => {
@@ -159,6 +159,23 @@ describe('token response parsing', () => {
     expect(e.parameter).toBe('Resource');
   });
 
+  it("takes only IMDS's bad_request_102 (or its header text) for a rejected Metadata header, not any text that says metadata", () => {
+    const other = identityError(src, { status: 400, headers: {}, body: '{"error":"invalid_request","error_description":"The metadata of the request is not valid."}' }, 'x');
+    expect(other.code).toBe('TokenRequestFailed');
+    const header = identityError(src, { status: 400, headers: {}, body: '{"error":"invalid_request","error_description":"Required metadata header not specified"}' }, 'x');
+    expect(header.code).toBe('MetadataHeaderRejected');
+  });
+
+  it('explains an Azure Arc key-file challenge from an endpoint named with -Endpoint', () => {
+    const explicit = selectSource('http://127.0.0.1:40342/metadata/identity/oauth2/token', {});
+    const challenge = { status: 401, headers: { 'www-authenticate': 'Basic realm=/var/opt/azcmagent/tokens/x.key' }, body: '' };
+    const e = identityError(explicit, challenge, 'x');
+    expect(e.code).toBe('IdentityRequestUnauthorized');
+    expect(e.parameter).toBe('Endpoint');
+    expect(e.message).toContain('Azure Arc agent asking for its key file: leave -Endpoint out');
+    expect(identityError(explicit, { ...challenge, headers: {} }, 'x').message).not.toContain('Azure Arc');
+  });
+
   it('does not call any 400 that mentions a resource an unknown resource', () => {
     const e = identityError(src, { status: 400, headers: {}, body: '{"statusCode":400,"message":"The request for resource id /x could not be served."}' }, 'x');
     expect(e.code).toBe('TokenRequestFailed');
@@ -209,4 +226,30 @@ describe('IMDS retry policy', () => {
     expect(p.retryable(neterr('dns'), 9, 30_000, updating)).toBe(false);
   });
   it('keeps the usual connect timeout after an answer', () => expect(p.connectTimeoutFor?.(2, 1200, [res(503)])).toBe(1000));
+});
+
+describe("the local agents' retry policy (App Service, Arc, Cloud Shell: MSAL's default)", () => {
+  const p = agentRetryPolicy();
+  const res = (status: number) => ({ response: { status, headers: {}, body: '' } });
+  const neterr = (kind: string) => ({ error: Object.assign(new Error(kind), { kind, url: 'x', name: 'NetworkError' }) }) as never;
+  it.each([404, 408, 429, 500, 503, 504])('retries HTTP %i three times', (s) => {
+    expect(p.retryable(res(s), 1, 0, [])).toBe(true);
+    expect(p.retryable(res(s), 3, 0, [res(s), res(s)])).toBe(true);
+    expect(p.retryable(res(s), 4, 0, [res(s), res(s), res(s)])).toBe(false);
+  });
+  it.each([400, 401, 410, 501, 502, 505])('never retries HTTP %i', (s) => expect(p.retryable(res(s), 1, 0, [])).toBe(false));
+  it('retries a reset, never a refused connection or a connect timeout (the agent is on this machine or nowhere)', () => {
+    expect(p.retryable(neterr('reset'), 1, 0, [])).toBe(true);
+    for (const kind of ['refused', 'connectTimeout', 'dns']) expect(p.retryable(neterr(kind), 1, 0, [])).toBe(false);
+  });
+  it('waits 1 s between tries', () => {
+    expect(p.minDelayMs).toBe(1000);
+    expect(p.maxDelayMs).toBe(1000);
+  });
+  it('is the policy of every source but IMDS and the legacy extension', () => {
+    expect(retryPolicyFor(selectSource(undefined, { IDENTITY_ENDPOINT: 'http://127.0.0.1:1/msi/token', IDENTITY_HEADER: 'h' })).maxDelayMs).toBe(1000);
+    expect(retryPolicyFor(selectSource(undefined, { MSI_ENDPOINT: 'http://127.0.0.1:1/token' })).maxDelayMs).toBe(1000);
+    expect(retryPolicyFor(selectSource(undefined, {})).maxDelayMs).toBe(10_000);
+    expect(retryPolicyFor(selectSource('http://localhost:50342/oauth2/token', {})).maxDelayMs).toBe(10_000);
+  });
 });

@@ -28,12 +28,13 @@ describe('redact', () => {
 });
 
 describe('retry timing', () => {
-  it('backs off exponentially with jitter, capped', () => {
+  it('backs off exponentially with jitter, capped; IMDS never retries sooner than 1 s (its guidance)', () => {
     const p = imdsRetryPolicy();
-    expect(backoffMs(p, 1, () => 0)).toBe(500);
-    expect(backoffMs(p, 1, () => 1)).toBe(1000);
-    expect(backoffMs(p, 3, () => 1)).toBe(4000);
+    expect(backoffMs(p, 1, () => 0)).toBe(1000);
+    expect(backoffMs(p, 1, () => 1)).toBe(2000);
+    expect(backoffMs(p, 3, () => 1)).toBe(8000);
     expect(backoffMs(p, 10, () => 1)).toBe(10_000);
+    expect(p.minDelayMs).toBe(1000);
   });
   it('reads Retry-After as seconds or an HTTP date', () => {
     expect(retryAfterMs({ 'retry-after': '2' })).toBe(2000);

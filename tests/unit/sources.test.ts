@@ -34,7 +34,7 @@ describe("source detection, in MSAL's order", () => {
 
   it.each([
     ['Service Fabric', { ...appService, IDENTITY_SERVER_THUMBPRINT: 'AB12' }, /Service Fabric \(IDENTITY_ENDPOINT, IDENTITY_HEADER and IDENTITY_SERVER_THUMBPRINT are set\)/],
-    ['Azure Machine Learning', { ...cloudShell, MSI_SECRET: 'ml-secret' }, /Azure Machine Learning \(MSI_ENDPOINT and MSI_SECRET are set\)/],
+    ['Azure Machine Learning', { ...cloudShell, MSI_SECRET: 'ml-secret' }, /Azure Machine Learning, or an App Service or Functions plan .*\(MSI_ENDPOINT and MSI_SECRET are set\)/],
   ])('refuses %s instead of taking it for App Service or Cloud Shell', (_what, env, message) => {
     try {
       selectSource(undefined, { ...NO_AGENT, ...env });
