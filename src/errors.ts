@@ -81,6 +81,11 @@ export class MsiError extends Error {
 }
 
 /** A bad value in a request field: names the PowerShell parameter and says what would be valid. */
+/** A message's first sentence: up to a '.', '!' or '?' that ends the text or comes before a space (so not the dot of 'Microsoft.Storage'). */
+export function firstSentence(text: string): string {
+  return /^[\s\S]*?[.!?](?=\s|$)/.exec(text)?.[0].replace(/[.!?]$/, '') ?? text;
+}
+
 export function invalidArgument(parameter: string, message: string, code = 'InvalidArgument'): MsiError {
   return new MsiError(code, message, 'InvalidArgument', { parameter });
 }

@@ -7,6 +7,8 @@
 # Path.GetFileName, which on .NET Framework throws on characters such as '"'.)
 $script:PathSeparators = [char[]]@([System.IO.Path]::DirectorySeparatorChar, [System.IO.Path]::AltDirectorySeparatorChar)
 if ([System.IO.Path]::DirectorySeparatorChar -eq '\') { $script:FullPathPattern = '^([A-Za-z]:[\\/]|\\\\)' } else { $script:FullPathPattern = '^/[^\\]*$' }
+# How paths compare: without case on Windows (as its file system), with case elsewhere.
+if ([System.IO.Path]::DirectorySeparatorChar -eq '\') { $script:PathComparison = [System.StringComparison]::OrdinalIgnoreCase } else { $script:PathComparison = [System.StringComparison]::Ordinal }
 
 function Add-MsiBatchItem {
     param(

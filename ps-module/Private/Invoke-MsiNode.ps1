@@ -413,7 +413,11 @@ function Invoke-MsiNode {
         # call returns nothing: Az users write `New-AzStorageContainer ... -ErrorAction SilentlyContinue` for
         # an idempotent create, and `if (-not (Get-... -ErrorAction SilentlyContinue))` to test. Bad input
         # always stops.
-        [switch] $Quietable
+        [switch] $Quietable,
+        # The call serves one item of the caller's pipeline ('a', 'b' | New-MsiStorageContainer): its failure,
+        # bad input included, is that item's error (non-terminating, unless the caller stops on errors), and
+        # the pipeline goes on with the next item. The call then returns nothing.
+        [switch] $PerItem
     )
     if ($Batch -and $Arguments.ContainsKey('items') -and $Arguments['items'].Count -gt $script:MaxBatchItems) {
         # More items than one request carries: several requests, one after the other (the first one to the
@@ -605,6 +609,13 @@ function Invoke-MsiNode {
     }
     if (-not $reply.ok) {
         $record = New-MsiErrorRecord -ErrorObject $reply.error -Cmdlet $Cmdlet
+        if ($PerItem) {
+            if (Test-MsiStopOnError -Cmdlet $Cmdlet) { $Cmdlet.ThrowTerminatingError($record) }
+            # WriteError follows the preference it finds in scope: the caller's, unless -ErrorAction was given.
+            if (-not $Cmdlet.MyInvocation.BoundParameters.ContainsKey('ErrorAction')) { $ErrorActionPreference = [string]$Cmdlet.SessionState.PSVariable.GetValue('ErrorActionPreference') }
+            $Cmdlet.WriteError($record)
+            return
+        }
         $quiet = $null
         if ($Quietable) { $quiet = Get-MsiQuietAction -Cmdlet $Cmdlet -Category ([string]$reply.error.category) }
         if ($quiet) {

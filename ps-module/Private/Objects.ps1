@@ -104,6 +104,9 @@ function ConvertTo-MsiContainer {
 
 function Assert-MsiContext {
     param($Context, [Parameter(Mandatory = $true)] [System.Management.Automation.PSCmdlet] $Cmdlet)
+    if ($null -ne $Context -and $Context.PSObject.TypeNames -contains 'Deserialized.MsiStorage.StorageContext') {
+        Stop-MsiWithError -Cmdlet $Cmdlet -Code 'InvalidContext' -Parameter 'Context' -Message '-Context is a copy of an MsiStorage context that crossed a process boundary (Start-Job, a remote session, Import-Clixml), and a copy carries no key, SAS or token. Make the context where it is used: call New-MsiStorageContext inside the job or session.'
+    }
     if ($null -eq $Context -or -not ($Context.PSObject.TypeNames -contains 'MsiStorage.StorageContext')) {
         Stop-MsiWithError -Cmdlet $Cmdlet -Code 'InvalidContext' -Parameter 'Context' -Message '-Context is not an MsiStorage context. Make one with New-MsiStorageContext.'
     }

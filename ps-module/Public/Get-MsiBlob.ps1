@@ -9,7 +9,9 @@ function Get-MsiBlob {
     Remove-MsiBlob).
 
     .PARAMETER Container
-    The blob container. Container objects (from New-MsiStorageContainer) pipe in by their Name and Context.
+    The blob container. Container objects (from New-MsiStorageContainer or Get-MsiStorageContainer) pipe in by
+    their Name and Context. It is the first positional parameter (Get-MsiBlob logs -Context $ctx); unlike
+    Get-AzStorageBlob, whose first position is the blob, so name -Blob: Get-MsiBlob logs -Blob '*.log'.
 
     .PARAMETER Prefix
     Only blobs whose names start with this text, such as 'logs/2026/'. The service filters: the fastest way

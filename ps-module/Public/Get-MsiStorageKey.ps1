@@ -78,7 +78,7 @@ function Get-MsiStorageKey {
     Gets key2 of the account named by its resource id.
 
     .INPUTS
-    None.
+    MsiStorage.AccessToken. A token from Get-MsiToken, as -Token (Get-MsiToken | Get-MsiStorageKey -StorageAccountName $acct).
 
     .OUTPUTS
     MsiStorage.StorageKey. StorageAccountName, KeyName, Value (SecureString), Permissions, and where the
@@ -107,6 +107,7 @@ function Get-MsiStorageKey {
         [ValidateNotNullOrEmpty()]
         [string] $ResourceId,
 
+        [Parameter(ValueFromPipeline = $true)]
         [object] $Token,
 
         [ValidateSet('key1', 'key2')]
@@ -129,12 +130,14 @@ function Get-MsiStorageKey {
         [ValidateRange(1, 3600)]
         [int] $TimeoutSec
     )
-    $arguments = @{ keyName = $KeyName.ToLowerInvariant() }
-    Add-MsiAccountArgument -Arguments $arguments -Bound $PSBoundParameters
-    $arguments.keyName = $KeyName.ToLowerInvariant()
-    Add-MsiArmTokenArgument -Arguments $arguments -Cmdlet $PSCmdlet -Token $Token -TokenGiven:$PSBoundParameters.ContainsKey('Token')
-    $result = Invoke-MsiNode -Command 'keys' -Arguments $arguments -Cmdlet $PSCmdlet -Quietable
-    if ($null -eq $result) { return }
-    $null = Save-MsiReturnedToken -Result $result -Identity $arguments['identity']
-    ConvertTo-MsiStorageKey -Result $result
+    process {
+        $arguments = @{ keyName = $KeyName.ToLowerInvariant() }
+        Add-MsiAccountArgument -Arguments $arguments -Bound $PSBoundParameters
+        $arguments.keyName = $KeyName.ToLowerInvariant()
+        Add-MsiArmTokenArgument -Arguments $arguments -Cmdlet $PSCmdlet -Token $Token -TokenGiven:$PSBoundParameters.ContainsKey('Token')
+        $result = Invoke-MsiNode -Command 'keys' -Arguments $arguments -Cmdlet $PSCmdlet -Quietable
+        if ($null -eq $result) { return }
+        $null = Save-MsiReturnedToken -Result $result -Identity $arguments['identity']
+        ConvertTo-MsiStorageKey -Result $result
+    }
 }

@@ -90,7 +90,8 @@ function Get-MsiToken {
     Cloud Shell (MSI_ENDPOINT), Azure Arc (IDENTITY_ENDPOINT and IMDS_ENDPOINT), else IMDS. Tokens are cached in the
     session's memory, per source, endpoint, resource and identity, until 5 minutes before they expire; a
     cached call starts no process. Retries follow Microsoft's IMDS guidance (404, 408, 410, 429, 5xx and
-    timeouts; Retry-After honoured; 410 retried for up to 70 seconds).
+    timeouts; Retry-After honoured; at least 1 second apart; 410 retried for up to 70 seconds). App Service,
+    Azure Arc and Cloud Shell get MSAL's default policy (404, 408, 429, 500, 503 and 504, three retries).
 
     .LINK
     Get-MsiStorageKey

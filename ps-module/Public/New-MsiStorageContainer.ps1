@@ -26,7 +26,8 @@ function New-MsiStorageContainer {
     Shows what would be created, without creating it.
 
     .INPUTS
-    None.
+    System.String. Container names, one container each ('logs', 'data' | New-MsiStorageContainer -Context $ctx);
+    also objects with a Name property.
 
     .OUTPUTS
     MsiStorage.Container: Name, LastModified, ETag, Context. It pipes into Get-MsiBlob.
@@ -43,7 +44,7 @@ function New-MsiStorageContainer {
     [CmdletBinding(SupportsShouldProcess = $true)]
     [OutputType('MsiStorage.Container')]
     param(
-        [Parameter(Mandatory = $true, Position = 0)]
+        [Parameter(Mandatory = $true, Position = 0, ValueFromPipeline = $true, ValueFromPipelineByPropertyName = $true)]
         [Alias('Container')]
         [ValidateNotNullOrEmpty()]
         [string] $Name,
@@ -51,14 +52,18 @@ function New-MsiStorageContainer {
         [Parameter(Mandatory = $true)]
         [object] $Context
     )
-    Assert-MsiContext -Context $Context -Cmdlet $PSCmdlet
-    $target = "$($Context.BlobEndpoint)$Name"
-    try { $confirmed = $PSCmdlet.ShouldProcess($target, 'Create container') }
-    catch { Stop-MsiUnconfirmed -Cmdlet $PSCmdlet -ErrorRecord $_ -Target $target -Action 'Create container' }
-    if (-not $confirmed) { return }
-    $contextArgument = ConvertTo-MsiContextArgument -Context $Context -Cmdlet $PSCmdlet -Quietable
-    if ($null -eq $contextArgument) { return }
-    $result = Invoke-MsiNode -Command 'newContainer' -Arguments @{ context = $contextArgument; container = $Name } -Cmdlet $PSCmdlet -Quietable
-    if ($null -eq $result) { return }
-    ConvertTo-MsiContainer -Result $result -Context $Context
+    process {
+        Assert-MsiContext -Context $Context -Cmdlet $PSCmdlet
+        $target = "$($Context.BlobEndpoint)$Name"
+        try { $confirmed = $PSCmdlet.ShouldProcess($target, 'Create container') }
+        catch { Stop-MsiUnconfirmed -Cmdlet $PSCmdlet -ErrorRecord $_ -Target $target -Action 'Create container' }
+        if (-not $confirmed) { return }
+        $contextArgument = ConvertTo-MsiContextArgument -Context $Context -Cmdlet $PSCmdlet -Quietable
+        if ($null -eq $contextArgument) { return }
+        # Names down a pipeline are items: one that fails (it exists, it breaks the naming rules) is reported, and
+        # the next one is still created, as New-AzStorageContainer does.
+        $result = Invoke-MsiNode -Command 'newContainer' -Arguments @{ context = $contextArgument; container = $Name } -Cmdlet $PSCmdlet -Quietable -PerItem:$PSCmdlet.MyInvocation.ExpectingInput
+        if ($null -eq $result) { return }
+        ConvertTo-MsiContainer -Result $result -Context $Context
+    }
 }

@@ -24,7 +24,9 @@ function New-MsiStorageContext {
 
     .PARAMETER StorageAccountKey
     The account key: the object Get-MsiStorageKey returns, or a SecureString (a plain string is accepted
-    too, as in the tutorial, but keeps the key in your session in clear).
+    too, as in the tutorial, but keeps the key in your session in clear). A key object pipes in, and names
+    its account. With a key (or a SAS), only the blob endpoint is looked up in Azure Resource Manager, for at
+    most 10 seconds unless -TimeoutSec or the account's location is given; -BlobEndpoint skips the lookup.
 
     .PARAMETER SasToken
     A shared access signature for the account, a container or a blob: the SecureString from New-MsiStorageSas,
@@ -102,7 +104,8 @@ function New-MsiStorageContext {
     A context limited to reading and listing one container.
 
     .INPUTS
-    None.
+    MsiStorage.StorageKey. A key from Get-MsiStorageKey, as -StorageAccountKey: it names its account
+    (Get-MsiStorageKey -StorageAccountName $acct | New-MsiStorageContext).
 
     .OUTPUTS
     MsiStorage.StorageContext: StorageAccountName, BlobEndpoint, AuthType (SharedKey, SAS or OAuth).
@@ -118,7 +121,7 @@ function New-MsiStorageContext {
         [ValidateNotNullOrEmpty()]
         [string] $StorageAccountName,
 
-        [Parameter(Mandatory = $true, ParameterSetName = 'Key')]
+        [Parameter(Mandatory = $true, ParameterSetName = 'Key', ValueFromPipeline = $true)]
         [object] $StorageAccountKey,
 
         [Parameter(Mandatory = $true, ParameterSetName = 'Sas')]
@@ -161,73 +164,75 @@ function New-MsiStorageContext {
         [ValidateRange(1, 3600)]
         [int] $TimeoutSec
     )
-    $arguments = @{}
-    $cached = $null
-    Add-MsiAccountArgument -Arguments $arguments -Bound $PSBoundParameters
-    if ($BlobEndpoint) { $arguments.blobEndpoint = $BlobEndpoint.OriginalString }
-    switch ($PSCmdlet.ParameterSetName) {
-        'Key' {
-            $arguments.storageAccountKey = Get-MsiSecretText -Value $StorageAccountKey -PropertyNames @('Value')
-            if (-not $arguments.storageAccountKey) {
-                Stop-MsiWithError -Cmdlet $PSCmdlet -Code 'InvalidStorageAccountKey' -Parameter 'StorageAccountKey' -Message '-StorageAccountKey is empty or not a key. Pass the object from Get-MsiStorageKey, or the key as a SecureString.'
+    process {
+        $arguments = @{}
+        $cached = $null
+        Add-MsiAccountArgument -Arguments $arguments -Bound $PSBoundParameters
+        if ($BlobEndpoint) { $arguments.blobEndpoint = $BlobEndpoint.OriginalString }
+        switch ($PSCmdlet.ParameterSetName) {
+            'Key' {
+                $arguments.storageAccountKey = Get-MsiSecretText -Value $StorageAccountKey -PropertyNames @('Value')
+                if (-not $arguments.storageAccountKey) {
+                    Stop-MsiWithError -Cmdlet $PSCmdlet -Code 'InvalidStorageAccountKey' -Parameter 'StorageAccountKey' -Message '-StorageAccountKey is empty or not a key. Pass the object from Get-MsiStorageKey, or the key as a SecureString.'
+                }
+                # A key object knows its account: another account's key would only fail later, as a refused request.
+                $keyAccount = $null
+                if ($StorageAccountKey.PSObject.Properties['StorageAccountName']) { $keyAccount = [string]$StorageAccountKey.StorageAccountName }
+                if ($keyAccount -and $StorageAccountName -and $keyAccount -ne $StorageAccountName) {
+                    Stop-MsiWithError -Cmdlet $PSCmdlet -Code 'StorageAccountKeyMismatch' -Parameter 'StorageAccountKey' -Message "-StorageAccountKey is the key of account '$keyAccount', not of -StorageAccountName '$StorageAccountName'. Get the key of '$StorageAccountName' (Get-MsiStorageKey -StorageAccountName $StorageAccountName), or name the key's account."
+                }
+                # Nor does it need to be told its account.
+                if ($keyAccount -and -not $StorageAccountName -and -not $ResourceId) { $arguments.storageAccountName = $keyAccount }
             }
-            # A key object knows its account: another account's key would only fail later, as a refused request.
-            $keyAccount = $null
-            if ($StorageAccountKey.PSObject.Properties['StorageAccountName']) { $keyAccount = [string]$StorageAccountKey.StorageAccountName }
-            if ($keyAccount -and $StorageAccountName -and $keyAccount -ne $StorageAccountName) {
-                Stop-MsiWithError -Cmdlet $PSCmdlet -Code 'StorageAccountKeyMismatch' -Parameter 'StorageAccountKey' -Message "-StorageAccountKey is the key of account '$keyAccount', not of -StorageAccountName '$StorageAccountName'. Get the key of '$StorageAccountName' (Get-MsiStorageKey -StorageAccountName $StorageAccountName), or name the key's account."
+            'Sas' {
+                $arguments.sasToken = Get-MsiSecretText -Value $SasToken -PropertyNames @('SasToken')
+                if (-not $arguments.sasToken) {
+                    Stop-MsiWithError -Cmdlet $PSCmdlet -Code 'InvalidSasToken' -Parameter 'SasToken' -Message '-SasToken is empty. Pass the SecureString from New-MsiStorageSas.'
+                }
             }
-            # Nor does it need to be told its account.
-            if ($keyAccount -and -not $StorageAccountName -and -not $ResourceId) { $arguments.storageAccountName = $keyAccount }
-        }
-        'Sas' {
-            $arguments.sasToken = Get-MsiSecretText -Value $SasToken -PropertyNames @('SasToken')
-            if (-not $arguments.sasToken) {
-                Stop-MsiWithError -Cmdlet $PSCmdlet -Code 'InvalidSasToken' -Parameter 'SasToken' -Message '-SasToken is empty. Pass the SecureString from New-MsiStorageSas.'
+            'ManagedIdentity' {
+                $arguments.useManagedIdentity = $true
+                $cached = Get-MsiCachedToken -Key (Get-MsiTokenCacheKey -Resource $script:StorageResource -Identity $arguments['identity'])
+                if ($cached) { $arguments.storageToken = ConvertFrom-MsiSecureString -SecureString $cached.Token }
             }
         }
-        'ManagedIdentity' {
-            $arguments.useManagedIdentity = $true
-            $cached = Get-MsiCachedToken -Key (Get-MsiTokenCacheKey -Resource $script:StorageResource -Identity $arguments['identity'])
-            if ($cached) { $arguments.storageToken = ConvertFrom-MsiSecureString -SecureString $cached.Token }
-        }
-    }
-    Add-MsiArmTokenArgument -Arguments $arguments -Cmdlet $PSCmdlet -Token $Token -TokenGiven:$PSBoundParameters.ContainsKey('Token')
-    $result = Invoke-MsiNode -Command 'context' -Arguments $arguments -Cmdlet $PSCmdlet -Quietable
-    if ($null -eq $result) { return }
-    $null = Save-MsiReturnedToken -Result $result -Identity $arguments['identity']
-    $storageToken = Save-MsiReturnedToken -Result $result -Property 'storageToken' -Identity $arguments['identity']
-    if (-not $storageToken -and $cached) { $storageToken = $cached }
+        Add-MsiArmTokenArgument -Arguments $arguments -Cmdlet $PSCmdlet -Token $Token -TokenGiven:$PSBoundParameters.ContainsKey('Token')
+        $result = Invoke-MsiNode -Command 'context' -Arguments $arguments -Cmdlet $PSCmdlet -Quietable
+        if ($null -eq $result) { return }
+        $null = Save-MsiReturnedToken -Result $result -Identity $arguments['identity']
+        $storageToken = Save-MsiReturnedToken -Result $result -Property 'storageToken' -Identity $arguments['identity']
+        if (-not $storageToken -and $cached) { $storageToken = $cached }
 
-    $context = [pscustomobject]@{
-        PSTypeName         = 'MsiStorage.StorageContext'
-        StorageAccountName = [string]$result.storageAccountName
-        BlobEndpoint       = [string]$result.blobEndpoint
-        AuthType           = [string]$result.authType
-        SubscriptionId     = $null
-        ResourceGroupName  = $null
-        StorageAccountKey  = $null
-        SasToken           = $null
-        Token              = $null
-        TokenExpiresOn     = $null
-    }
-    if ($result.PSObject.Properties['location'] -and $result.location) {
-        $context.SubscriptionId = [string]$result.location.subscriptionId
-        $context.ResourceGroupName = [string]$result.location.resourceGroupName
-    }
-    switch ($context.AuthType) {
-        'SharedKey' {
-            $plainKey = $arguments['storageAccountKey']
-            if ($result.PSObject.Properties['storageAccountKey']) { $plainKey = $result.storageAccountKey }
-            $context.StorageAccountKey = ConvertTo-MsiSecureString -PlainText $plainKey
+        $context = [pscustomobject]@{
+            PSTypeName         = 'MsiStorage.StorageContext'
+            StorageAccountName = [string]$result.storageAccountName
+            BlobEndpoint       = [string]$result.blobEndpoint
+            AuthType           = [string]$result.authType
+            SubscriptionId     = $null
+            ResourceGroupName  = $null
+            StorageAccountKey  = $null
+            SasToken           = $null
+            Token              = $null
+            TokenExpiresOn     = $null
         }
-        'SAS' { $context.SasToken = ConvertTo-MsiSecureString -PlainText (([string]$arguments.sasToken).TrimStart('?')) }
-        'OAuth' {
-            $context.Token = $storageToken.Token
-            $context.TokenExpiresOn = $storageToken.ExpiresOn
-            # Which identity renews the token when it nears expiry (no secret: the selector only).
-            $context | Add-Member -NotePropertyName Identity -NotePropertyValue $(if ($arguments['identity']) { $arguments['identity'] } else { @{} })
+        if ($result.PSObject.Properties['location'] -and $result.location) {
+            $context.SubscriptionId = [string]$result.location.subscriptionId
+            $context.ResourceGroupName = [string]$result.location.resourceGroupName
         }
+        switch ($context.AuthType) {
+            'SharedKey' {
+                $plainKey = $arguments['storageAccountKey']
+                if ($result.PSObject.Properties['storageAccountKey']) { $plainKey = $result.storageAccountKey }
+                $context.StorageAccountKey = ConvertTo-MsiSecureString -PlainText $plainKey
+            }
+            'SAS' { $context.SasToken = ConvertTo-MsiSecureString -PlainText (([string]$arguments.sasToken).TrimStart('?')) }
+            'OAuth' {
+                $context.Token = $storageToken.Token
+                $context.TokenExpiresOn = $storageToken.ExpiresOn
+                # Which identity renews the token when it nears expiry (no secret: the selector only).
+                $context | Add-Member -NotePropertyName Identity -NotePropertyValue $(if ($arguments['identity']) { $arguments['identity'] } else { @{} })
+            }
+        }
+        $context
     }
-    $context
 }

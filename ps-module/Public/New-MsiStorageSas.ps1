@@ -69,6 +69,12 @@ function New-MsiStorageSas {
     .PARAMETER TimeoutSec
     One deadline for the whole call (default 90 seconds).
 
+    .PARAMETER AsPlainText
+    Return the SAS as a plain string, for a link to hand out, AzCopy or another tool:
+    "$($blob.Uri.AbsoluteUri)?$sas". It is not the default because a plain string stays readable in memory,
+    in transcripts and in $Error; the default SecureString keeps the SAS out of view until
+    New-MsiStorageContext -SasToken needs it.
+
     .EXAMPLE
     $sas = New-MsiStorageSas -StorageAccountName $acct -Container $c -Permission rwl
     $ctx = New-MsiStorageContext -StorageAccountName $acct -SasToken $sas
@@ -77,21 +83,24 @@ function New-MsiStorageSas {
     The tutorial's flow through a SAS instead of the key.
 
     .EXAMPLE
-    New-MsiStorageSas -StorageAccountName $acct -Container logs -Blob today.log -Permission r -ExpiryTime (Get-Date).AddMinutes(15)
+    $sas  = New-MsiStorageSas -StorageAccountName $acct -Container logs -Blob today.log -Permission r -ExpiryTime (Get-Date).AddMinutes(15) -AsPlainText
+    $blob = Get-MsiBlob -Container logs -Blob today.log -Context $ctx
+    "$($blob.Uri.AbsoluteUri)?$sas"
 
-    A read-only SAS for one blob, valid for 15 minutes.
+    A read-only link to one blob, valid for 15 minutes, to hand to someone else.
 
     .INPUTS
     None.
 
     .OUTPUTS
     System.Security.SecureString. The SAS query string (sv=...&sig=...), without a leading '?'.
+    System.String with -AsPlainText.
 
     .LINK
     New-MsiStorageContext
     #>
     [CmdletBinding(DefaultParameterSetName = 'Name')]
-    [OutputType([System.Security.SecureString])]
+    [OutputType([System.Security.SecureString], [string])]
     param(
         [Parameter(Mandatory = $true, Position = 0, ParameterSetName = 'Name')]
         [Alias('AccountName')]
@@ -146,7 +155,9 @@ function New-MsiStorageSas {
         [string] $IdentityResourceId,
 
         [ValidateRange(1, 3600)]
-        [int] $TimeoutSec
+        [int] $TimeoutSec,
+
+        [switch] $AsPlainText
     )
     $arguments = @{
         expiry     = $ExpiryTime.UtcDateTime.ToString('o', [System.Globalization.CultureInfo]::InvariantCulture)
@@ -161,5 +172,6 @@ function New-MsiStorageSas {
     $result = Invoke-MsiNode -Command 'sas' -Arguments $arguments -Cmdlet $PSCmdlet -Quietable
     if ($null -eq $result) { return }
     $null = Save-MsiReturnedToken -Result $result -Identity $arguments['identity']
+    if ($AsPlainText) { return [string]$result.sasToken }
     ConvertTo-MsiSecureString -PlainText $result.sasToken
 }

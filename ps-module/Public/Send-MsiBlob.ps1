@@ -174,7 +174,14 @@ function Send-MsiBlob {
             Stop-MsiWithError -Cmdlet $PSCmdlet -Code 'BlobNameForManyFiles' -Parameter 'Blob' -Message "-Blob names one blob, but several files came down the pipeline. Leave -Blob out (each blob is named after its file), or give -SourceRoot."
         }
         if ($Blob) { $name = $Blob }
-        elseif ($rootPrefix -and $path.StartsWith($rootPrefix, [System.StringComparison]::OrdinalIgnoreCase)) { $name = $path.Substring($rootPrefix.Length) }
+        elseif ($rootPrefix) {
+            # As Node names it, and refuses it: a file outside -SourceRoot fails the batch, -WhatIf included.
+            if (-not $path.StartsWith($rootPrefix, $script:PathComparison)) {
+                Close-MsiNode -Process $prepared
+                Stop-MsiWithError -Cmdlet $PSCmdlet -Code 'FileOutsideSourceRoot' -Parameter 'SourceRoot' -Message "'$path' is not inside -SourceRoot '$SourceRoot'. Give a -SourceRoot that contains every file."
+            }
+            $name = $path.Substring($rootPrefix.Length)
+        }
         else { $name = $path.Substring($path.LastIndexOfAny($script:PathSeparators) + 1) }
         $action = 'Upload as ' + $blobBase + $name.Replace('\', '/') + $overwrite
         try { $confirmed = $PSCmdlet.ShouldProcess($path, $action) }

@@ -2,7 +2,7 @@
 // cloud from instance metadata, a search across the subscription when the account is elsewhere, -ResourceId,
 // and -Environment. One ArmSession carries the deadline, the cloud, the ARM endpoint and the token (refreshed
 // once if ARM says it expired) through every ARM call of a command.
-import { MsiError } from '../errors.js';
+import { MsiError, firstSentence } from '../errors.js';
 import type { HttpRequest, HttpResponse } from '../http.js';
 import { STRATEGIES, checkSelector } from '../identity/sources.js';
 import { DEFAULT_TOKEN_TIMEOUT_SEC, getToken } from '../identity/token.js';
@@ -126,7 +126,7 @@ export class ArmSession {
         md = await getInstanceMetadata(new Deadline(Math.min(CLOUD_PROBE_SEC, this.deadline.remainingMs() / 1000)), this.signal);
       } catch (err) {
         if (this.signal?.aborted) throw err;
-        verbose(`Instance metadata is not available (${(err as Error).message.split('.')[0]}); assuming AzureCloud.`);
+        verbose(`Instance metadata is not available (${firstSentence((err as Error).message)}); assuming AzureCloud.`);
       }
     }
     if (md) verbose(`Instance metadata: subscription ${md.subscriptionId}, resource group ${md.resourceGroupName}, azEnvironment ${md.azEnvironment ?? '(none)'}.`);
@@ -140,7 +140,9 @@ export class ArmSession {
       storageAccountName: name.toLowerCase(),
     };
     this.groupGuessed = !fromId && !q.resourceGroupName;
-    verbose(`Storage account ${this.ref.storageAccountName} in resource group ${this.ref.resourceGroupName}${this.groupGuessed ? " (the VM's)" : ''}, subscription ${this.ref.subscriptionId}; cloud ${this.cloud.name} (from ${cloudFrom}), ARM at ${this.armEndpoint}.`);
+    verbose(
+      `Storage account ${this.ref.storageAccountName}: ${this.groupGuessed ? `trying the VM's resource group, ${this.ref.resourceGroupName}` : `resource group ${this.ref.resourceGroupName}`}, subscription ${this.ref.subscriptionId}; cloud ${this.cloud.name} (from ${cloudFrom}), ARM at ${this.armEndpoint}.`,
+    );
     return this.location();
   }
 
@@ -198,7 +200,7 @@ export class ArmSession {
         const refused = searchErr instanceof MsiError && searchErr.code === 'AuthorizationFailed';
         const unseen = searchErr instanceof MsiError && searchErr.code === 'StorageAccountNotFound' && err.code === 'AuthorizationFailed';
         if (!refused && !unseen) throw searchErr;
-        verbose(`The search across the subscription ${refused ? 'was refused too' : 'did not show the account'} (${searchErr.message.split('.')[0]}).`);
+        verbose(`The search across the subscription ${refused ? 'was refused too' : 'did not show the account'} (${firstSentence(searchErr.message)}).`);
         err.message += ` The resource group '${this.ref.resourceGroupName}' was the VM's own, a guess: if the account is in another one, pass -ResourceGroupName (or -ResourceId).`;
         throw err;
       }

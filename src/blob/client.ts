@@ -1,6 +1,6 @@
 // The data plane: @azure/storage-blob clients built from a storage context, name rules, error mapping.
 // @azure/storage-blob is loaded only here, and only by the commands that move data.
-import { finished } from 'node:stream';
+import { Readable, finished } from 'node:stream';
 import type { BlobServiceClient, ContainerClient, StoragePipelineOptions } from '@azure/storage-blob';
 import { MsiError, invalidArgument } from '../errors.js';
 import { assertEndpointAllowed } from '../http.js';
@@ -69,11 +69,18 @@ export function validateContainerName(name: string, parameter = 'Container'): vo
   }
 }
 
-export function validateBlobName(name: string, parameter = 'Blob'): void {
+/**
+ * A blob name the module can address. `creating`: also Azure's advice for new names (no trailing '.' or
+ * '/', which some URL handling drops, System.Uri on .NET Framework among them). A blob that already has
+ * such a name (a folder marker 'logs/' made by another tool) can still be read, deleted and signed for.
+ */
+export function validateBlobName(name: string, parameter = 'Blob', creating = false): void {
   if (name.length === 0) throw invalidArgument(parameter, `-${parameter} is empty. Give the blob's name.`, 'InvalidBlobName');
   if (name.length > 1024) throw invalidArgument(parameter, `-${parameter} is ${name.length} characters long; blob names may have at most 1024. Use a shorter name.`, 'InvalidBlobName');
   if (/[\u0000-\u001f\u007f]/.test(name)) throw invalidArgument(parameter, `-${parameter} contains control characters, which blob names may not. Remove them.`, 'InvalidBlobName');
-  if (name.endsWith('.') || name.endsWith('/')) throw invalidArgument(parameter, `-${parameter} '${name}' ends with '${name.slice(-1)}', which Azure's naming rules advise against: a URL can lose it and name another blob. Remove it.`, 'InvalidBlobName');
+  if (creating && (name.endsWith('.') || name.endsWith('/'))) {
+    throw invalidArgument(parameter, `-${parameter} '${name}' ends with '${name.slice(-1)}', which Azure's naming rules advise against for a new blob: a URL can lose it and name another blob. Remove it.`, 'InvalidBlobName');
+  }
   // A URL resolves '.' and '..' segments away (even percent-encoded), so 'a/../b' would be blob 'b', and
   // '../other/b' a blob in another container. Azure's naming rules rule out path segments ending with a dot.
   const dots = name.split('/').find((segment) => segment === '.' || segment === '..');
@@ -123,16 +130,36 @@ export function normalizeSas(sas: string): string {
  * its own stall timer (download.ts). So each try gets its own signal, linked to the caller's: the HTTP client
  * keeps listening on it until a streamed body ends, and the link must last as long, or an abort by the
  * caller (a stalled range, a cancelled batch) would never reach the socket and the body would hang.
+ *
+ * While a request body is being sent (a block, a small file), the limit is on silence, not on the whole try:
+ * the body goes out in 256 KiB pieces, each piece taken when the connection wants more, and each one restarts
+ * the timer. Eight blocks of 8 MiB in flight on a 4 Mbit/s uplink take minutes, and keep moving; only a
+ * connection that takes nothing for the whole limit fails the try. Once the body is all handed over, the
+ * answer gets the limit again for every 8 MiB of it (what the connection's buffers still hold drains at the
+ * link's pace), times the try's number: the second try of a block waits twice as long as the first.
  */
 /** The network errors @azure/storage-common's retry policy retries (StorageRetryPolicyV2's list). */
 const RETRIED_ERRORS = ['ETIMEDOUT', 'ESOCKETTIMEDOUT', 'ECONNREFUSED', 'ECONNRESET', 'ENOENT', 'ENOTFOUND', 'TIMEOUT', 'EPIPE', 'REQUEST_SEND_ERROR'];
 
-function tryTimeoutPolicy(ms: number, maxTries: number, RestError: typeof import('@azure/storage-blob').RestError) {
+const SEND_PIECE = 256 * 1024;
+const SENT_PER_LIMIT = 8 * 1024 * 1024;
+
+/** A buffer as a stream of pieces; `taken` is called as each piece is asked for, `done` once all have been. */
+function* piecesOf(whole: Buffer, taken: () => void, done: () => void): Generator<Buffer> {
+  for (let offset = 0; offset < whole.length; offset += SEND_PIECE) {
+    taken();
+    yield whole.subarray(offset, Math.min(whole.length, offset + SEND_PIECE));
+  }
+  taken();
+  done();
+}
+
+export function tryTimeoutPolicy(ms: number, maxTries: number, RestError: typeof import('@azure/storage-blob').RestError) {
   // The tries of each request so far: the retry policy sends the same request object again.
   const tries = new WeakMap<object, number>();
   return {
     name: 'msistorageTryTimeout',
-    async sendRequest(request: { abortSignal?: AbortSignal; url?: string; method?: string }, next: (r: unknown) => Promise<unknown>) {
+    async sendRequest(request: { abortSignal?: AbortSignal; url?: string; method?: string; body?: unknown }, next: (r: unknown) => Promise<unknown>) {
       const attempt = (tries.get(request) ?? 0) + 1;
       tries.set(request, attempt);
       // -Verbose tells the retries (the path only: a SAS would be in the query).
@@ -146,11 +173,38 @@ function tryTimeoutPolicy(ms: number, maxTries: number, RestError: typeof import
       parent?.addEventListener('abort', onAbort, { once: true });
       const unlink = () => parent?.removeEventListener('abort', onAbort);
       let timedOut = false;
-      const timer = setTimeout(() => {
+      let limit = ms;
+      const expire = () => {
         timedOut = true;
         controller.abort();
-      }, ms);
+      };
+      let timer = setTimeout(expire, limit);
       request.abortSignal = controller.signal;
+      // A body larger than a piece goes out piece by piece, each one restarting the timer (see above). Its
+      // Content-Length is already set by the SDK (Put Blob, Put Block), so the request is not chunked.
+      const whole = request.body;
+      let sending = false;
+      if (Buffer.isBuffer(whole) && whole.length > SEND_PIECE) {
+        sending = true;
+        request.body = () =>
+          Readable.from(
+            piecesOf(
+              whole,
+              () => timer.refresh(),
+              () => {
+                // All handed over; what the connection's buffers still hold goes at the link's pace (on a
+                // slow link, megabytes): the answer may take the limit again for every SENT_PER_LIMIT sent,
+                // and each retry of it waits longer (a link slower than the first guess still gets through).
+                sending = false;
+                clearTimeout(timer);
+                limit = Math.round(ms * attempt * (1 + whole.length / SENT_PER_LIMIT));
+                timer = setTimeout(expire, limit);
+              },
+            ),
+            // One piece at a time, each whole: a piece is asked for only once the one before has gone.
+            { objectMode: true, highWaterMark: 1 },
+          );
+      }
       let body: NodeJS.ReadableStream | undefined;
       try {
         const response = await next(request);
@@ -161,8 +215,8 @@ function tryTimeoutPolicy(ms: number, maxTries: number, RestError: typeof import
         return response;
       } catch (err) {
         if (timedOut && !parent?.aborted) {
-          narrate(`no answer within ${ms} ms`, true);
-          throw new RestError(`The service did not answer within ${ms} ms.`, { code: 'ETIMEDOUT' });
+          narrate(sending ? `nothing could be sent for ${ms} ms` : `no answer within ${limit} ms`, true);
+          throw new RestError(sending ? `The connection took no data for ${ms} ms.` : `The service did not answer within ${limit} ms.`, { code: 'ETIMEDOUT' });
         }
         if (!parent?.aborted) {
           const code = String((err as { code?: string }).code ?? (err as Error).name ?? 'error');
@@ -175,6 +229,7 @@ function tryTimeoutPolicy(ms: number, maxTries: number, RestError: typeof import
         if (body && parent && !parent.aborted) finished(body, unlink);
         else unlink();
         request.abortSignal = parent;
+        request.body = whole;
       }
     },
   };
@@ -184,7 +239,8 @@ export async function pipelineOptions(): Promise<StoragePipelineOptions> {
   // The same test knob as the identity and ARM back-off: it scales the delays, not the number of tries.
   const scale = backoffScale();
   const s = (ms: number) => Math.max(1, Math.round(ms * scale));
-  // Per try: a 8 MiB block at 100 KB/s still fits. MSISTORAGE_TRY_TIMEOUT_MS shortens it (a test knob).
+  // Per try, for an answer, or while a body is sent, between two pieces of it (see tryTimeoutPolicy).
+  // MSISTORAGE_TRY_TIMEOUT_MS shortens it (a test knob).
   const tryTimeout = Number(process.env.MSISTORAGE_TRY_TIMEOUT_MS) || 2 * 60_000;
   const { RestError } = await import('@azure/storage-blob');
   const maxTries = 4;
@@ -340,6 +396,15 @@ export function storageError(err: unknown, where: { container: string; blob?: st
   if (status === undefined && code && /^E[A-Z]+$/.test(code) && !network.includes(code)) {
     // A local file-system failure (ENOSPC, EACCES, EIO...), not the network.
     return new MsiError('LocalFileError', `A local file operation failed for ${blob}: ${serverMessage.replace(/\.$/, '')}. Check free space and permissions of the destination folder.`, 'WriteError', opts);
+  }
+  if (code === 'ETIMEDOUT' && /^The (service did not answer|connection took no data)/.test(serverMessage)) {
+    // Our own per-try limit (tryTimeoutPolicy): the service was reached, but too slowly, on every try.
+    return new MsiError(
+      'StorageTimeout',
+      `Azure Storage was too slow for ${blob} on every try: ${serverMessage.replace(/\.$/, '')}. On a slow link, send less at once (-Concurrency, -ConcurrentTaskCount, or a smaller -BlockSize); else check the network.`,
+      'OperationTimeout',
+      opts,
+    );
   }
   if (status === undefined || network.includes(code ?? '')) {
     return new MsiError('StorageUnreachable', `Azure Storage could not be reached for ${blob}: ${serverMessage.replace(/\.$/, '') || 'no response'}. Check -BlobEndpoint of the context and the network.`, 'ResourceUnavailable', opts);

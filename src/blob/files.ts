@@ -92,6 +92,13 @@ export async function resolveDestination(destination: string, blobName: string, 
     );
   }
   if (stat?.isDirectory()) {
+    if (blobName.endsWith('/')) {
+      throw invalidArgument(
+        'Destination',
+        `The blob '${blobName}' ends with '/' (a folder marker, as some tools make them): it has no file name to save under in a folder. Give -Destination as a file path to save it, or leave such blobs out (Get-MsiBlob ... | Where-Object Name -notlike '*/').`,
+        'InvalidFileName',
+      );
+    }
     const parts = blobName.split('/').filter((p) => p.length > 0);
     if (platform === 'win32') {
       for (const part of parts) {

@@ -62,7 +62,7 @@ export async function uploadOne(
   progressFor: (size: number) => (delta: number, completed?: boolean) => void,
   signal: AbortSignal,
 ): Promise<BlobResult> {
-  validateBlobName(item.blob);
+  validateBlobName(item.blob, 'Blob', true);
   const { options } = settings;
   const source = openSourceSync(item.file);
   const { size } = source;

@@ -4,11 +4,14 @@ import { ArmSession } from '../arm/discovery.js';
 import { STORAGE_RESOURCE } from '../arm/clouds.js';
 import { validateStorageAccountName } from '../arm/arm.js';
 import { blobEndpointFor, endpointShape, normalizeSas, validateAccountKey } from '../blob/client.js';
-import { MsiError, invalidArgument } from '../errors.js';
+import { MsiError, firstSentence, invalidArgument } from '../errors.js';
 import { getToken } from '../identity/token.js';
 import { verbose, warning } from '../log.js';
 import type { ContextResult, RequestOf } from '../protocol.js';
 import { listKey } from './keys.js';
+
+/** How long the endpoint lookup of a context with a credential may take, unless told otherwise. */
+const ENDPOINT_LOOKUP_SEC = 10;
 
 export async function run(req: RequestOf<'context'>, signal: AbortSignal): Promise<ContextResult> {
   const given = [req.storageAccountKey !== undefined, req.sasToken !== undefined, req.useManagedIdentity === true].filter(Boolean).length;
@@ -18,12 +21,18 @@ export async function run(req: RequestOf<'context'>, signal: AbortSignal): Promi
   if (req.storageAccountName) validateStorageAccountName(req.storageAccountName);
 
   const needArmForKey = given === 0;
-  const session = new ArmSession(req, signal);
+  // With a key or a SAS in hand, Azure Resource Manager is asked only for the account's own blob endpoint, a
+  // nicety with the cloud's suffix to fall back on: unless the user named where the account is (or gave a
+  // deadline), it may not hold the context up for long where the identity endpoint is slow or black-holed.
+  const lookupOnly = given === 1 && !req.useManagedIdentity && req.blobEndpoint === undefined;
+  const located = req.resourceGroupName !== undefined || req.subscriptionId !== undefined || req.resourceId !== undefined || req.armEndpoint !== undefined || req.timeoutSec !== undefined;
+  const session = new ArmSession(lookupOnly && !located ? { ...req, timeoutSec: ENDPOINT_LOOKUP_SEC } : req, signal);
   let name = req.storageAccountName;
   let blobEndpoint = req.blobEndpoint !== undefined ? blobEndpointFor(name ?? 'account', req.blobEndpoint) : undefined;
   let location: ContextResult['location'];
 
   if (needArmForKey || !blobEndpoint || !name) {
+    if (lookupOnly) verbose(`Looking up the account's blob endpoint in Azure Resource Manager${located ? '' : ` (for at most ${ENDPOINT_LOOKUP_SEC} s)`}; -BlobEndpoint skips this.`);
     try {
       await session.resolve();
       name = session.ref.storageAccountName;
@@ -41,13 +50,14 @@ export async function run(req: RequestOf<'context'>, signal: AbortSignal): Promi
     } catch (err) {
       // A credential was given: the endpoint can still come from the cloud's storage suffix.
       if (needArmForKey || !name) throw err;
-      const why = (err as Error).message.split('. ')[0];
+      const why = firstSentence((err as Error).message);
       // The user named where the account is: that this failed is worth more than a verbose line.
       const notFound = ['ResourceGroupNotFound', 'SubscriptionNotFound', 'StorageAccountNotFound'].includes((err as { code?: string }).code ?? '');
       if (notFound && (req.resourceGroupName || req.subscriptionId || req.resourceId)) {
         warning(`The account's blob endpoint could not be read from Azure Resource Manager (${why}); using the cloud's storage suffix, ${`https://${name}.blob.${session.cloud.storageSuffix}/`}. Check -ResourceGroupName and -SubscriptionId (or -ResourceId), or give -BlobEndpoint.`);
       } else {
         verbose(`The account's endpoint could not be read from Azure Resource Manager (${why}); using the cloud's storage suffix.`);
+        if (lookupOnly && !located && session.deadline.expired()) verbose(`The lookup was cut short at ${ENDPOINT_LOOKUP_SEC} s; give -TimeoutSec to let it take longer.`);
       }
     }
   }

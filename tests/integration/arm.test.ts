@@ -27,6 +27,25 @@ describe('discovery', () => {
   });
 });
 
+describe('a context with a key in hand', () => {
+  it('looks up the blob endpoint for at most 10 s where the identity endpoint accepts and never answers, then uses the suffix', async () => {
+    const control = (body: unknown, method = 'POST') => fetch(`${stack.imdsHost}/__emulator/faults`, { method, body: method === 'POST' ? JSON.stringify(body) : undefined });
+    await control({ target: 'metadata', faults: Array.from({ length: 20 }, () => ({ hang: true })) });
+    try {
+      const key = Buffer.alloc(64, 1).toString('base64');
+      const started = Date.now();
+      const run = await runBundle({ command: 'context', storageAccountName: 'someaccount', storageAccountKey: key, verbose: true }, env);
+      const took = Date.now() - started;
+      expect(run.reply.result.blobEndpoint).toBe('https://someaccount.blob.core.windows.net/');
+      expect(took).toBeGreaterThanOrEqual(9500);
+      expect(took).toBeLessThan(15_000);
+      expect(run.events.map((e) => e.message).join('\n')).toContain('for at most 10 s');
+    } finally {
+      await control(undefined, 'DELETE');
+    }
+  }, 30_000);
+});
+
 describe('SAS', () => {
   it('a service SAS from listServiceSas uploads to Azurite', async () => {
     const keys = await runBundle({ command: 'keys', storageAccountName: stack.storageAccountName }, env);

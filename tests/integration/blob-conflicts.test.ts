@@ -77,3 +77,25 @@ describe('conflicts on a write without -Force', () => {
     expect((await blob.downloadToBuffer()).toString()).toBe('leased');
   });
 });
+
+describe("blobs another tool named with a trailing '/' or '.' (Azure advises against them for new blobs only)", () => {
+  it('are refused as new names, but read by exact name, refused into a folder (a marker has no file name), and deleted', async () => {
+    const sdk = new BlobServiceClient(stack.blobEndpoint, new StorageSharedKeyCredential(stack.storageAccountName, context(stack.blobEndpoint).storageAccountKey)).getContainerClient('cont');
+    await sdk.getBlockBlobClient('marker/').upload('', 0);
+    await sdk.getBlockBlobClient('trail.').upload('trailing', 8);
+    const made = await upload(small, 'new.');
+    expect(made.items[0].error).toMatchObject({ code: 'InvalidBlobName', parameter: 'Blob' });
+    const ctx = context(stack.blobEndpoint);
+    const file = path.join(work, 'trail.txt');
+    const got = await runBundle({ command: 'download', context: ctx, force: false, items: [{ container: 'cont', blob: 'trail.', destination: file }] }, env());
+    expect(got.items[0].ok).toBe(true);
+    expect((await import('node:fs')).readFileSync(file, 'utf8')).toBe('trailing');
+    const intoFolder = await runBundle({ command: 'download', context: ctx, force: false, items: [{ container: 'cont', blob: 'marker/', destination: work + path.sep }] }, env());
+    expect(intoFolder.items[0].error).toMatchObject({ code: 'InvalidFileName', parameter: 'Destination' });
+    expect(intoFolder.items[0].error.message).toContain('folder marker');
+    const removed = await runBundle({ command: 'remove', context: ctx, items: [{ container: 'cont', blob: 'marker/' }, { container: 'cont', blob: 'trail.' }] }, env());
+    expect(removed.items.map((i: { ok: boolean }) => i.ok)).toEqual([true, true]);
+    expect(await sdk.getBlobClient('marker/').exists()).toBe(false);
+    expect(await sdk.getBlobClient('trail.').exists()).toBe(false);
+  });
+});

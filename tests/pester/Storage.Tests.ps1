@@ -305,6 +305,20 @@ Describe 'The SAS path' {
         (Get-MsiBlob -Container $SasContainer -Prefix 'shared/' -Context $ctxKey).Uri | Should -Be $sent.Uri
     }
 
+    It '-AsPlainText gives the SAS as a string, and the blob''s Uri with it is a link that reads the blob over plain HTTP' {
+        $ctxKey = New-MsiStorageContext -StorageAccountName $Stack.storageAccountName -BlobEndpoint $Stack.blobEndpoint
+        Send-MsiBlob -File $File -Container $SasContainer -Blob 'linked blob #1.txt' -Context $ctxKey -Force | Out-Null
+        $sas = New-MsiStorageSas -StorageAccountName $Stack.storageAccountName -Container $SasContainer -Blob 'linked blob #1.txt' -Permission r -Protocol HttpsOrHttp -AsPlainText
+        $sas | Should -BeOfType [string]
+        $sas | Should -Match '(^|&)sig='
+        $blob = Get-MsiBlob -Container $SasContainer -Blob 'linked blob #1.txt' -Context $ctxKey
+        $link = "$($blob.Uri.AbsoluteUri)?$sas"
+        $got = Invoke-WebRequest -Uri $link -UseBasicParsing
+        $text = $got.Content
+        if ($text -is [byte[]]) { $text = [System.Text.Encoding]::UTF8.GetString($text) }
+        $text | Should -Be 'This is a test text file.'
+    }
+
     It 'a SAS for one blob defaults to read, and refuses letters a blob cannot carry' {
         $ctxKey = New-MsiStorageContext -StorageAccountName $Stack.storageAccountName -BlobEndpoint $Stack.blobEndpoint
         Send-MsiBlob -File $File -Container $SasContainer -Blob 'one-blob' -Context $ctxKey -Force | Out-Null
@@ -435,5 +449,53 @@ Describe 'The keyless path over HTTPS' {
         $ctx = New-MsiStorageContext -StorageAccountName $Tls.storageAccountName -UseManagedIdentity
         $ctx.BlobEndpoint = "http://127.0.0.1:1/$($Tls.storageAccountName)/"
         { Send-MsiBlob -File $File -Container 'keyless' -Context $ctx -ErrorAction Stop } | Should -Throw -ErrorId 'SendMsiBlobOAuthNeedsHttps,Send-MsiBlob'
+    }
+}
+
+Describe 'Pipeline input as Az users pipe it' {
+    BeforeAll {
+        $env:AZURE_POD_IDENTITY_AUTHORITY_HOST = $Emu
+        $env:MSISTORAGE_ARM_ENDPOINT = $Stack.armEndpoint
+        $script:PipeCtx = New-MsiStorageContext -StorageAccountName $Stack.storageAccountName -BlobEndpoint $Stack.blobEndpoint
+    }
+
+    It 'a token pipes into Get-MsiStorageKey, and a key into New-MsiStorageContext (which takes the account from it)' {
+        InModuleScope MsiStorage { $script:MsiTokenCache = @{} }
+        Invoke-Emulator '/__emulator/requests' $null 'Delete' | Out-Null
+        $key = Get-MsiToken | Get-MsiStorageKey -StorageAccountName $Stack.storageAccountName
+        $key.StorageAccountName | Should -Be $Stack.storageAccountName
+        (Get-Requests 'imds').Count | Should -Be 1 -Because 'the piped token was used, not a second one'
+        $ctx = $key | New-MsiStorageContext -BlobEndpoint $Stack.blobEndpoint
+        $ctx.StorageAccountName | Should -Be $Stack.storageAccountName
+        $ctx.AuthType | Should -Be 'SharedKey'
+        (Get-MsiStorageContainer -Context $ctx -MaxCount 1) | Should -Not -BeNullOrEmpty
+    }
+
+    It 'container names pipe into New-MsiStorageContainer, one container each; one that fails is its own error and the rest are made' {
+        $made = 'piped-one', 'BAD_NAME', 'piped-two' | New-MsiStorageContainer -Context $PipeCtx -ErrorVariable failed -ErrorAction SilentlyContinue
+        @($made.Name) | Should -Be @('piped-one', 'piped-two')
+        $failed.Count | Should -Be 1
+        $failed[0].FullyQualifiedErrorId | Should -Be 'NewMsiStorageContainerInvalidContainerName,New-MsiStorageContainer'
+        $again = [pscustomobject]@{ Name = 'piped-one' }, [pscustomobject]@{ Name = 'piped-three' } | New-MsiStorageContainer -Context $PipeCtx -ErrorVariable exists -ErrorAction SilentlyContinue
+        @($again.Name) | Should -Be @('piped-three')
+        $exists[0].FullyQualifiedErrorId | Should -Be 'NewMsiStorageContainerContainerAlreadyExists,New-MsiStorageContainer'
+        { 'piped-four', 'piped-one', 'piped-five' | New-MsiStorageContainer -Context $PipeCtx -ErrorAction Stop } | Should -Throw -ErrorId 'NewMsiStorageContainerContainerAlreadyExists,New-MsiStorageContainer'
+        @((Get-MsiStorageContainer -Prefix 'piped-' -Context $PipeCtx).Name) | Should -Not -Contain 'piped-five' -Because '-ErrorAction Stop stops at the failing name'
+    }
+
+    It 'a context that crossed a process boundary is named as such, with the fix' {
+        $copy = [System.Management.Automation.PSSerializer]::Deserialize([System.Management.Automation.PSSerializer]::Serialize($PipeCtx))
+        $err = { Get-MsiBlob -Container 'piped-one' -Context $copy } | Should -Throw -ErrorId 'GetMsiBlobInvalidContext,Get-MsiBlob' -PassThru
+        $err.Exception.Message | Should -Match 'crossed a process boundary'
+        $err.Exception.Message | Should -Match 'New-MsiStorageContext inside the job'
+    }
+
+    It '-WhatIf refuses a file outside -SourceRoot as the upload would, and sends nothing' {
+        $tree = Join-Path $Work 'whatif-tree'
+        New-Item -ItemType Directory -Path $tree -Force | Out-Null
+        Set-Content -LiteralPath (Join-Path $tree 'in.txt') -Value 'in'
+        $err = { Get-Item -LiteralPath (Join-Path $tree 'in.txt'), $File | Send-MsiBlob -Container 'piped-one' -SourceRoot $tree -Context $PipeCtx -WhatIf } | Should -Throw -ErrorId 'SendMsiBlobFileOutsideSourceRoot,Send-MsiBlob' -PassThru
+        $err.Exception.Message | Should -Match ([regex]::Escape($File))
+        @(Get-MsiBlob -Container 'piped-one' -Context $PipeCtx) | Should -HaveCount 0
     }
 }

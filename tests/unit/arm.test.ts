@@ -131,3 +131,14 @@ describe('identifier validation', () => {
     expect(() => validateStorageAccountName(s)).toThrow(/-StorageAccountName/);
   });
 });
+
+describe('first sentences of messages, for -Verbose', () => {
+  it("cuts at a sentence's end, not at the dot of Microsoft.Storage", async () => {
+    const { firstSentence } = await import('../../src/errors.js');
+    expect(firstSentence("The managed identity (object id x) may not perform 'Microsoft.Storage/storageAccounts/read' on /subscriptions/s. Grant it Reader.")).toBe(
+      "The managed identity (object id x) may not perform 'Microsoft.Storage/storageAccounts/read' on /subscriptions/s",
+    );
+    expect(firstSentence('connect ETIMEDOUT 127.0.0.1:9')).toBe('connect ETIMEDOUT 127.0.0.1:9');
+    expect(firstSentence('Done!')).toBe('Done');
+  });
+});

@@ -26,6 +26,10 @@ describe('blob names with dot segments', () => {
   it.each(['..', 'a/..'])("refuses '%s' (it ends with a dot)", (name) => {
     expect(code(() => validateBlobName(name))?.code).toBe('InvalidBlobName');
   });
+  it.each(['logs/', 'v1.', 'a/b.'])("refuses '%s' for a new blob (Azure's advice), but addresses an existing one by it", (name) => {
+    expect(code(() => validateBlobName(name, 'Blob', true))?.message).toMatch(/advise against for a new blob/);
+    expect(code(() => validateBlobName(name))).toBeUndefined();
+  });
   it.each(['..a', 'a..b/c', '.hidden', 'a/.b/c', 'v1.0/x'])("accepts '%s'", (name) => {
     expect(code(() => validateBlobName(name))).toBeUndefined();
   });
