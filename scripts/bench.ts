@@ -4,7 +4,7 @@
 //   --smoke     tiny sizes, one round (what `npm test` runs: it checks that everything measures, not targets)
 import { spawn, spawnSync } from 'node:child_process';
 import { randomFillSync } from 'node:crypto';
-import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { startStack } from './stack-client.ts';
@@ -40,6 +40,11 @@ const cfg = {
 const manifest = path.join(root, 'MsiStorage.psd1');
 const work = mkdtempSync(path.join(tmpdir(), 'msistorage-bench-'));
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+/** Each measurement must have done its work: a side that silently did nothing would otherwise "measure". */
+function verified(what: string, ok: boolean, detail: string): void {
+  if (!ok) throw new Error(`[bench] ${what} did not do its work: ${detail}`);
+}
+const measured = (what: string, n: number) => verified(what, Number.isFinite(n) && n > 0, `measured ${n}`);
 const fmtBytes = (n: number) => (n >= 1024 * MiB ? `${(n / 1024 / MiB).toFixed(1)} GiB` : n >= MiB ? `${(n / MiB).toFixed(0)} MiB` : `${(n / 1024).toFixed(0)} KiB`);
 const mbps = (bytes: number, ms: number) => bytes / MiB / (ms / 1000);
 
@@ -140,12 +145,14 @@ async function main(): Promise<void> {
         async () => {
           await fresh();
           const b = await baseline({ mode: 'upload', file: big, blob: 'base' });
+          verified('the baseline upload', b.bytes === cfg.size && (await container.getBlobClient('base').getProperties()).contentLength === cfg.size, `${b.bytes} bytes`);
           up.base.push(mbps(b.bytes, b.wallMs));
           up.inner.push(mbps(b.bytes, b.ms));
         },
         async () => {
           await fresh();
           const o = await ours('upload', { Container: 'bench', File: big, Blob: 'ours', BlockSize: cfg.blockSize, Concurrency: cfg.concurrency });
+          verified('Send-MsiBlob', o.bytes === cfg.size && (await container.getBlobClient('ours').getProperties()).contentLength === cfg.size, `${o.bytes} bytes`);
           up.ours.push(mbps(o.bytes, o.ms));
         },
       );
@@ -164,11 +171,13 @@ async function main(): Promise<void> {
         r,
         async () => {
           const b = await baseline({ mode: 'download', blob: 'raw', destination: path.join(work, 'base.out') });
+          verified('the baseline download', statSync(path.join(work, 'base.out')).size === cfg.size, `${statSync(path.join(work, 'base.out')).size} bytes on disk`);
           down.base.push(mbps(b.bytes, b.wallMs));
           down.inner.push(mbps(b.bytes, b.ms));
         },
         async () => {
           const o = await ours('download', { Container: 'bench', Blob: 'raw', Destination: path.join(work, 'ours.out'), BlockSize: cfg.blockSize, Concurrency: cfg.concurrency });
+          verified('Receive-MsiBlob', statSync(path.join(work, 'ours.out')).size === cfg.size, `${statSync(path.join(work, 'ours.out')).size} bytes on disk`);
           down.ours.push(mbps(o.bytes, o.ms));
         },
       );
@@ -197,12 +206,14 @@ async function main(): Promise<void> {
         async () => {
           await freshAndWarm();
           const b = await baseline({ mode: 'many', folder, prefix: 'base/', concurrency: 16 });
+          verified('the baseline many-files run', b.files === cfg.files, `${b.files} files`);
           many.base.push(b.wallMs);
           many.inner.push(b.ms);
         },
         async () => {
           await freshAndWarm();
           const o = await ours('many', { Container: 'bench', Folder: folder });
+          verified('the Send-MsiBlob pipeline', o.files === cfg.files, `${o.files} files`);
           many.ours.push(o.ms);
           many.pwshCpu.push(o.pwshCpuMs);
           many.jit.push(o.jitMs);
@@ -230,6 +241,10 @@ async function main(): Promise<void> {
     rows.push({ measure: `peak RSS of Node, ${fmtBytes(cfg.rssSize)} upload / download`, ours: `${upRss.toFixed(0)} / ${downRss.toFixed(0)} MiB`, base: '-', ratio: peak, target: '<= 200 MiB', pass: peak <= 200 });
 
     rows.push(tokenRow);
+    for (const [what, xs] of Object.entries({ 'upload (ours)': up.ours, 'upload (SDK)': up.base, 'download (ours)': down.ours, 'download (SDK)': down.base, 'many files (ours)': many.ours, 'many files (script)': many.base, 'Azurite PUT': up.raw, 'Azurite GET': down.raw })) {
+      for (const x of xs) measured(what, x);
+    }
+    for (const [what, x] of Object.entries({ 'uncached Get-MsiToken': t.token, 'node -e 0': t.bare, 'cached Get-MsiToken': t.cached, 'peak RSS (upload)': upRss, 'peak RSS (download)': downRss })) measured(what, x);
 
     // The table.
     console.log('');

@@ -27,6 +27,9 @@ async function main() {
   const container = new sdk.BlobServiceClient(req.endpoint, cred).getContainerClient(req.container);
   const t0 = performance.now();
   let bytes = 0;
+  // How many files the many-files mode uploaded (the benchmark checks it did them all).
+  let files = 0;
+  let uploaded = 0;
   switch (req.mode) {
     case 'upload': {
       const size = fs.statSync(req.file).size;
@@ -40,12 +43,14 @@ async function main() {
       break;
     }
     case 'many': {
-      const files = fs.readdirSync(req.folder).map((f) => path.join(req.folder, f));
-      await mapLimit(files, req.concurrency, async (f) => {
+      const list = fs.readdirSync(req.folder).map((f) => path.join(req.folder, f));
+      await mapLimit(list, req.concurrency, async (f) => {
         const data = fs.readFileSync(f);
         await container.getBlockBlobClient(`${req.prefix}${path.basename(f)}`).uploadData(data);
         bytes += data.length;
+        uploaded++;
       });
+      files = uploaded;
       break;
     }
     case 'undici-put':
@@ -97,7 +102,7 @@ async function main() {
     default:
       throw new Error(`unknown mode ${req.mode}`);
   }
-  process.stdout.write(JSON.stringify({ ms: performance.now() - t0, bytes }));
+  process.stdout.write(JSON.stringify({ ms: performance.now() - t0, bytes, files }));
 }
 
 main().catch((err) => {
