@@ -14,11 +14,13 @@ function New-MsiStorageContainer {
     The storage context from New-MsiStorageContext.
 
     .EXAMPLE
-    $ctx = New-MsiStorageContext -StorageAccountName $acct -StorageAccountKey (Get-MsiStorageKey -SubscriptionId $sub -ResourceGroupName $rg -StorageAccountName $acct)
+    $token = Get-MsiToken
+    $key   = Get-MsiStorageKey -Token $token -SubscriptionId $sub -ResourceGroupName $rg -StorageAccountName $acct
+    $ctx   = New-MsiStorageContext -StorageAccountName $acct -StorageAccountKey $key
     New-MsiStorageContainer -Name mycontainer -Context $ctx
     Send-MsiBlob -File test.txt -Container mycontainer -Blob testblob -Context $ctx
 
-    The tutorial's flow: key, context, container, upload.
+    The tutorial's flow: token, key, context, container, upload.
 
     .EXAMPLE
     New-MsiStorageContainer -Name backups -Context $ctx -WhatIf

@@ -76,11 +76,13 @@ function New-MsiStorageSas {
     New-MsiStorageContext -SasToken needs it.
 
     .EXAMPLE
-    $sas = New-MsiStorageSas -StorageAccountName $acct -Container $c -Permission rwl
-    $ctx = New-MsiStorageContext -StorageAccountName $acct -SasToken $sas
+    $token = Get-MsiToken
+    $sas   = New-MsiStorageSas -Token $token -StorageAccountName $acct -Container $c -Permission rwl
+    $ctx   = New-MsiStorageContext -StorageAccountName $acct -SasToken $sas
     Send-MsiBlob -File test.txt -Container $c -Blob testblob -Context $ctx
 
-    The tutorial's flow through a SAS instead of the key.
+    The tutorial's flow through a SAS instead of the key: the identity's token asks Azure Resource Manager for a
+    SAS, which the context uploads with.
 
     .EXAMPLE
     $sas  = New-MsiStorageSas -StorageAccountName $acct -Container logs -Blob today.log -Permission r -ExpiryTime (Get-Date).AddMinutes(15) -AsPlainText
