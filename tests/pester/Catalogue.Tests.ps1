@@ -231,6 +231,8 @@ Describe 'Valid input that looks unusual' {
     }
 
     It 'receives into a folder, creating the blob name folders inside it' {
+        # Its own blob: the round-trip cases above may have been filtered out.
+        Send-MsiBlob -File $File -Container $Container -Blob 'folder/sub folder/ä #?%.txt' -Context $Ctx -Force | Out-Null
         $folder = Join-Path $Work 'into'
         New-Item -ItemType Directory -Path $folder | Out-Null
         $out = Receive-MsiBlob -Blob 'folder/sub folder/ä #?%.txt' -Container $Container -Destination $folder -Context $Ctx

@@ -13,6 +13,22 @@ BeforeAll {
     New-MsiStorageContainer -Name $Container -Context $Ctx | Out-Null
     $script:Big = New-MsiTestFile -Path (Join-Path $Work 'big.bin') -Size 20MB
     $script:BigMd5 = Get-MsiTestMd5Base64 -Path $Big.FullName
+    # Blobs that several tests read: each is made by the first test that needs it (or by the test that checks
+    # its making), so that any test also runs alone, or filtered.
+    $script:Made = @{}
+    function Use-TestBlob([string] $Name) {
+        if ($Made[$Name]) { return }
+        switch ($Name) {
+            'big.bin' { Send-MsiBlob -File $Big.FullName -Container $Container -Blob 'big.bin' -Context $Ctx -Force | Out-Null }
+            'tampered.bin' {
+                Send-MsiBlob -File $Big.FullName -Container $Container -Blob 'tampered.bin' -Context $Ctx -Force | Out-Null
+                Invoke-MsiTestBlobProperties -Context $Ctx -Container $Container -Blob 'tampered.bin' -SetContentMD5 'AAAAAAAAAAAAAAAAAAAAAA==' | Out-Null
+            }
+            'nomd5.bin' { Send-MsiBlob -File $Big.FullName -Container $Container -Blob 'nomd5.bin' -Context $Ctx -SkipIntegrityCheck -Force | Out-Null }
+            default { throw "no test blob '$Name'" }
+        }
+        $Made[$Name] = $true
+    }
 
     function Get-Partials([string] $Folder) { @(Get-ChildItem -LiteralPath $Folder -Force -Recurse -Filter '*msistorage-partial*') }
     function Get-CommittedBlockSizes([string] $Container, [string] $Blob) {
@@ -60,9 +76,11 @@ Describe 'Large files' {
         $blob.Length | Should -Be 20MB
         $blob.ContentMD5 | Should -Be $BigMd5
         (Invoke-MsiTestBlobProperties -Context $Ctx -Container $Container -Blob 'big.bin').contentMD5 | Should -Be $BigMd5
+        $Made['big.bin'] = $true
     }
 
     It 'downloads in parallel ranges, verifies the MD5, and writes an identical file' {
+        Use-TestBlob 'big.bin'
         $dest = Join-Path $Work 'big-copy.bin'
         $verbose = Receive-MsiBlob -Blob 'big.bin' -Container $Container -Destination $dest -Context $Ctx -BlockSize 1MB -Concurrency 4 -Verbose 4>&1
         ($verbose | Where-Object { $_ -is [System.Management.Automation.VerboseRecord] } | Out-String) | Should -Match 'MD5 and length verified'
@@ -92,8 +110,7 @@ Describe 'Large files' {
     }
 
     It 'fails when the stored MD5 was changed behind its back, and leaves no file' {
-        Send-MsiBlob -File $Big.FullName -Container $Container -Blob 'tampered.bin' -Context $Ctx | Out-Null
-        Invoke-MsiTestBlobProperties -Context $Ctx -Container $Container -Blob 'tampered.bin' -SetContentMD5 'AAAAAAAAAAAAAAAAAAAAAA==' | Out-Null
+        Use-TestBlob 'tampered.bin'
         $dest = Join-Path $Work 'tampered.bin'
         $err = { Receive-MsiBlob -Blob 'tampered.bin' -Container $Container -Destination $dest -Context $Ctx -ErrorAction Stop } | Should -Throw -ErrorId 'ReceiveMsiBlobIntegrityCheckFailed,Receive-MsiBlob' -PassThru
         $err.CategoryInfo.Category | Should -Be 'InvalidData'
@@ -103,6 +120,7 @@ Describe 'Large files' {
     }
 
     It '-SkipIntegrityCheck downloads it anyway, checking the length only' {
+        Use-TestBlob 'tampered.bin'
         $dest = Join-Path $Work 'tampered-skip.bin'
         Receive-MsiBlob -Blob 'tampered.bin' -Container $Container -Destination $dest -Context $Ctx -SkipIntegrityCheck | Out-Null
         (Get-MsiTestMd5Base64 -Path $dest) | Should -Be $BigMd5
@@ -110,6 +128,7 @@ Describe 'Large files' {
 
     It 'a blob with no stored MD5 is checked for length only, and -Verbose says so' {
         $sent = Send-MsiBlob -File $Big.FullName -Container $Container -Blob 'nomd5.bin' -Context $Ctx -SkipIntegrityCheck
+        $Made['nomd5.bin'] = $true
         (Invoke-MsiTestBlobProperties -Context $Ctx -Container $Container -Blob 'nomd5.bin').contentMD5 | Should -BeNullOrEmpty
         # Nor does the output claim one (Put Block List answers with the MD5 of the block list it was sent).
         $sent.ContentMD5 | Should -BeNullOrEmpty
@@ -437,6 +456,8 @@ Describe 'Progress' {
     }
 
     It 'shows files done of total for a batch download, with no byte total it does not know' {
+        Use-TestBlob 'big.bin'
+        Use-TestBlob 'nomd5.bin'
         $folder = Join-Path $Work 'progress-down'
         New-Item -ItemType Directory -Path $folder | Out-Null
         $ps = [powershell]::Create()
