@@ -79,12 +79,29 @@ Describe 'Large files' {
         $Made['big.bin'] = $true
     }
 
-    It 'downloads in parallel ranges, verifies the MD5, and writes an identical file' {
+    It 'downloads in parallel ranged GETs of -BlockSize, -Concurrency at a time, verifies the MD5, and writes an identical file' {
         Use-TestBlob 'big.bin'
+        # Through the stack's front, which logs each request's range and counts the requests in flight; each
+        # waits 30 ms there, so that ranges fetched at the same time overlap there for sure.
+        $front = New-MsiStorageContext -StorageAccountName $Stack.storageAccountName -StorageAccountKey $Ctx.StorageAccountKey -BlobEndpoint $Stack.frontBlobEndpoint
+        $null = Invoke-MsiTestStackCommand $Stack 'front-log'
+        (Invoke-MsiTestStackCommand $Stack 'delay-front 30').ok | Should -BeTrue
         $dest = Join-Path $Work 'big-copy.bin'
-        $verbose = Receive-MsiBlob -Blob 'big.bin' -Container $Container -Destination $dest -Context $Ctx -BlockSize 1MB -Concurrency 4 -Verbose 4>&1
+        try { $verbose = Receive-MsiBlob -Blob 'big.bin' -Container $Container -Destination $dest -Context $front -BlockSize 1MB -Concurrency 4 -Verbose 4>&1 }
+        finally { (Invoke-MsiTestStackCommand $Stack 'delay-front 0').ok | Should -BeTrue }
+        $log = Invoke-MsiTestStackCommand $Stack 'front-log'
         ($verbose | Where-Object { $_ -is [System.Management.Automation.VerboseRecord] } | Out-String) | Should -Match 'MD5 and length verified'
         (Get-MsiTestMd5Base64 -Path $dest) | Should -Be $BigMd5
+        $gets = @($log.requests | Where-Object { $_.method -eq 'GET' -and $_.path -eq "/$($Stack.storageAccountName)/$Container/big.bin" })
+        # One GET per range of exactly -BlockSize, the ranges together the whole blob, once each.
+        $starts = foreach ($get in $gets) {
+            $get.range | Should -Match '^bytes=\d+-\d+$'
+            $from, $to = [long[]]($get.range -replace '^bytes=', '' -split '-')
+            ($to - $from + 1) | Should -Be 1MB
+            $from
+        }
+        @($starts | Sort-Object) | Should -Be @(0..19 | ForEach-Object { $_ * 1MB })
+        $log.peakInFlight | Should -Be 4 -Because 'four ranges are fetched at a time, never more'
     }
 
     It 'commits the blocks it says it stages: the block list holds blocks of -BlockSize' {
