@@ -366,6 +366,30 @@ Describe 'The session token cache' {
         @(Get-IdentityRequests).Count | Should -Be 3
     }
 
+    It 'keys the cache by source and endpoint: -Endpoint, and each source named in the environment, get their own token' {
+        (Get-MsiToken).Source | Should -Be 'IMDS'
+        (Get-MsiToken -Endpoint $Info.endpoints.vmExtension).Source | Should -Be 'VMExtension'
+        @(Get-IdentityRequests).Count | Should -Be 2
+        $env:MSI_ENDPOINT = $Info.endpoints.cloudShell
+        (Get-MsiToken).Source | Should -Be 'CloudShell'
+        @(Get-IdentityRequests).Count | Should -Be 3
+        $env:MSI_ENDPOINT = $null
+        $env:IDENTITY_ENDPOINT = $Info.endpoints.appService
+        $env:IDENTITY_HEADER = $Info.appServiceHeader
+        (Get-MsiToken).Source | Should -Be 'AppService'
+        @(Get-IdentityRequests).Count | Should -Be 4
+        # Each under its own key: asking each one again is answered from the cache.
+        (Get-MsiToken).Source | Should -Be 'AppService'
+        $env:IDENTITY_ENDPOINT = $null
+        $env:IDENTITY_HEADER = $null
+        $env:MSI_ENDPOINT = $Info.endpoints.cloudShell
+        (Get-MsiToken).Source | Should -Be 'CloudShell'
+        $env:MSI_ENDPOINT = $null
+        (Get-MsiToken -Endpoint $Info.endpoints.vmExtension).Source | Should -Be 'VMExtension'
+        (Get-MsiToken).Source | Should -Be 'IMDS'
+        @(Get-IdentityRequests).Count | Should -Be 4
+    }
+
     It 'does not reuse a token within 5 minutes of its expiry' {
         Invoke-Emulator '/__emulator/token-lifetime' @{ seconds = 240 } | Out-Null
         try {
