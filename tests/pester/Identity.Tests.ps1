@@ -297,6 +297,9 @@ Describe 'Off Azure' {
             $sw.Stop()
             Write-Host "    off-Azure failure took $($sw.ElapsedMilliseconds) ms"
             $sw.Elapsed.TotalSeconds | Should -BeLessOrEqual 3
+            # And the connects did hang (a refused one fails at once, with the same ErrorId): two attempts
+            # spent the 1.6 s connect budget.
+            $sw.Elapsed.TotalSeconds | Should -BeGreaterOrEqual 1.5
             $err.CategoryInfo.Category | Should -Be 'ResourceUnavailable'
             $err.Exception.Message | Should -Match 'No managed-identity endpoint is reachable from this machine'
             foreach ($name in 'AZURE_POD_IDENTITY_AUTHORITY_HOST', 'IDENTITY_ENDPOINT', 'IDENTITY_HEADER', 'IMDS_ENDPOINT', 'MSI_ENDPOINT', '-Endpoint') {
