@@ -7,8 +7,10 @@
 //           run of letters and digits (what survives any escaping of '+', '/' and '=', as JSON's \u002B)
 //   places  the command line and environment of every process (Sample); every file that this PowerShell and
 //           its Node processes running the module have open, deleted ones included (/proc/<pid>/fd); every
-//           file created in a watched folder, opened the moment it appears and read while it is written and
-//           after it is gone (Watch); any file or text given to it (ScanFile, ScanText)
+//           file written under the watched folders (WatchWrites): with fanotify (root), each file written and
+//           closed comes with an open descriptor, so that one deleted the moment it is written is still read;
+//           without it, folder watchers (Watch) open each file as it appears, which a file deleted within a
+//           millisecond can outrun; any file or text given to it (ScanFile, ScanText)
 //
 // Files are read in chunks that overlap, and again from where the last read ended whenever they grow (a
 // secret written at the end of a temporary file just before it is renamed or removed is still read).
@@ -360,7 +362,7 @@ namespace MsiStorageTests
                     try
                     {
                         string key = FileKey("/proc/self/fdinfo/" + pair.Value.SafeFileHandle.DangerousGetHandle()) ?? "held|" + pair.Key;
-                        ScanFurther(key, pair.Value, pair.Key + " (caught as it appeared)", IsPartial(pair.Key));
+                        ScanFurther(key, pair.Value, pair.Key + " (caught by the watch)", IsPartial(pair.Key));
                     }
                     catch (ObjectDisposedException) { }
                 }
@@ -370,11 +372,120 @@ namespace MsiStorageTests
         /// <summary>Stops watching, reads the held files one last time, and lets go of them.</summary>
         public void StopWatching()
         {
+            stopReading = true;
+            if (reader != null) { reader.Join(); reader = null; }
             watching = false;
+            if (fanotify >= 0) { close(fanotify); fanotify = -1; }
             lock (gate) { foreach (var w in watchers) w.Dispose(); watchers.Clear(); }
             ScanHeld();
             foreach (var pair in held) pair.Value.Dispose();
             held.Clear();
+        }
+
+        // ---- fanotify: every file written and closed, with a descriptor that keeps it readable -------------
+
+        [DllImport("libc", SetLastError = true)] static extern int fanotify_init(uint flags, uint eventFlags);
+        [DllImport("libc", SetLastError = true)] static extern int fanotify_mark(int fd, uint flags, ulong mask, int dirfd, string path);
+        [DllImport("libc", SetLastError = true)] static extern IntPtr read(int fd, byte[] buffer, UIntPtr count);
+        [DllImport("libc", SetLastError = true)] static extern int close(int fd);
+        [DllImport("libc", SetLastError = true)] static extern int poll([In, Out] PollFd[] fds, UIntPtr count, int timeout);
+        [StructLayout(LayoutKind.Sequential)] struct PollFd { public int Fd; public short Events; public short Revents; }
+        const uint FAN_CLOEXEC = 0x1, FAN_NONBLOCK = 0x2, FAN_MARK_ADD = 0x1, FAN_MARK_MOUNT = 0x10;
+        const ulong FAN_CLOSE_WRITE = 0x8, FAN_Q_OVERFLOW = 0x4000;
+        const uint O_CLOEXEC = 0x80000;
+        int fanotify = -1;
+        Thread reader;
+        string[] roots;
+        int[] ours, notOurs;
+
+        /// <summary>True while fanotify watches (WatchWrites found it available).</summary>
+        public bool Fanotify { get { return fanotify >= 0; } }
+
+        /// <summary>
+        /// With fanotify (CAP_SYS_ADMIN): every file written and closed on the file systems of `roots` from now
+        /// on is held open, when the process that wrote it is one of `ours` or descends from one (and not from
+        /// one of `notOurs`), or, when that process has gone already, when the file lies under a root. A file
+        /// deleted at once is still read. False when fanotify is not available: use Watch instead.
+        /// </summary>
+        public bool WatchWrites(string[] roots, int[] ours, int[] notOurs)
+        {
+            int fd = fanotify_init(FAN_CLOEXEC | FAN_NONBLOCK, O_RDONLY | O_CLOEXEC);
+            if (fd < 0) return false;
+            foreach (var root in roots)
+            {
+                if (fanotify_mark(fd, FAN_MARK_ADD | FAN_MARK_MOUNT, FAN_CLOSE_WRITE, -100, root) < 0)
+                {
+                    close(fd);
+                    return false;
+                }
+            }
+            this.roots = Array.ConvertAll(roots, r => r.TrimEnd('/') + "/");
+            this.ours = ours;
+            this.notOurs = notOurs;
+            fanotify = fd;
+            watching = true;
+            reader = new Thread(ReadWrites) { IsBackground = true, Name = "fanotify" };
+            reader.Start();
+            return true;
+        }
+
+        volatile bool stopReading;
+
+        void ReadWrites()
+        {
+            var buffer = new byte[64 * 1024];
+            var fds = new[] { new PollFd { Fd = fanotify, Events = 1 } };
+            // Until asked to stop, and then once more: what was written before the stop is all read.
+            for (bool last = false; !last;)
+            {
+                last = stopReading;
+                poll(fds, (UIntPtr)1, last ? 0 : 50);
+                while (true)
+                {
+                    long n = (long)read(fanotify, buffer, (UIntPtr)buffer.Length);
+                    if (n <= 0) break;
+                    for (int at = 0; at + 24 <= n;)
+                    {
+                        int length = BitConverter.ToInt32(buffer, at);
+                        ulong mask = BitConverter.ToUInt64(buffer, at + 8);
+                        int fd = BitConverter.ToInt32(buffer, at + 16);
+                        int pid = BitConverter.ToInt32(buffer, at + 20);
+                        if ((mask & FAN_Q_OVERFLOW) != 0) Report("the file-write watch overflowed: writes went unread");
+                        if (fd >= 0) Written(fd, pid);
+                        if (length <= 0) break;
+                        at += length;
+                    }
+                }
+            }
+        }
+
+        void Written(int fd, int pid)
+        {
+            string path;
+            try { path = new FileInfo("/proc/self/fd/" + fd).LinkTarget ?? ""; } catch { path = ""; }
+            if (path.EndsWith(" (deleted)")) path = path.Substring(0, path.Length - 10);
+            bool? mine = Ours(pid);
+            bool keep = mine == true || (mine == null && Array.Exists(roots, r => path.StartsWith(r)));
+            if (!keep) { close(fd); return; }
+            var stream = new FileStream(new SafeFileHandle((IntPtr)fd, true), FileAccess.Read, 1);
+            string key = held.ContainsKey(path) ? path + "#" + Interlocked.Increment(ref heldCount) : path;
+            held[key] = stream;
+            lock (gate) watched.Add(path);
+        }
+
+        /// <summary>True: one of ours (or a descendant); false: another's; null: gone, unknown.</summary>
+        bool? Ours(int pid)
+        {
+            for (int depth = 0; depth < 32; depth++)
+            {
+                if (Array.IndexOf(notOurs, pid) >= 0) return false;
+                if (Array.IndexOf(ours, pid) >= 0) return true;
+                string stat;
+                try { stat = File.ReadAllText("/proc/" + pid + "/stat"); } catch { return depth == 0 ? (bool?)null : false; }
+                pid = int.Parse(stat.Substring(stat.LastIndexOf(')') + 2).Split(' ')[1]);
+                if (pid <= 1) return false;
+            }
+            return false;
         }
 
         public void Dispose() { StopWatching(); }
