@@ -5,7 +5,9 @@
 //           text that holds it (at each of the three alignments), URL-encoded (upper- and lower-case hex), hex
 //           of its text, hex of its bytes (for a base64 secret: the key, the SAS signature), and its longest
 //           run of letters and digits (what survives any escaping of '+', '/' and '=', as JSON's \u002B)
-//   places  the command line and environment of every process (Sample); every file that this PowerShell and
+//   places  the command line and environment of every process (Sample), and, with fanotify, of every process
+//           that opens the module's script, held at that open until they are read (WatchStarts: no Node process
+//           is too short-lived to be seen); every file that this PowerShell and
 //           its Node processes running the module have open, deleted ones included (/proc/<pid>/fd); every
 //           file written under the watched folders (WatchWrites): with fanotify (root), each file written and
 //           closed comes with an open descriptor, so that one deleted the moment it is written is still read;
@@ -488,6 +490,93 @@ namespace MsiStorageTests
             return false;
         }
 
-        public void Dispose() { StopWatching(); }
+        // ---- fanotify: each Node process held, as it opens the module's script, until its start is read ------
+
+        [DllImport("libc", SetLastError = true)] static extern IntPtr write(int fd, byte[] buffer, UIntPtr count);
+        const uint FAN_CLASS_CONTENT = 0x4;
+        const ulong FAN_OPEN_PERM = 0x10000;
+        int starts = -1;
+        Thread startReader;
+        volatile bool stopStarts;
+        int startsSeen;
+
+        /// <summary>How many processes (other than this one) were read as they opened the watched script.</summary>
+        public int StartsSeen { get { return startsSeen; } }
+
+        /// <summary>
+        /// With fanotify permission events (CAP_SYS_ADMIN): every process that opens `script` waits at that
+        /// open until its command line and environment are read. False when not available.
+        /// </summary>
+        public bool WatchStarts(string script)
+        {
+            int fd = fanotify_init(FAN_CLASS_CONTENT | FAN_CLOEXEC | FAN_NONBLOCK, O_RDONLY | O_CLOEXEC);
+            if (fd < 0) return false;
+            if (fanotify_mark(fd, FAN_MARK_ADD, FAN_OPEN_PERM, -100, script) < 0) { close(fd); return false; }
+            starts = fd;
+            startReader = new Thread(ReadStarts) { IsBackground = true, Name = "fanotify starts" };
+            startReader.Start();
+            return true;
+        }
+
+        void ReadStarts()
+        {
+            var buffer = new byte[16 * 1024];
+            var fds = new[] { new PollFd { Fd = starts, Events = 1 } };
+            int self = Environment.ProcessId;
+            while (!stopStarts)
+            {
+                poll(fds, (UIntPtr)1, 50);
+                while (true)
+                {
+                    long n = (long)read(starts, buffer, (UIntPtr)buffer.Length);
+                    if (n <= 0) break;
+                    for (int at = 0; at + 24 <= n;)
+                    {
+                        int length = BitConverter.ToInt32(buffer, at);
+                        ulong mask = BitConverter.ToUInt64(buffer, at + 8);
+                        int fd = BitConverter.ToInt32(buffer, at + 16);
+                        int pid = BitConverter.ToInt32(buffer, at + 20);
+                        if (fd >= 0)
+                        {
+                            if (pid != self)
+                            {
+                                Interlocked.Increment(ref startsSeen);
+                                foreach (var file in new[] { "cmdline", "environ" })
+                                {
+                                    try
+                                    {
+                                        byte[] bytes = File.ReadAllBytes("/proc/" + pid + "/" + file);
+                                        ScanBytes(bytes, 0, bytes.Length, "/proc/" + pid + "/" + file + " (as it started)");
+                                    }
+                                    catch (IOException) { Report("the start of process " + pid + " could not be read"); }
+                                    catch (UnauthorizedAccessException) { Report("the start of process " + pid + " could not be read"); }
+                                }
+                            }
+                            // Let it go on: struct fanotify_response { s32 fd; u32 response = FAN_ALLOW }.
+                            if ((mask & FAN_OPEN_PERM) != 0)
+                            {
+                                var answer = new byte[8];
+                                BitConverter.GetBytes(fd).CopyTo(answer, 0);
+                                BitConverter.GetBytes(1u).CopyTo(answer, 4);
+                                write(starts, answer, (UIntPtr)8);
+                            }
+                            close(fd);
+                        }
+                        if (length <= 0) break;
+                        at += length;
+                    }
+                }
+            }
+        }
+
+        /// <summary>Stops holding processes at their start (any still waiting go on).</summary>
+        public void StopStarts()
+        {
+            stopStarts = true;
+            if (startReader != null) { startReader.Join(); startReader = null; }
+            if (starts >= 0) { close(starts); starts = -1; }
+        }
+
+        public void Dispose() { StopStarts(); StopWatching(); }
     }
 }

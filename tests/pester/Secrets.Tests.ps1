@@ -171,6 +171,34 @@ Describe 'The secrets scanner, on decoys' {
         }
     }
 
+    It 'reads the command line and environment of a process that lives only a moment, as it opens the watched script' {
+        $folder = Join-Path $Work ('starts-' + [guid]::NewGuid().ToString('N'))
+        New-Item -ItemType Directory -Path $folder | Out-Null
+        $script = Join-Path $folder 'decoy-msistorage.cjs'
+        Set-Content -LiteralPath $script -Value 'process.exit(0)'
+        $scanner = New-Object MsiStorageTests.SecretScanner
+        foreach ($name in $Decoys.Keys) { $scanner.Add($name, $Decoys[$name]) }
+        try {
+            if (-not $scanner.WatchStarts($script)) {
+                Set-ItResult -Skipped -Because 'fanotify permission events are not available (they need root, CAP_SYS_ADMIN): without them, command lines and environments are sampled, which a process living a few milliseconds can escape'
+                return
+            }
+            $psi = New-Object System.Diagnostics.ProcessStartInfo
+            $psi.FileName = Get-MsiTestNode
+            foreach ($a in $script, "--sig=$($Decoys['decoy sig'])") { $psi.ArgumentList.Add($a) }
+            $psi.Environment['MSISTORAGE_DECOY'] = $Decoys['decoy key']
+            $psi.UseShellExecute = $false
+            $node = [System.Diagnostics.Process]::Start($psi)
+            $node.WaitForExit(10000) | Should -BeTrue
+            $nodeId = $node.Id
+        }
+        finally { $scanner.StopStarts() }
+        $scanner.StartsSeen | Should -Be 1
+        $scanner.Findings | Should -Contain "the decoy sig (text) in /proc/$nodeId/cmdline (as it started)"
+        $scanner.Findings | Should -Contain "the decoy key (text) in /proc/$nodeId/environ (as it started)"
+        $scanner.Dispose()
+    }
+
     It 'reads a temporary file again as it grows: a decoy written at its end after a first read' {
         $scanner = New-Object MsiStorageTests.SecretScanner
         $scanner.Add('decoy key', $Decoys['decoy key'])
@@ -235,7 +263,7 @@ Describe 'The secrets scanner, on decoys' {
                 [System.IO.File]::WriteAllText($file, $Decoys['decoy sig'], [Text.Encoding]::Unicode)
                 $planted += $file
             }
-            Start-Sleep -Milliseconds 300
+            Start-Sleep -Milliseconds 200
             foreach ($file in $planted) { Remove-Item -LiteralPath $file -Force }
         }
         finally { $scanner.StopWatching() }
@@ -329,7 +357,7 @@ Describe 'Secrets' {
     }
     AfterAll {
         $how = if ($script:Fanotify) { 'written (fanotify)' } else { 'appeared (folder watchers)' }
-        Write-Host "    secrets: $($script:Scanner.Samples) samples, $($script:Scanner.BytesScanned) bytes of files read ($($script:Scanner.PartialBytesScanned) of temporary downloads), $(@($script:Scanner.WatchedFiles).Count) files caught as they were $how; leaks found: $(@($script:Scanner.Findings).Count)"
+        Write-Host "    secrets: $($script:Scanner.Samples) samples, $($script:Scanner.StartsSeen) Node starts read, $($script:Scanner.BytesScanned) bytes of files read ($($script:Scanner.PartialBytesScanned) of temporary downloads), $(@($script:Scanner.WatchedFiles).Count) files caught as they were $how; leaks found: $(@($script:Scanner.Findings).Count)"
         if ($script:Scanner) { $script:Scanner.Dispose() }
         foreach ($name in $script:SavedEnv.Keys) { [Environment]::SetEnvironmentVariable($name, $script:SavedEnv[$name]) }
         Stop-MsiTestStack $script:Stack
@@ -338,7 +366,7 @@ Describe 'Secrets' {
 
     It 'never appear in any command line, environment, open file or file written and deleted while transfers with a key, a SAS and the identity run' {
         $big = New-MsiTestFile -Path (Join-Path $Work 'big.bin') -Size 96MB
-        $small = New-MsiTestFile -Path (Join-Path $Work 'small.bin') -Size 16MB
+        $small = New-MsiTestFile -Path (Join-Path $Work 'small.bin') -Size 8MB
         $ps = [powershell]::Create()
         # Every kind of secret crosses to Node while the sampling runs: the key (a key context), the SAS (a SAS
         # context), the storage token (a keyless context, over HTTPS), and the ARM token (Get-MsiStorageKey
@@ -353,10 +381,8 @@ Describe 'Secrets' {
                 $sasCtx = New-MsiStorageContext -StorageAccountName $Stack.storageAccountName -SasToken $Sas -BlobEndpoint $Stack.blobEndpoint
                 Send-MsiBlob -File $File -Container $Container -Blob 'big-sas.bin' -Context $sasCtx -BlockSize 1MB -Concurrency 2 | Out-Null
                 Receive-MsiBlob -Blob 'big-sas.bin' -Container $Container -Destination (Join-Path $Work 'copy-sas.bin') -Context $sasCtx -BlockSize 1MB -Concurrency 2 | Out-Null
-                Get-MsiBlob -Container $Container -Context $sasCtx | Out-Null
                 Send-MsiBlob -File $Small -Container $OAuthContainer -Blob 'keyless.bin' -Context $OAuthCtx -BlockSize 1MB -Concurrency 2 | Out-Null
                 Receive-MsiBlob -Blob 'keyless.bin' -Container $OAuthContainer -Destination (Join-Path $Work 'copy-keyless.bin') -Context $OAuthCtx -BlockSize 1MB -Concurrency 2 | Out-Null
-                Get-MsiBlob -Container $OAuthContainer -Context $OAuthCtx | Out-Null
                 foreach ($i in 1..3) {
                     Get-MsiStorageKey -Token $Token -SubscriptionId $Stack.subscriptionId -ResourceGroupName $Stack.resourceGroupName -StorageAccountName $Stack.storageAccountName -ArmEndpoint $Stack.armEndpoint | Out-Null
                     New-MsiStorageSas -Token $Token -StorageAccountName $Stack.storageAccountName -ResourceGroupName $Stack.resourceGroupName -SubscriptionId $Stack.subscriptionId -ArmEndpoint $Stack.armEndpoint -Permission r | Out-Null
@@ -367,6 +393,8 @@ Describe 'Secrets' {
         $before = @($Scanner.Findings).Count
         $state = @{ SawNode = $false; Output = $null }
         $script:Fanotify = Start-Watching $Scanner
+        # Every Node process of the module, however short-lived, is read as it opens the module's script.
+        $script:StartsWatched = $Scanner.WatchStarts((Join-Path $RepoRoot 'dist/bin/msistorage.cjs'))
         try {
             Use-RunTemp {
                 $async = $ps.BeginInvoke()
@@ -380,7 +408,7 @@ Describe 'Secrets' {
                 finally { $state.Output = $ps.EndInvoke($async) }
             }
         }
-        finally { $Scanner.StopWatching() }
+        finally { $Scanner.StopWatching(); $Scanner.StopStarts() }
         try {
             $ps.Streams.Error | Should -BeNullOrEmpty
             @($state.Output) | Should -Be @(0) -Because 'the run must have used only the tokens the scanner looks for'
@@ -395,6 +423,8 @@ Describe 'Secrets' {
         # them, re-read as it grew), and the watchers caught the files the run made.
         $state.SawNode | Should -BeTrue -Because 'the sampling must have caught the Node process at work'
         $Scanner.Samples | Should -BeGreaterThan 3
+        # (Without fanotify, only the sampling above sees Node's command lines and environments.)
+        if ($StartsWatched) { $Scanner.StartsSeen | Should -BeGreaterOrEqual 12 -Because 'each of the twelve commands of the run started a Node process, read as it started' }
         @($Scanner.FdFiles | Where-Object { $_ -like '*.msistorage-partial*' }) | Should -Not -BeNullOrEmpty -Because "a download's temporary file must have been seen open in Node"
         $Scanner.PartialBytesScanned | Should -BeGreaterThan 0 -Because "a download's temporary file must have been read"
         @($Scanner.WatchedFiles | Where-Object { $_ -like "$Work/*copy*" }) | Should -Not -BeNullOrEmpty -Because 'the watchers must have been live during the run'
