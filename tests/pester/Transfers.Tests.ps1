@@ -82,10 +82,10 @@ Describe 'Large files' {
     It 'downloads in parallel ranged GETs of -BlockSize, -Concurrency at a time, verifies the MD5, and writes an identical file' {
         Use-TestBlob 'big.bin'
         # Through the stack's front, which logs each request's range and counts the requests in flight; each
-        # waits 30 ms there, so that ranges fetched at the same time overlap there for sure.
+        # waits 50 ms there, so that ranges fetched at the same time overlap there for sure.
         $front = New-MsiStorageContext -StorageAccountName $Stack.storageAccountName -StorageAccountKey $Ctx.StorageAccountKey -BlobEndpoint $Stack.frontBlobEndpoint
         $null = Invoke-MsiTestStackCommand $Stack 'front-log'
-        (Invoke-MsiTestStackCommand $Stack 'delay-front 30').ok | Should -BeTrue
+        (Invoke-MsiTestStackCommand $Stack 'delay-front 50').ok | Should -BeTrue
         $dest = Join-Path $Work 'big-copy.bin'
         try { $verbose = Receive-MsiBlob -Blob 'big.bin' -Container $Container -Destination $dest -Context $front -BlockSize 1MB -Concurrency 4 -Verbose 4>&1 }
         finally { (Invoke-MsiTestStackCommand $Stack 'delay-front 0').ok | Should -BeTrue }
