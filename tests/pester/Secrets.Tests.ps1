@@ -244,7 +244,7 @@ Describe 'The secrets scanner, on decoys' {
                 Remove-Item -LiteralPath $file -Force
             }
         }
-        finally { $scanner.StopWatching() }
+        finally { $scanner.StopWatching(); foreach ($file in $planted) { Remove-Item -LiteralPath $file -Force -ErrorAction SilentlyContinue } }
         $findings = $scanner.Findings
         $findings | Should -Contain "the decoy key (text) in $Leak (caught by the watch)"
         foreach ($file in $planted) { $findings | Should -Contain "the decoy token (text) in $file (caught by the watch)" }
@@ -266,7 +266,7 @@ Describe 'The secrets scanner, on decoys' {
             Start-Sleep -Milliseconds 200
             foreach ($file in $planted) { Remove-Item -LiteralPath $file -Force }
         }
-        finally { $scanner.StopWatching() }
+        finally { $scanner.StopWatching(); foreach ($file in $planted) { Remove-Item -LiteralPath $file -Force -ErrorAction SilentlyContinue } }
         foreach ($file in $planted) { $scanner.Findings | Should -Contain "the decoy sig (UTF-16LE) in $file (caught by the watch)" }
         $scanner.Dispose()
     }
