@@ -35,7 +35,19 @@ if (want('pester')) {
   step('pester', pwsh, ['-NoProfile', '-NonInteractive', '-File', path.join(root, 'tests', 'pester', 'Invoke-Tests.ps1'), '-PesterPath', pester, '-ResultPath', path.join(root, 'tests', '.out', 'pester.xml')]);
 }
 
+// Issue 6: `npm test` stays under 5 minutes on this (2-core) machine. A run over the budget fails; one within
+// 20% of it says so, before the margin is gone. The budget is this machine's: a slower one (a shared CI
+// runner) may set MSISTORAGE_TEST_BUDGET_SEC, and says so in its output.
+const budgetOverride = Number(process.env.MSISTORAGE_TEST_BUDGET_SEC);
+const budget = Number.isFinite(budgetOverride) && budgetOverride > 0 ? budgetOverride : 300;
+const total = (Date.now() - started) / 1000;
 console.log('\n[msistorage] summary');
 for (const r of results) console.log(`  ${r.ok ? 'ok  ' : 'FAIL'} ${r.step.padEnd(10)} ${r.seconds.toFixed(1)} s`);
-console.log(`  total      ${((Date.now() - started) / 1000).toFixed(1)} s`);
-process.exit(results.every((r) => r.ok) ? 0 : 1);
+console.log(`  total      ${total.toFixed(1)} s (budget ${budget} s${budget !== 300 ? ', from MSISTORAGE_TEST_BUDGET_SEC' : ''})`);
+const overBudget = only.length === 0 && total > budget;
+if (overBudget) {
+  console.error(`\n[msistorage] !!! OVER BUDGET: npm test took ${total.toFixed(1)} s, more than its ${budget} s (issue 6: under 5 minutes). Find the slow step above.`);
+} else if (only.length === 0 && total > budget * 0.8) {
+  console.warn(`\n[msistorage] !!! NEAR THE BUDGET: npm test took ${total.toFixed(1)} s of its ${budget} s; little margin is left.`);
+}
+process.exit(results.every((r) => r.ok) && !overBudget ? 0 : 1);

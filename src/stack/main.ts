@@ -33,7 +33,8 @@
 //                             service: transfers take long enough to be interrupted); delay-front 0 ends it
 //   front-requests            how many requests the front has seen
 //   front-log                 the requests since the last front-log: method, path, comp, range and length
-//                             (never the query string, which may hold a SAS)
+//                             (never the query string, which may hold a SAS); and peakInFlight, the most
+//                             requests the front had at once (received, not yet answered) since then
 // Closing stdin, SIGINT or SIGTERM stops everything.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -166,6 +167,8 @@ const front = {
   stallCount: 0,
   delayMs: 0,
   requests: 0,
+  inFlight: 0,
+  peakInFlight: 0,
   log: [] as { method: string; path: string; comp: string | null; range: string | null; length: number }[],
   sockets: new Set<import('node:net').Socket>(),
 };
@@ -177,6 +180,10 @@ function startFront(target: string, stored: () => StoredAccount[]): Promise<stri
   // Over HTTPS when Azurite is: OAuth clients (New-MsiStorageContext -UseManagedIdentity) refuse plain HTTP.
   const listener = (req: http.IncomingMessage, res: http.ServerResponse) => {
     front.requests++;
+    // In flight from its arrival (a delay-front wait included) until its answer ends or its connection goes.
+    front.inFlight++;
+    front.peakInFlight = Math.max(front.peakInFlight, front.inFlight);
+    res.once('close', () => front.inFlight--);
     const seen = new URL(req.url ?? '/', 'http://front');
     if (front.log.length < 10_000) {
       const range = req.headers['x-ms-range'] ?? req.headers.range;
@@ -344,8 +351,9 @@ async function main(): Promise<void> {
           front.stallCount = Number(cmd.split(' ')[1]);
           process.stdout.write(`${JSON.stringify({ ok: true, command: cmd })}\n`);
         } else if (cmd === 'front-log') {
-          process.stdout.write(`${JSON.stringify({ ok: true, command: cmd, requests: front.log })}\n`);
+          process.stdout.write(`${JSON.stringify({ ok: true, command: cmd, requests: front.log, peakInFlight: front.peakInFlight })}\n`);
           front.log = [];
+          front.peakInFlight = front.inFlight;
         } else if (cmd === 'front-requests') {
           process.stdout.write(`${JSON.stringify({ ok: true, command: cmd, requests: front.requests })}\n`);
         } else if (cmd) {

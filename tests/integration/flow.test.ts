@@ -92,13 +92,14 @@ describe('keys', () => {
     expect(run.reply.result.token.resource).toBe('https://management.azure.com/');
   });
 
+  // The first one is also the shared error fixture, which PowerShell's tests read (Replies.Tests.ps1).
   it.each([
-    [{ resourceGroupName: 'no-such-rg' }, 'ResourceGroupNotFound', 'ResourceGroupName', /no-such-rg/],
-    [{ subscriptionId: '00000000-0000-0000-0000-000000000000' }, 'SubscriptionNotFound', 'SubscriptionId', /00000000-0000/],
-    [{ storageAccountName: 'nosuchaccount' }, 'StorageAccountNotFound', 'StorageAccountName', /nosuchaccount/],
-    [{ subscriptionId: 'not-a-guid' }, 'InvalidSubscriptionId', 'SubscriptionId', /GUID/],
-    [{ storageAccountName: 'Bad_Name' }, 'InvalidStorageAccountName', 'StorageAccountName', /3-24 lowercase/],
-  ])('%o gives %s naming -%s', async (override, code, parameter, message) => {
+    [{ resourceGroupName: 'no-such-rg' }, 'ResourceGroupNotFound', 'ResourceGroupName', /no-such-rg/, 'replies/error-resource-group-not-found.json'],
+    [{ subscriptionId: '00000000-0000-0000-0000-000000000000' }, 'SubscriptionNotFound', 'SubscriptionId', /00000000-0000/, undefined],
+    [{ storageAccountName: 'nosuchaccount' }, 'StorageAccountNotFound', 'StorageAccountName', /nosuchaccount/, undefined],
+    [{ subscriptionId: 'not-a-guid' }, 'InvalidSubscriptionId', 'SubscriptionId', /GUID/, undefined],
+    [{ storageAccountName: 'Bad_Name' }, 'InvalidStorageAccountName', 'StorageAccountName', /3-24 lowercase/, undefined],
+  ])('%o gives %s naming -%s', async (override, code, parameter, message, shape) => {
     const run = await runBundle(
       { command: 'keys', subscriptionId: stack.subscriptionId, resourceGroupName: stack.resourceGroupName, storageAccountName: stack.storageAccountName, armEndpoint: stack.armEndpoint, ...override },
       env,
@@ -107,6 +108,7 @@ describe('keys', () => {
     expect(run.reply.error.code).toBe(code);
     expect(run.reply.error.parameter).toBe(parameter);
     expect(run.reply.error.message).toMatch(message);
+    if (shape) sameShape(run.reply, fixture(shape));
   });
 
   it('a bad token is AuthenticationError from ARM', async () => {

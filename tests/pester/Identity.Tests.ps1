@@ -297,6 +297,9 @@ Describe 'Off Azure' {
             $sw.Stop()
             Write-Host "    off-Azure failure took $($sw.ElapsedMilliseconds) ms"
             $sw.Elapsed.TotalSeconds | Should -BeLessOrEqual 3
+            # And the connects did hang (a refused one fails at once, with the same ErrorId): two attempts
+            # spent the 1.6 s connect budget.
+            $sw.Elapsed.TotalSeconds | Should -BeGreaterOrEqual 1.5
             $err.CategoryInfo.Category | Should -Be 'ResourceUnavailable'
             $err.Exception.Message | Should -Match 'No managed-identity endpoint is reachable from this machine'
             foreach ($name in 'AZURE_POD_IDENTITY_AUTHORITY_HOST', 'IDENTITY_ENDPOINT', 'IDENTITY_HEADER', 'IMDS_ENDPOINT', 'MSI_ENDPOINT', '-Endpoint') {
@@ -364,6 +367,30 @@ Describe 'The session token cache' {
         Get-MsiToken -ClientId $Info.userAssigned[0].clientId | Out-Null
         Get-MsiToken | Out-Null
         @(Get-IdentityRequests).Count | Should -Be 3
+    }
+
+    It 'keys the cache by source and endpoint: -Endpoint, and each source named in the environment, get their own token' {
+        (Get-MsiToken).Source | Should -Be 'IMDS'
+        (Get-MsiToken -Endpoint $Info.endpoints.vmExtension).Source | Should -Be 'VMExtension'
+        @(Get-IdentityRequests).Count | Should -Be 2
+        $env:MSI_ENDPOINT = $Info.endpoints.cloudShell
+        (Get-MsiToken).Source | Should -Be 'CloudShell'
+        @(Get-IdentityRequests).Count | Should -Be 3
+        $env:MSI_ENDPOINT = $null
+        $env:IDENTITY_ENDPOINT = $Info.endpoints.appService
+        $env:IDENTITY_HEADER = $Info.appServiceHeader
+        (Get-MsiToken).Source | Should -Be 'AppService'
+        @(Get-IdentityRequests).Count | Should -Be 4
+        # Each under its own key: asking each one again is answered from the cache.
+        (Get-MsiToken).Source | Should -Be 'AppService'
+        $env:IDENTITY_ENDPOINT = $null
+        $env:IDENTITY_HEADER = $null
+        $env:MSI_ENDPOINT = $Info.endpoints.cloudShell
+        (Get-MsiToken).Source | Should -Be 'CloudShell'
+        $env:MSI_ENDPOINT = $null
+        (Get-MsiToken -Endpoint $Info.endpoints.vmExtension).Source | Should -Be 'VMExtension'
+        (Get-MsiToken).Source | Should -Be 'IMDS'
+        @(Get-IdentityRequests).Count | Should -Be 4
     }
 
     It 'does not reuse a token within 5 minutes of its expiry' {

@@ -461,9 +461,31 @@ $o = { param($d) @{ Ticks = $d.UtcTicks; Offset = $d.Offset.TotalMinutes } }
 
 Describe 'Help' {
     It 'every command has an example of the tutorial flow, inputs and outputs' {
+        # The tutorial's flow (issue 7: one example of each command is it), its steps in the order they run: a
+        # token, a key (or a SAS) from ARM with it, a context, then an upload or a download (or the command
+        # itself) with that. A command in another's argument runs before it: commands are taken in the order
+        # in which they end.
+        $steps = '^Get-MsiToken$', '^(Get-MsiStorageKey|New-MsiStorageSas)$', '^New-MsiStorageContext$'
+        $isFlow = {
+            param([string] $Code, [string] $Name)
+            $tokens = $null; $errors = $null
+            $ast = [System.Management.Automation.Language.Parser]::ParseInput($Code, [ref]$tokens, [ref]$errors)
+            $commands = @($ast.FindAll({ param($n) $n -is [System.Management.Automation.Language.CommandAst] }, $true) | Sort-Object { $_.Extent.EndOffset } | ForEach-Object { $_.GetCommandName() })
+            $want = @($steps) + "^(Send-MsiBlob|Receive-MsiBlob|$([regex]::Escape($Name)))$"
+            $next = 0
+            foreach ($command in $commands) { if ($next -lt $want.Count -and $command -match $want[$next]) { $next++ } }
+            $next -eq $want.Count
+        }
+        # The check itself: the flow written nested, as most examples do, passes; a step missing or out of order does not.
+        & $isFlow '$ctx = New-MsiStorageContext -StorageAccountName $a -StorageAccountKey (Get-MsiStorageKey -Token (Get-MsiToken) -StorageAccountName $a); Send-MsiBlob -File f -Container c -Context $ctx' 'X' | Should -BeTrue
+        & $isFlow '$ctx = New-MsiStorageContext -StorageAccountName $a -StorageAccountKey (Get-MsiStorageKey -StorageAccountName $a); Send-MsiBlob -File f -Container c -Context $ctx' 'X' | Should -BeFalse
+        & $isFlow 'Send-MsiBlob -File f -Container c -Context $ctx; $t = Get-MsiToken; $k = Get-MsiStorageKey -Token $t; $ctx = New-MsiStorageContext -StorageAccountKey $k' 'X' | Should -BeFalse
+        $missing = foreach ($name in (Get-Command -Module MsiStorage).Name) {
+            if (-not @((Get-Help $name -Full).examples.example | Where-Object { & $isFlow ([string]$_.code) $name })) { $name }
+        }
+        $missing | Should -BeNullOrEmpty -Because 'each command needs the tutorial flow (Get-MsiToken, Get-MsiStorageKey or New-MsiStorageSas, New-MsiStorageContext, then Send-MsiBlob, Receive-MsiBlob or the command) among its examples'
         foreach ($name in (Get-Command -Module MsiStorage).Name) {
             $help = Get-Help $name -Full
-            ($help.examples.example.code -join "`n") | Should -Match 'New-MsiStorageContext|Get-MsiToken' -Because "$name needs the tutorial flow among its examples"
             ($help.inputTypes | Out-String).Trim() | Should -Not -BeNullOrEmpty -Because "$name documents its inputs"
             ($help.returnValues | Out-String).Trim() | Should -Not -BeNullOrEmpty -Because "$name documents its outputs"
         }

@@ -47,5 +47,7 @@ Describe 'Reply fixtures through the converters' {
         $record.Exception | Should -BeOfType [System.Management.Automation.ItemNotFoundException]
         $record.Exception.Data['MsiStorage.azureCode'] | Should -Be 'ResourceGroupNotFound'
         $record.Exception.Data['MsiStorage.parameter'] | Should -Be 'ResourceGroupName'
+        $record.TargetObject | Should -Be 'mystorage'
+        $record.Exception.Data['MsiStorage.target'] | Should -Be 'mystorage'
     }
 }

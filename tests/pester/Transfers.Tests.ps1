@@ -13,6 +13,22 @@ BeforeAll {
     New-MsiStorageContainer -Name $Container -Context $Ctx | Out-Null
     $script:Big = New-MsiTestFile -Path (Join-Path $Work 'big.bin') -Size 20MB
     $script:BigMd5 = Get-MsiTestMd5Base64 -Path $Big.FullName
+    # Blobs that several tests read: each is made by the first test that needs it (or by the test that checks
+    # its making), so that any test also runs alone, or filtered.
+    $script:Made = @{}
+    function Use-TestBlob([string] $Name) {
+        if ($Made[$Name]) { return }
+        switch ($Name) {
+            'big.bin' { Send-MsiBlob -File $Big.FullName -Container $Container -Blob 'big.bin' -Context $Ctx -Force | Out-Null }
+            'tampered.bin' {
+                Send-MsiBlob -File $Big.FullName -Container $Container -Blob 'tampered.bin' -Context $Ctx -Force | Out-Null
+                Invoke-MsiTestBlobProperties -Context $Ctx -Container $Container -Blob 'tampered.bin' -SetContentMD5 'AAAAAAAAAAAAAAAAAAAAAA==' | Out-Null
+            }
+            'nomd5.bin' { Send-MsiBlob -File $Big.FullName -Container $Container -Blob 'nomd5.bin' -Context $Ctx -SkipIntegrityCheck -Force | Out-Null }
+            default { throw "no test blob '$Name'" }
+        }
+        $Made[$Name] = $true
+    }
 
     function Get-Partials([string] $Folder) { @(Get-ChildItem -LiteralPath $Folder -Force -Recurse -Filter '*msistorage-partial*') }
     function Get-CommittedBlockSizes([string] $Container, [string] $Blob) {
@@ -60,13 +76,32 @@ Describe 'Large files' {
         $blob.Length | Should -Be 20MB
         $blob.ContentMD5 | Should -Be $BigMd5
         (Invoke-MsiTestBlobProperties -Context $Ctx -Container $Container -Blob 'big.bin').contentMD5 | Should -Be $BigMd5
+        $Made['big.bin'] = $true
     }
 
-    It 'downloads in parallel ranges, verifies the MD5, and writes an identical file' {
+    It 'downloads in parallel ranged GETs of -BlockSize, -Concurrency at a time, verifies the MD5, and writes an identical file' {
+        Use-TestBlob 'big.bin'
+        # Through the stack's front, which logs each request's range and counts the requests in flight; each
+        # waits 50 ms there, so that ranges fetched at the same time overlap there for sure.
+        $front = New-MsiStorageContext -StorageAccountName $Stack.storageAccountName -StorageAccountKey $Ctx.StorageAccountKey -BlobEndpoint $Stack.frontBlobEndpoint
+        $null = Invoke-MsiTestStackCommand $Stack 'front-log'
+        (Invoke-MsiTestStackCommand $Stack 'delay-front 50').ok | Should -BeTrue
         $dest = Join-Path $Work 'big-copy.bin'
-        $verbose = Receive-MsiBlob -Blob 'big.bin' -Container $Container -Destination $dest -Context $Ctx -BlockSize 1MB -Concurrency 4 -Verbose 4>&1
+        try { $verbose = Receive-MsiBlob -Blob 'big.bin' -Container $Container -Destination $dest -Context $front -BlockSize 1MB -Concurrency 4 -Verbose 4>&1 }
+        finally { (Invoke-MsiTestStackCommand $Stack 'delay-front 0').ok | Should -BeTrue }
+        $log = Invoke-MsiTestStackCommand $Stack 'front-log'
         ($verbose | Where-Object { $_ -is [System.Management.Automation.VerboseRecord] } | Out-String) | Should -Match 'MD5 and length verified'
         (Get-MsiTestMd5Base64 -Path $dest) | Should -Be $BigMd5
+        $gets = @($log.requests | Where-Object { $_.method -eq 'GET' -and $_.path -eq "/$($Stack.storageAccountName)/$Container/big.bin" })
+        # One GET per range of exactly -BlockSize, the ranges together the whole blob, once each.
+        $starts = foreach ($get in $gets) {
+            $get.range | Should -Match '^bytes=\d+-\d+$'
+            $from, $to = [long[]]($get.range -replace '^bytes=', '' -split '-')
+            ($to - $from + 1) | Should -Be 1MB
+            $from
+        }
+        @($starts | Sort-Object) | Should -Be @(0..19 | ForEach-Object { $_ * 1MB })
+        $log.peakInFlight | Should -Be 4 -Because 'four ranges are fetched at a time, never more'
     }
 
     It 'commits the blocks it says it stages: the block list holds blocks of -BlockSize' {
@@ -92,8 +127,7 @@ Describe 'Large files' {
     }
 
     It 'fails when the stored MD5 was changed behind its back, and leaves no file' {
-        Send-MsiBlob -File $Big.FullName -Container $Container -Blob 'tampered.bin' -Context $Ctx | Out-Null
-        Invoke-MsiTestBlobProperties -Context $Ctx -Container $Container -Blob 'tampered.bin' -SetContentMD5 'AAAAAAAAAAAAAAAAAAAAAA==' | Out-Null
+        Use-TestBlob 'tampered.bin'
         $dest = Join-Path $Work 'tampered.bin'
         $err = { Receive-MsiBlob -Blob 'tampered.bin' -Container $Container -Destination $dest -Context $Ctx -ErrorAction Stop } | Should -Throw -ErrorId 'ReceiveMsiBlobIntegrityCheckFailed,Receive-MsiBlob' -PassThru
         $err.CategoryInfo.Category | Should -Be 'InvalidData'
@@ -103,6 +137,7 @@ Describe 'Large files' {
     }
 
     It '-SkipIntegrityCheck downloads it anyway, checking the length only' {
+        Use-TestBlob 'tampered.bin'
         $dest = Join-Path $Work 'tampered-skip.bin'
         Receive-MsiBlob -Blob 'tampered.bin' -Container $Container -Destination $dest -Context $Ctx -SkipIntegrityCheck | Out-Null
         (Get-MsiTestMd5Base64 -Path $dest) | Should -Be $BigMd5
@@ -110,6 +145,7 @@ Describe 'Large files' {
 
     It 'a blob with no stored MD5 is checked for length only, and -Verbose says so' {
         $sent = Send-MsiBlob -File $Big.FullName -Container $Container -Blob 'nomd5.bin' -Context $Ctx -SkipIntegrityCheck
+        $Made['nomd5.bin'] = $true
         (Invoke-MsiTestBlobProperties -Context $Ctx -Container $Container -Blob 'nomd5.bin').contentMD5 | Should -BeNullOrEmpty
         # Nor does the output claim one (Put Block List answers with the MD5 of the block list it was sent).
         $sent.ContentMD5 | Should -BeNullOrEmpty
@@ -437,6 +473,8 @@ Describe 'Progress' {
     }
 
     It 'shows files done of total for a batch download, with no byte total it does not know' {
+        Use-TestBlob 'big.bin'
+        Use-TestBlob 'nomd5.bin'
         $folder = Join-Path $Work 'progress-down'
         New-Item -ItemType Directory -Path $folder | Out-Null
         $ps = [powershell]::Create()
