@@ -550,6 +550,9 @@ namespace MsiStorageTests
                                     }
                                     catch (IOException) { Report("the start of process " + pid + " could not be read"); }
                                     catch (UnauthorizedAccessException) { Report("the start of process " + pid + " could not be read"); }
+                                    // Anything else is reported too, never thrown: this thread must live to let every
+                                    // held process go on (a dead one would leave each later Node start waiting).
+                                    catch (Exception e) { Report("the start of process " + pid + " could not be scanned: " + e.Message); }
                                 }
                             }
                             // Let it go on: struct fanotify_response { s32 fd; u32 response = FAN_ALLOW }.
