@@ -245,7 +245,10 @@ export async function pipelineOptions(): Promise<StoragePipelineOptions> {
   const { RestError } = await import('@azure/storage-blob');
   const maxTries = 4;
   const options = {
-    retryOptions: { maxTries, tryTimeoutInMs: tryTimeout, retryDelayInMs: s(500), maxRetryDelayInMs: s(10_000) },
+    // No tryTimeoutInMs: it is only the service's own limit (a timeout= query parameter), and a value would
+    // replace the service's allowance for writes (10 minutes per MiB) that a slow uplink needs. The client's
+    // limit is tryTimeoutPolicy's.
+    retryOptions: { maxTries, retryDelayInMs: s(500), maxRetryDelayInMs: s(10_000) },
     userAgentOptions: { userAgentPrefix: 'MsiStorage' },
   };
   // core-client's additionalPolicies: every client made from this pipeline (service, container, blob)
