@@ -171,6 +171,10 @@ function New-MsiStorageContext {
         if ($BlobEndpoint) { $arguments.blobEndpoint = $BlobEndpoint.OriginalString }
         switch ($PSCmdlet.ParameterSetName) {
             'Key' {
+                # A token piped in by analogy with Get-MsiStorageKey binds here: say where it goes.
+                if ($StorageAccountKey -and $StorageAccountKey.PSObject.TypeNames -contains 'MsiStorage.AccessToken') {
+                    Stop-MsiWithError -Cmdlet $PSCmdlet -Code 'InvalidStorageAccountKey' -Parameter 'StorageAccountKey' -Message "-StorageAccountKey got a token from Get-MsiToken, not a key. Pass the token as -Token, or get the key with it first: Get-MsiToken | Get-MsiStorageKey -StorageAccountName <account> | New-MsiStorageContext."
+                }
                 $arguments.storageAccountKey = Get-MsiSecretText -Value $StorageAccountKey -PropertyNames @('Value')
                 if (-not $arguments.storageAccountKey) {
                     Stop-MsiWithError -Cmdlet $PSCmdlet -Code 'InvalidStorageAccountKey' -Parameter 'StorageAccountKey' -Message '-StorageAccountKey is empty or not a key. Pass the object from Get-MsiStorageKey, or the key as a SecureString.'

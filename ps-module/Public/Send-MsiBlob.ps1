@@ -176,11 +176,18 @@ function Send-MsiBlob {
         if ($Blob) { $name = $Blob }
         elseif ($rootPrefix) {
             # As Node names it, and refuses it: a file outside -SourceRoot fails the batch, -WhatIf included.
-            if (-not $path.StartsWith($rootPrefix, $script:PathComparison)) {
+            # Node compares the path cleaned up ('..', '//', and '/' for '' on Windows): so does this, when
+            # the path as given does not already start with the root.
+            $under = $path
+            if (-not $under.StartsWith($rootPrefix, $script:PathComparison)) {
+                try { $under = $PSCmdlet.SessionState.Path.GetUnresolvedProviderPathFromPSPath($path) } catch { $under = $path }
+                if ([System.IO.Path]::DirectorySeparatorChar -eq '\') { $under = $under.Replace('/', '\') }
+            }
+            if (-not $under.StartsWith($rootPrefix, $script:PathComparison)) {
                 Close-MsiNode -Process $prepared
                 Stop-MsiWithError -Cmdlet $PSCmdlet -Code 'FileOutsideSourceRoot' -Parameter 'SourceRoot' -Message "'$path' is not inside -SourceRoot '$SourceRoot'. Give a -SourceRoot that contains every file."
             }
-            $name = $path.Substring($rootPrefix.Length)
+            $name = $under.Substring($rootPrefix.Length)
         }
         else { $name = $path.Substring($path.LastIndexOfAny($script:PathSeparators) + 1) }
         $action = 'Upload as ' + $blobBase + $name.Replace('\', '/') + $overwrite

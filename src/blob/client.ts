@@ -133,7 +133,7 @@ export function normalizeSas(sas: string): string {
  *
  * While a request body is being sent (a block, a small file), the limit is on silence, not on the whole try:
  * the body goes out in 256 KiB pieces, each piece taken when the connection wants more, and each one restarts
- * the timer. Eight blocks of 8 MiB in flight on a 4 Mbit/s uplink take minutes, and keep moving; only a
+ * the timer (a limit that grows with each try: the second try of a block may be silent twice as long). Eight blocks of 8 MiB in flight on a 4 Mbit/s uplink take minutes, and keep moving; only a
  * connection that takes nothing for the whole limit fails the try. Once the body is all handed over, the
  * answer gets the limit again for every 8 MiB of it (what the connection's buffers still hold drains at the
  * link's pace), times the try's number: the second try of a block waits twice as long as the first.
@@ -173,18 +173,21 @@ export function tryTimeoutPolicy(ms: number, maxTries: number, RestError: typeof
       parent?.addEventListener('abort', onAbort, { once: true });
       const unlink = () => parent?.removeEventListener('abort', onAbort);
       let timedOut = false;
-      let limit = ms;
+      // A body larger than a piece goes out piece by piece, each one restarting the timer (see above). Its
+      // Content-Length is already set by the SDK (Put Blob, Put Block), so the request is not chunked.
+      const whole = request.body;
+      const pieced = Buffer.isBuffer(whole) && whole.length > SEND_PIECE;
+      // The silence a body may meet grows with each try, as its answer's does: a link slower than a piece
+      // per limit still gets through on a later try.
+      let limit = pieced ? ms * attempt : ms;
       const expire = () => {
         timedOut = true;
         controller.abort();
       };
       let timer = setTimeout(expire, limit);
       request.abortSignal = controller.signal;
-      // A body larger than a piece goes out piece by piece, each one restarting the timer (see above). Its
-      // Content-Length is already set by the SDK (Put Blob, Put Block), so the request is not chunked.
-      const whole = request.body;
       let sending = false;
-      if (Buffer.isBuffer(whole) && whole.length > SEND_PIECE) {
+      if (pieced) {
         sending = true;
         request.body = () =>
           Readable.from(
@@ -215,8 +218,8 @@ export function tryTimeoutPolicy(ms: number, maxTries: number, RestError: typeof
         return response;
       } catch (err) {
         if (timedOut && !parent?.aborted) {
-          narrate(sending ? `nothing could be sent for ${ms} ms` : `no answer within ${limit} ms`, true);
-          throw new RestError(sending ? `The connection took no data for ${ms} ms.` : `The service did not answer within ${limit} ms.`, { code: 'ETIMEDOUT' });
+          narrate(sending ? `nothing could be sent for ${limit} ms` : `no answer within ${limit} ms`, true);
+          throw new RestError(sending ? `The connection took no data for ${limit} ms.` : `The service did not answer within ${limit} ms.`, { code: 'ETIMEDOUT' });
         }
         if (!parent?.aborted) {
           const code = String((err as { code?: string }).code ?? (err as Error).name ?? 'error');

@@ -229,12 +229,15 @@ export function identityError(source: IdentitySource, res: HttpResponse, resourc
   }
   if (s === 404 || s === 408 || s === 410 || s === 429 || s >= 500) {
     const timeout = `-${context.timeoutParameter ?? 'TimeoutSec'}`;
+    const once = context.attempts !== undefined && context.attempts <= 1;
     const why =
       context.waitAskedMs !== undefined && (context.attempts ?? 1) <= 1
         ? ` and asked to wait ${Math.ceil(context.waitAskedMs / 1000)} s, longer than ${timeout} allows`
-        : timedOut
-          ? ' until the deadline passed'
-          : ' after retries';
+        : once
+          ? ''
+          : timedOut
+            ? ' until the deadline passed'
+            : ' after retries';
     return new MsiError(
       'IdentityEndpointUnavailable',
       `The identity endpoint ${(context.attempts ?? 2) <= 1 ? 'failed' : 'kept failing'} with HTTP ${s}${why}.${server} Try again later; a longer ${timeout} gives it more time.`,

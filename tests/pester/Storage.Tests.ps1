@@ -469,6 +469,9 @@ Describe 'Pipeline input as Az users pipe it' {
         $ctx.StorageAccountName | Should -Be $Stack.storageAccountName
         $ctx.AuthType | Should -Be 'SharedKey'
         (Get-MsiStorageContainer -Context $ctx -MaxCount 1) | Should -Not -BeNullOrEmpty
+        # A token piped into New-MsiStorageContext by analogy is told where it goes.
+        $err = { Get-MsiToken | New-MsiStorageContext -StorageAccountName $Stack.storageAccountName } | Should -Throw -ErrorId 'NewMsiStorageContextInvalidStorageAccountKey,New-MsiStorageContext' -PassThru
+        $err.Exception.Message | Should -Match 'Pass the token as -Token'
     }
 
     It 'container names pipe into New-MsiStorageContainer, one container each; one that fails is its own error and the rest are made' {
@@ -497,5 +500,8 @@ Describe 'Pipeline input as Az users pipe it' {
         $err = { Get-Item -LiteralPath (Join-Path $tree 'in.txt'), $File | Send-MsiBlob -Container 'piped-one' -SourceRoot $tree -Context $PipeCtx -WhatIf } | Should -Throw -ErrorId 'SendMsiBlobFileOutsideSourceRoot,Send-MsiBlob' -PassThru
         $err.Exception.Message | Should -Match ([regex]::Escape($File))
         @(Get-MsiBlob -Container 'piped-one' -Context $PipeCtx) | Should -HaveCount 0
+        # A path inside the root, written with '..' and '//', is inside it, as Node reads it.
+        $sent = Send-MsiBlob -File "$tree/../whatif-tree//in.txt" -Container 'piped-one' -SourceRoot $tree -Context $PipeCtx
+        $sent.Name | Should -Be 'in.txt'
     }
 }

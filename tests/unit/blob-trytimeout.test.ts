@@ -58,6 +58,15 @@ describe('the storage per-try limit while a body is sent', () => {
     expect(Date.now() - started).toBeLessThan(2000);
   });
 
+  it('lets the same request, tried again, be silent longer (a link slower than a piece per limit gets through later)', async () => {
+    const policy = tryTimeoutPolicy(200, 4, RestError);
+    const request = { method: 'PUT', url: 'http://127.0.0.1/acct/c/b', body: Buffer.alloc(1024 * 1024) };
+    const first = await policy.sendRequest(request, slowReader(0, 512 * 1024).next).catch((e: unknown) => e);
+    expect((first as Error).message).toBe('The connection took no data for 200 ms.');
+    const second = await policy.sendRequest(request, slowReader(0, 512 * 1024).next).catch((e: unknown) => e);
+    expect((second as Error).message).toBe('The connection took no data for 400 ms.');
+  });
+
   it('still limits the wait for an answer once the body is sent, and a small body as a whole', async () => {
     const policy = tryTimeoutPolicy(300, 4, RestError);
     const never = async (request: unknown) => {

@@ -166,6 +166,12 @@ describe('token response parsing', () => {
     expect(header.code).toBe('MetadataHeaderRejected');
   });
 
+  it('says a status failed once, not "after retries", when no retry was made', () => {
+    const e = identityError(src, { status: 501, headers: {}, body: '' }, 'x', false, { attempts: 1 });
+    expect(e.message).toContain('The identity endpoint failed with HTTP 501. Try again later');
+    expect(identityError(src, { status: 503, headers: {}, body: '' }, 'x', false, { attempts: 6 }).message).toContain('kept failing with HTTP 503 after retries');
+  });
+
   it('explains an Azure Arc key-file challenge from an endpoint named with -Endpoint', () => {
     const explicit = selectSource('http://127.0.0.1:40342/metadata/identity/oauth2/token', {});
     const challenge = { status: 401, headers: { 'www-authenticate': 'Basic realm=/var/opt/azcmagent/tokens/x.key' }, body: '' };
