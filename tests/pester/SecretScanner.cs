@@ -442,21 +442,28 @@ namespace MsiStorageTests
             {
                 last = stopReading;
                 poll(fds, (UIntPtr)1, last ? 0 : 50);
-                while (true)
+                DrainEvents(fanotify, buffer, (mask, fd, pid) =>
                 {
-                    long n = (long)read(fanotify, buffer, (UIntPtr)buffer.Length);
-                    if (n <= 0) break;
-                    for (int at = 0; at + 24 <= n;)
-                    {
-                        int length = BitConverter.ToInt32(buffer, at);
-                        ulong mask = BitConverter.ToUInt64(buffer, at + 8);
-                        int fd = BitConverter.ToInt32(buffer, at + 16);
-                        int pid = BitConverter.ToInt32(buffer, at + 20);
-                        if ((mask & FAN_Q_OVERFLOW) != 0) Report("the file-write watch overflowed: writes went unread");
-                        if (fd >= 0) Written(fd, pid);
-                        if (length <= 0) break;
-                        at += length;
-                    }
+                    if ((mask & FAN_Q_OVERFLOW) != 0) Report("the file-write watch overflowed: writes went unread");
+                    if (fd >= 0) Written(fd, pid);
+                });
+            }
+        }
+
+        /// <summary>Reads the fanotify events waiting on `source` (struct fanotify_event_metadata: event_len,
+        /// vers/reserved/metadata_len, mask, fd, pid), each to `onEvent(mask, fd, pid)`.</summary>
+        static void DrainEvents(int source, byte[] buffer, Action<ulong, int, int> onEvent)
+        {
+            while (true)
+            {
+                long n = (long)read(source, buffer, (UIntPtr)buffer.Length);
+                if (n <= 0) return;
+                for (int at = 0; at + 24 <= n;)
+                {
+                    int length = BitConverter.ToInt32(buffer, at);
+                    onEvent(BitConverter.ToUInt64(buffer, at + 8), BitConverter.ToInt32(buffer, at + 16), BitConverter.ToInt32(buffer, at + 20));
+                    if (length <= 0) break;
+                    at += length;
                 }
             }
         }
@@ -526,49 +533,36 @@ namespace MsiStorageTests
             while (!stopStarts)
             {
                 poll(fds, (UIntPtr)1, 50);
-                while (true)
+                DrainEvents(starts, buffer, (mask, fd, pid) =>
                 {
-                    long n = (long)read(starts, buffer, (UIntPtr)buffer.Length);
-                    if (n <= 0) break;
-                    for (int at = 0; at + 24 <= n;)
+                    if (fd < 0) return;
+                    if (pid != self)
                     {
-                        int length = BitConverter.ToInt32(buffer, at);
-                        ulong mask = BitConverter.ToUInt64(buffer, at + 8);
-                        int fd = BitConverter.ToInt32(buffer, at + 16);
-                        int pid = BitConverter.ToInt32(buffer, at + 20);
-                        if (fd >= 0)
+                        Interlocked.Increment(ref startsSeen);
+                        foreach (var file in new[] { "cmdline", "environ" })
                         {
-                            if (pid != self)
+                            try
                             {
-                                Interlocked.Increment(ref startsSeen);
-                                foreach (var file in new[] { "cmdline", "environ" })
-                                {
-                                    try
-                                    {
-                                        byte[] bytes = File.ReadAllBytes("/proc/" + pid + "/" + file);
-                                        ScanBytes(bytes, 0, bytes.Length, "/proc/" + pid + "/" + file + " (as it started)");
-                                    }
-                                    catch (IOException) { Report("the start of process " + pid + " could not be read"); }
-                                    catch (UnauthorizedAccessException) { Report("the start of process " + pid + " could not be read"); }
-                                    // Anything else is reported too, never thrown: this thread must live to let every
-                                    // held process go on (a dead one would leave each later Node start waiting).
-                                    catch (Exception e) { Report("the start of process " + pid + " could not be scanned: " + e.Message); }
-                                }
+                                byte[] bytes = File.ReadAllBytes("/proc/" + pid + "/" + file);
+                                ScanBytes(bytes, 0, bytes.Length, "/proc/" + pid + "/" + file + " (as it started)");
                             }
-                            // Let it go on: struct fanotify_response { s32 fd; u32 response = FAN_ALLOW }.
-                            if ((mask & FAN_OPEN_PERM) != 0)
-                            {
-                                var answer = new byte[8];
-                                BitConverter.GetBytes(fd).CopyTo(answer, 0);
-                                BitConverter.GetBytes(1u).CopyTo(answer, 4);
-                                write(starts, answer, (UIntPtr)8);
-                            }
-                            close(fd);
+                            catch (IOException) { Report("the start of process " + pid + " could not be read"); }
+                            catch (UnauthorizedAccessException) { Report("the start of process " + pid + " could not be read"); }
+                            // Anything else is reported too, never thrown: this thread must live to let every
+                            // held process go on (a dead one would leave each later Node start waiting).
+                            catch (Exception e) { Report("the start of process " + pid + " could not be scanned: " + e.Message); }
                         }
-                        if (length <= 0) break;
-                        at += length;
                     }
-                }
+                    // Let it go on: struct fanotify_response { s32 fd; u32 response = FAN_ALLOW }.
+                    if ((mask & FAN_OPEN_PERM) != 0)
+                    {
+                        var answer = new byte[8];
+                        BitConverter.GetBytes(fd).CopyTo(answer, 0);
+                        BitConverter.GetBytes(1u).CopyTo(answer, 4);
+                        write(starts, answer, (UIntPtr)8);
+                    }
+                    close(fd);
+                });
             }
         }
 
