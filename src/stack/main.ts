@@ -34,7 +34,8 @@
 //   front-requests            how many requests the front has seen
 //   front-log                 the requests since the last front-log: method, path, comp, range and length
 //                             (never the query string, which may hold a SAS); and peakInFlight, the most
-//                             requests the front had at once (received, not yet answered) since then
+//                             requests the front had at once (received, not yet answered) since then, and
+//                             inFlight, how many it has now
 // Closing stdin, SIGINT or SIGTERM stops everything.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -351,7 +352,7 @@ async function main(): Promise<void> {
           front.stallCount = Number(cmd.split(' ')[1]);
           process.stdout.write(`${JSON.stringify({ ok: true, command: cmd })}\n`);
         } else if (cmd === 'front-log') {
-          process.stdout.write(`${JSON.stringify({ ok: true, command: cmd, requests: front.log, peakInFlight: front.peakInFlight })}\n`);
+          process.stdout.write(`${JSON.stringify({ ok: true, command: cmd, requests: front.log, peakInFlight: front.peakInFlight, inFlight: front.inFlight })}\n`);
           front.log = [];
           front.peakInFlight = front.inFlight;
         } else if (cmd === 'front-requests') {

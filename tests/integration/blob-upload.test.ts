@@ -1,100 +1,84 @@
-// Uploads against a loopback stub of the blob service, for the two things no real service can be made to do
-// on cue: hold one block unanswered while the test shrinks the file under the uploader, and take a 3 GiB file
-// without storing it (to see the block size on the wire). The stub speaks just enough of the REST API (Put
-// Block, Put Block List) for @azure/storage-blob. Everything else about uploads is tested against Azurite
-// (blob-conflicts.test.ts, flow.test.ts, the Pester suites).
+// Block uploads against Azurite, through the stack's front (a proxy that can hold a request unanswered or
+// delay every request), for two things a plain run cannot show: a file that shrinks while its blocks are in
+// flight, and the auto-scaled block size of a file too large to send (a 3 GiB sparse file, stopped after a few
+// blocks, whose staged blocks Azurite then lists with their sizes).
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
-import * as http from 'node:http';
-import type { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { containerClient } from '../../src/blob/client.js';
 import { MEMORY_BUDGET, MemoryBudget, blockSizeFor, transferOptions } from '../../src/blob/transfer.js';
 import { uploadOne } from '../../src/blob/upload.js';
 import type { StorageContextJson } from '../../src/protocol.js';
-import { type StubStorage, startStubStorage } from '../helpers/stub-storage.js';
+import { type Stack, type StorageContext, keyContextWithContainer, startStack } from '../helpers/stack.js';
 
-interface Seen {
-  method: string;
-  comp?: string;
-  blockIndex?: number;
-  length: number;
-  socket: Socket;
+interface FrontLog {
+  requests: { method: string; path: string; comp: string | null; length: number }[];
+  inFlight: number;
 }
-type Handler = (req: http.IncomingMessage, res: http.ServerResponse, seen: Seen) => void;
 
-let stub: StubStorage;
-let handler: Handler;
-let seen: Seen[] = [];
-let endpoint: string;
+let stack: Stack;
+let context: (blobEndpoint: string) => StorageContext;
 let work: string;
+const CONTAINER = 'uploads';
 
-const ok = (res: http.ServerResponse, status = 201) => {
-  res.writeHead(status, { etag: '"0x8DC0STUB"', 'last-modified': new Date().toUTCString(), 'x-ms-version': '2025-01-05', 'x-ms-request-id': '1', 'content-length': '0' });
-  res.end();
-};
-/** The SDK's block ids are base64 of "<prefix>-<index>". */
-const blockIndex = (id: string | null) => (id ? Number(Buffer.from(id, 'base64').toString().split('-').pop()) : undefined);
+const frontLog = async () => (await stack.command('front-log')) as unknown as FrontLog;
+const frontRequests = async () => (await stack.command('front-requests')).requests as number;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const container = (endpoint: string) => containerClient(context(endpoint) as StorageContextJson, CONTAINER);
 
 beforeAll(async () => {
-  work = mkdtempSync(path.join(tmpdir(), 'msistorage-upstub-'));
-  stub = await startStubStorage((req, res) => {
-    const url = new URL(req.url ?? '/', 'http://stub');
-    const s: Seen = {
-      method: req.method ?? '',
-      comp: url.searchParams.get('comp') ?? undefined,
-      blockIndex: blockIndex(url.searchParams.get('blockid')),
-      length: Number(req.headers['content-length'] ?? 0),
-      socket: req.socket,
-    };
-    seen.push(s);
-    handler(req, res, s);
-  });
-  endpoint = stub.endpoint;
+  stack = await startStack();
+  work = mkdtempSync(path.join(tmpdir(), 'msistorage-upload-'));
+  context = await keyContextWithContainer(stack, CONTAINER);
+});
+afterEach(async () => {
+  await stack.command('delay-front 0');
+  await stack.command('hang-front 0');
 });
 afterAll(async () => {
-  await stub?.close();
+  await stack?.stop();
   rmSync(work, { recursive: true, force: true });
 });
 
-const context = (): StorageContextJson => ({ storageAccountName: 'acct', blobEndpoint: endpoint, authType: 'SharedKey', storageAccountKey: Buffer.alloc(64, 5).toString('base64') }) as StorageContextJson;
-
 describe('a file that shrinks while its blocks are uploaded', () => {
-  it('fails with FileChanged only after stopping the blocks in flight', async () => {
+  it('fails with FileChanged only after stopping the blocks in flight, and commits nothing', async () => {
     const file = path.join(work, 'shrinks.bin');
     const block = 64 * 1024;
     writeFileSync(file, randomBytes(10 * block));
-    seen = [];
-    let held: Seen | undefined;
-    let heldClosed = false;
-    handler = (req, res, s) => {
-      req.resume();
-      if (s.comp === 'block' && s.blockIndex === 0) {
-        // Block 0 is never answered: it is in flight when the file turns out shorter.
-        held = s;
-        s.socket.once('close', () => (heldClosed = true));
-        return;
-      }
-      // Block 1 shrinks the file before it is answered: the reader, waiting for its request slot, then
-      // finds nothing at block 2's offset.
-      if (s.comp === 'block' && s.blockIndex === 1) truncateSync(file, 2 * block);
-      req.on('end', () => ok(res));
-    };
-    const container = await containerClient(context(), 'cont');
+    await frontLog();
+    // Every request waits 300 ms at the front, and the first one is never answered: both blocks of the
+    // first pair are in flight while the test shrinks the file. When the other one is answered, the reader
+    // (which takes a request slot before it reads) finds nothing at block 2's offset.
+    await stack.command('delay-front 300');
+    await stack.command('hang-front 1');
+    const before = await frontRequests();
     const options = transferOptions({ blockSize: block, concurrency: 2, force: true });
-    await expect(uploadOne(container, { file, blob: 'shrinks.bin' }, { options }, new MemoryBudget(MEMORY_BUDGET), () => () => undefined, new AbortController().signal)).rejects.toMatchObject({
-      code: 'FileChanged',
-    });
-    expect(held).toBeDefined();
-    // The held block was aborted, not left running: its connection closes (at once; a second is plenty).
-    const deadline = Date.now() + 1000;
-    while (!heldClosed && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
-    expect(heldClosed).toBe(true);
-    expect(seen.filter((s) => s.comp === 'block').map((s) => s.blockIndex)).toEqual([0, 1]);
-    expect(seen.some((s) => s.comp === 'blocklist')).toBe(false);
-  });
+    const upload = uploadOne(await container(stack.frontBlobEndpoint), { file, blob: 'shrinks.bin' }, { options }, new MemoryBudget(MEMORY_BUDGET), () => () => undefined, new AbortController().signal);
+    const outcome = upload.then(
+      () => undefined,
+      (err: unknown) => err,
+    );
+    const deadline = Date.now() + 5000;
+    while ((await frontRequests()) < before + 2 && Date.now() < deadline) await sleep(5);
+    truncateSync(file, 2 * block);
+    expect(await outcome).toMatchObject({ code: 'FileChanged' });
+    // The held block was aborted, not left running: the front sees its connection go (at once; a second is plenty).
+    let log = await frontLog();
+    const blocks = log.requests.filter((r) => r.comp === 'block');
+    const stopBy = Date.now() + 1000;
+    while (log.inFlight > 0 && Date.now() < stopBy) {
+      await sleep(10);
+      log = await frontLog();
+    }
+    expect(log.inFlight).toBe(0);
+    expect(blocks).toHaveLength(2);
+    expect(blocks.every((b) => b.length === block)).toBe(true);
+    expect(log.requests.some((r) => r.comp === 'blocklist')).toBe(false);
+    // And Azurite holds no blob under the name.
+    expect(await (await container(stack.blobEndpoint)).getBlockBlobClient('shrinks.bin').exists()).toBe(false);
+  }, 20_000);
 });
 
 describe('the block size', () => {
@@ -107,21 +91,34 @@ describe('the block size', () => {
     truncateSync(file, size);
     const expected = blockSizeFor(size, requested);
     expect(expected).toBe(1024 * 1024);
-    seen = [];
+    const blob = (await container(stack.blobEndpoint)).getBlockBlobClient('huge.bin');
     const stop = new AbortController();
-    handler = (req, res, s) => {
-      req.resume();
-      req.on('end', () => {
-        // A few blocks tell the size; the rest of the 3 GiB is not sent.
-        if (seen.filter((x) => x.comp === 'block').length >= 3) stop.abort();
-        ok(res);
-      });
-    };
-    const container = await containerClient(context(), 'cont');
     const options = transferOptions({ blockSize: requested, concurrency: 2, force: true, skipIntegrityCheck: true });
-    await expect(uploadOne(container, { file, blob: 'huge.bin' }, { options }, new MemoryBudget(MEMORY_BUDGET), () => () => undefined, stop.signal)).rejects.toMatchObject({ code: 'OperationStopped' });
-    const blocks = seen.filter((s) => s.comp === 'block');
-    expect(blocks.length).toBeGreaterThanOrEqual(3);
-    for (const b of blocks) expect(b.length).toBe(expected);
-  });
+    const upload = uploadOne(await container(stack.blobEndpoint), { file, blob: 'huge.bin' }, { options }, new MemoryBudget(MEMORY_BUDGET), () => () => undefined, stop.signal);
+    const outcome = upload.then(
+      () => undefined,
+      (err: unknown) => err,
+    );
+    // A few staged blocks tell the size; the rest of the 3 GiB is not sent.
+    const deadline = Date.now() + 10_000;
+    let staged = 0;
+    while (staged < 3 && Date.now() < deadline) {
+      // Until its first block is staged, the blob is not there at all (404).
+      staged = await blob.getBlockList('uncommitted').then(
+        (l) => l.uncommittedBlocks?.length ?? 0,
+        (err: { statusCode?: number }) => {
+          if (err.statusCode !== 404) throw err;
+          return 0;
+        },
+      );
+      if (staged < 3) await sleep(5);
+    }
+    stop.abort();
+    expect(await outcome).toMatchObject({ code: 'OperationStopped' });
+    const list = await blob.getBlockList('uncommitted');
+    expect(list.uncommittedBlocks?.length).toBeGreaterThanOrEqual(3);
+    for (const b of list.uncommittedBlocks ?? []) expect(b.size).toBe(expected);
+    expect(list.committedBlocks ?? []).toEqual([]);
+    expect(await blob.exists()).toBe(false);
+  }, 30_000);
 });

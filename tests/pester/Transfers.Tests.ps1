@@ -106,7 +106,7 @@ Describe 'Large files' {
 
     It 'commits the blocks it says it stages: the block list holds blocks of -BlockSize' {
         # The growth of the block size for files of more than 50,000 blocks (blockSizeFor) needs a file of
-        # over 3 GiB; tests/integration/blob-upload.test.ts checks it on the wire, against a stub service.
+        # over 3 GiB; tests/integration/blob-upload.test.ts checks it against Azurite (the sizes of the blocks it staged).
         $small = New-MsiTestFile -Path (Join-Path $Work 'blocks.bin') -Size 300KB
         $verbose = Send-MsiBlob -File $small.FullName -Container $Container -Context $Ctx -BlockSize 64KB -Verbose 4>&1 | Out-String
         $verbose | Should -Match 'Staging 5 blocks of 65536 bytes'
