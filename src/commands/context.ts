@@ -2,7 +2,7 @@
 // credential (a key, a SAS, a managed-identity token for storage, or the key fetched from ARM).
 import { ArmSession } from '../arm/discovery.js';
 import { STORAGE_RESOURCE } from '../arm/clouds.js';
-import { validateStorageAccountName } from '../arm/arm.js';
+import { type ArmStorageAccount, validateStorageAccountName } from '../arm/arm.js';
 import { blobEndpointFor, endpointShape, normalizeSas, validateAccountKey } from '../blob/client.js';
 import { MsiError, firstSentence, invalidArgument } from '../errors.js';
 import { getToken } from '../identity/token.js';
@@ -12,6 +12,23 @@ import { listKey } from './keys.js';
 
 /** How long the endpoint lookup of a context with a credential may take, unless told otherwise. */
 const ENDPOINT_LOOKUP_SEC = 10;
+
+/**
+ * The account's ARM resource, for its blob endpoint. An identity that may list the keys but not read the
+ * account (the tutorial's "Storage Account Key Operator Service Role" allows listKeys and regenerateKey
+ * alone) gets the cloud's storage suffix instead, and its key: undefined then. Any other failure stands.
+ */
+async function readAccount(session: ArmSession, forKey: boolean): Promise<ArmStorageAccount | undefined> {
+  try {
+    return await session.getAccount();
+  } catch (err) {
+    if (!forKey || !(err instanceof MsiError) || err.code !== 'AuthorizationFailed') throw err;
+    verbose(
+      `This identity may not read storage account ${session.ref.storageAccountName}'s properties (Microsoft.Storage/storageAccounts/read; "Storage Account Key Operator Service Role" does not include it): using the cloud's storage suffix, https://${session.ref.storageAccountName}.blob.${session.cloud.storageSuffix}/, and going on to list its keys. Give -BlobEndpoint if the account has another endpoint.`,
+    );
+    return undefined;
+  }
+}
 
 export async function run(req: RequestOf<'context'>, signal: AbortSignal): Promise<ContextResult> {
   const given = [req.storageAccountKey !== undefined, req.sasToken !== undefined, req.useManagedIdentity === true].filter(Boolean).length;
@@ -37,12 +54,12 @@ export async function run(req: RequestOf<'context'>, signal: AbortSignal): Promi
       await session.resolve();
       name = session.ref.storageAccountName;
       if (!blobEndpoint) {
-        const account = await session.getAccount();
-        if (account.blobEndpoint) {
+        const account = await readAccount(session, needArmForKey);
+        if (account?.blobEndpoint) {
           blobEndpoint = blobEndpointFor(name, account.blobEndpoint);
           verbose(`Blob endpoint from Azure Resource Manager: ${blobEndpoint}.`);
         }
-        if (!account.allowSharedKeyAccess && !req.useManagedIdentity) {
+        if (account && !account.allowSharedKeyAccess && !req.useManagedIdentity) {
           warning(`Storage account ${name} does not permit shared-key authorization: keys and key-signed SAS will be refused. Use New-MsiStorageContext -UseManagedIdentity.`);
         }
       }

@@ -27,6 +27,9 @@ export interface EmulatorAccount {
 
 export type StoredAccount = EmulatorAccount & { resourceGroupName: string };
 
+export const ROLE_SCOPES = ['subscription', 'accounts', 'key-operator'] as const;
+export type RoleScope = (typeof ROLE_SCOPES)[number];
+
 export interface ArmDeps {
   signer: TokenSigner;
   subscriptionId: string;
@@ -37,8 +40,12 @@ export interface ArmDeps {
   pageSize: () => number;
   /** The emulated VM's cloud (IMDS compute.azEnvironment): its ARM audiences are the ones accepted. */
   azEnvironment: () => string | undefined;
-  /** Where the identity's roles are assigned: the subscription, or only each storage account. */
-  roleScope: 'subscription' | 'accounts';
+  /**
+   * Where the identity's roles are assigned: the subscription, or only each storage account; or, as the
+   * tutorial assigns it, only "Storage Account Key Operator Service Role" on each account (listKeys and
+   * regenerateKey: the account's properties cannot be read, nor a SAS listed).
+   */
+  roleScope: RoleScope;
 }
 
 /**
@@ -292,7 +299,7 @@ export async function arm(ctx: Ctx, deps: ArmDeps): Promise<void> {
     if (!GUID.test(sub)) return armError(res, 400, 'InvalidSubscriptionId', `The provided subscription identifier '${sub}' is malformed or invalid.`);
     if (sub.toLowerCase() !== deps.subscriptionId) return armError(res, 404, 'SubscriptionNotFound', `The subscription '${sub}' could not be found.`);
     const scope = rg === undefined ? `/subscriptions/${sub}` : `/subscriptions/${sub}/resourceGroups/${rg}`;
-    if (deps.roleScope === 'accounts') return forbidden(ctx, claims, 'Microsoft.Storage/storageAccounts/read', scope);
+    if (deps.roleScope !== 'subscription') return forbidden(ctx, claims, 'Microsoft.Storage/storageAccounts/read', scope);
     if (rg !== undefined && !deps.resourceGroups.has(rg.toLowerCase())) return armError(res, 404, 'ResourceGroupNotFound', `Resource group '${rg}' could not be found.`);
     const listed = rg === undefined ? deps.accounts : deps.accounts.filter((a) => a.resourceGroupName.toLowerCase() === rg.toLowerCase());
     const skip = Number(url.searchParams.get('$skipToken') ?? 0);
@@ -305,12 +312,13 @@ export async function arm(ctx: Ctx, deps: ArmDeps): Promise<void> {
   const m = ACCOUNT_PATH.exec(path);
   if (!m) return armError(res, 404, 'NotFound', `The emulator does not serve '${req.method} ${url.pathname}'.`);
   const [, sub, rg, name, action] = m;
-  if (deps.roleScope === 'accounts' && sub.toLowerCase() === deps.subscriptionId) {
+  if (deps.roleScope !== 'subscription' && sub.toLowerCase() === deps.subscriptionId) {
     // Roles only on the accounts themselves: ARM authorizes before it looks for the resource, so a scope
-    // with no assignment is 403 "... or the scope is invalid" whether or not anything exists there.
+    // with no assignment is 403 "... or the scope is invalid" whether or not anything exists there. The Key
+    // Operator role allows listKeys alone (and regenerateKey, not served here): a read or a SAS is 403 too.
     const held = deps.accounts.find((a) => a.name === name.toLowerCase() && a.resourceGroupName.toLowerCase() === rg.toLowerCase());
-    if (!held) {
-      const act = action?.toLowerCase();
+    const act = action?.toLowerCase();
+    if (!held || (deps.roleScope === 'key-operator' && act !== 'listkeys')) {
       const verb = act === 'listkeys' ? 'listKeys/action' : act === 'listservicesas' ? 'listServiceSas/action' : act === 'listaccountsas' ? 'listAccountSas/action' : 'read';
       return forbidden(ctx, claims, `Microsoft.Storage/storageAccounts/${verb}`, `/subscriptions/${sub}/resourceGroups/${rg}/providers/Microsoft.Storage/storageAccounts/${name}`);
     }

@@ -21,14 +21,17 @@
 //   POST   /__emulator/metadata                {"azEnvironment":"AzurePublicCloud"}
 //   POST   /__emulator/accounts/<name>         {"withholdListKeys":bool,"allowSharedKeyAccess":bool}
 //   POST   /__emulator/page-size               {"size":n}   accounts per page of the subscription-wide list
-//   POST   /__emulator/role-scope              {"scope":"subscription|accounts"}  where the identity's roles are
-//                                              assigned: the whole subscription (the default), or only each
-//                                              storage account (then ARM answers 403 for any other scope, before
-//                                              it looks whether the resource exists, as ARM does)
+//   POST   /__emulator/role-scope              {"scope":"subscription|accounts|key-operator"}  where the
+//                                              identity's roles are assigned: the whole subscription (the
+//                                              default), or only each storage account (then ARM answers 403 for
+//                                              any other scope, before it looks whether the resource exists, as
+//                                              ARM does); key-operator: on each account, only the tutorial's
+//                                              Storage Account Key Operator Service Role (listKeys; a GET of the
+//                                              account or a SAS is 403)
 import { randomUUID } from 'node:crypto';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { type ArmDeps, type EmulatorAccount, type StoredAccount, arm } from './arm.js';
+import { type ArmDeps, type EmulatorAccount, ROLE_SCOPES, type RoleScope, type StoredAccount, arm } from './arm.js';
 import { type Fault, FaultQueue, type FaultTarget } from './faults.js';
 import { type Ctx, send } from './http.js';
 
@@ -153,8 +156,8 @@ export async function startEmulator(options: EmulatorOptions): Promise<Emulator>
       return send(res, 200, metadata);
     }
     if (p === '/__emulator/role-scope' && req.method === 'POST') {
-      if (body.scope !== 'subscription' && body.scope !== 'accounts') return send(res, 400, { error: { code: 'InvalidScope', message: 'scope is subscription or accounts' } });
-      armDeps.roleScope = body.scope;
+      if (!(ROLE_SCOPES as readonly unknown[]).includes(body.scope)) return send(res, 400, { error: { code: 'InvalidScope', message: `scope is one of ${ROLE_SCOPES.join(', ')}` } });
+      armDeps.roleScope = body.scope as RoleScope;
       return send(res, 200, { scope: armDeps.roleScope });
     }
     if (p === '/__emulator/page-size' && req.method === 'POST') {

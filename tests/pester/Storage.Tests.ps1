@@ -228,15 +228,47 @@ Describe 'Errors that say what to do' {
         $message | Should -Match 'minutes'
     }
 
-    It '403 names the role that grants the action refused: Reader to read, Storage Account Contributor for a SAS' {
+    It '403 names the role that grants the action refused: the key role for a context, Storage Account Contributor for a SAS' {
         Invoke-Emulator '/__emulator/role-scope' @{ scope = 'accounts' } | Out-Null
         try {
+            # No role on this account at all: the context cannot read it (403), goes on to its keys, and the
+            # refusal of those is what the admin is told about, with the role that grants them.
             $err = { New-MsiStorageContext -StorageAccountName 'nosuchaccount1' -ResourceGroupName $Stack.resourceGroupName } | Should -Throw -ErrorId 'NewMsiStorageContextAuthorizationFailed,New-MsiStorageContext' -PassThru
-            $err.Exception.Message | Should -Match "RoleDefinitionName 'Reader'"
-            $err.Exception.Message | Should -Not -Match 'Key Operator'
+            $err.Exception.Message | Should -Match 'Storage Account Key Operator Service Role'
+            $err.Exception.Message | Should -Match ([regex]::Escape('listKeys/action'))
+            (Get-Requests 'arm' | ForEach-Object { "$($_.method) $($_.status)" }) | Should -Be @('GET 403', 'POST 403')
             $err = { New-MsiStorageSas -StorageAccountName 'nosuchaccount1' -ResourceGroupName $Stack.resourceGroupName -Container 'ccc' } | Should -Throw -ErrorId 'NewMsiStorageSasAuthorizationFailed,New-MsiStorageSas' -PassThru
             $err.Exception.Message | Should -Match "RoleDefinitionName 'Storage Account Contributor'"
             $err.Exception.Message | Should -Match ([regex]::Escape('listServiceSas/action'))
+        } finally { Invoke-Emulator '/__emulator/role-scope' @{ scope = 'subscription' } | Out-Null }
+    }
+
+    It "works with the tutorial's role alone (Storage Account Key Operator Service Role: listKeys, no read)" {
+        Invoke-Emulator '/__emulator/role-scope' @{ scope = 'key-operator' } | Out-Null
+        try {
+            $key = Get-MsiStorageKey -StorageAccountName $Stack.storageAccountName -ResourceGroupName $Stack.resourceGroupName
+            $key.KeyName | Should -Be 'key1'
+            # The account's properties cannot be read: its endpoint comes from the cloud's suffix (nothing is
+            # sent there: a context is only built), its key from listKeys, and -Verbose says why.
+            Invoke-Emulator '/__emulator/requests' $null 'Delete' | Out-Null
+            $verbose = New-MsiStorageContext -StorageAccountName $Stack.storageAccountName -ResourceGroupName $Stack.resourceGroupName -Verbose 4>&1
+            $ctx = @($verbose | Where-Object { $_ -isnot [System.Management.Automation.VerboseRecord] })[0]
+            $ctx.BlobEndpoint | Should -Be "https://$($Stack.storageAccountName).blob.core.windows.net/"
+            $ctx.StorageAccountKey | Should -BeOfType [securestring]
+            ($verbose | Where-Object { $_ -is [System.Management.Automation.VerboseRecord] }) -join "`n" | Should -Match "may not read storage account $($Stack.storageAccountName)'s properties"
+            (Get-Requests 'arm' | ForEach-Object { "$($_.method) $($_.status)" }) | Should -Be @('GET 403', 'POST 200')
+            # With the endpoint given, the tutorial's flow runs end to end on that role.
+            $ctx = New-MsiStorageContext -StorageAccountName $Stack.storageAccountName -ResourceGroupName $Stack.resourceGroupName -BlobEndpoint $Stack.blobEndpoint
+            $Container = 'keyop' + [guid]::NewGuid().ToString('N').Substring(0, 8)
+            New-MsiStorageContainer -Name $Container -Context $ctx | Out-Null
+            $file = Join-Path $TestDrive 'keyop.txt'
+            Set-Content -LiteralPath $file -Value 'This is a test text file.' -NoNewline
+            (Send-MsiBlob -File $file -Container $Container -Blob 'keyop.txt' -Context $ctx -Force).Length | Should -Be 25
+            $back = Join-Path $TestDrive 'keyop2.txt'
+            $null = Receive-MsiBlob -Blob 'keyop.txt' -Container $Container -Destination $back -Context $ctx -Force
+            Get-Content -LiteralPath $back -Raw | Should -Be 'This is a test text file.'
+            # A SAS needs more than that role: 403 names the action.
+            { New-MsiStorageSas -StorageAccountName $Stack.storageAccountName -ResourceGroupName $Stack.resourceGroupName -Container $Container } | Should -Throw -ErrorId 'NewMsiStorageSasAuthorizationFailed,New-MsiStorageSas'
         } finally { Invoke-Emulator '/__emulator/role-scope' @{ scope = 'subscription' } | Out-Null }
     }
 
