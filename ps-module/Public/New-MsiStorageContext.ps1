@@ -14,6 +14,8 @@ function New-MsiStorageContext {
 
     The blob endpoint is -BlobEndpoint when given; otherwise the account's primaryEndpoints.blob from Azure
     Resource Manager (which finds custom domains and emulators), else https://{account}.blob.{cloud suffix}/.
+    An identity that holds only the tutorial's "Storage Account Key Operator Service Role" may list the keys
+    but not read the account: it gets the suffix's endpoint (-Verbose says so) and the key.
 
     Secrets stay SecureString inside the context; they are sent only on the standard input of MsiStorage's
     Node process, when a blob cmdlet runs. A managed-identity context renews its token when it nears expiry.
