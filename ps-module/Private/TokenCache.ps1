@@ -10,7 +10,11 @@ function Get-MsiTokenCacheKey {
     if ($null -eq $Identity) { $Identity = @{} }
     # A /.default scope is the resource it names, as Node sends it (normalizeResource): one entry for both.
     # Other spellings stay apart: the token's audience is the resource as it was asked for.
-    $Resource = $Resource.Trim() -replace '/\.default$', '/'
+    $Resource = $Resource.Trim()
+    if ($Resource -match '^(.+)/\.default$') {
+        $Resource = $Matches[1]
+        if ($Resource -match '^https?://[^/]+$') { $Resource += '/' }
+    }
     return "endpoint=$Endpoint|IDENTITY_ENDPOINT=$env:IDENTITY_ENDPOINT|IDENTITY_HEADER=$([bool]$env:IDENTITY_HEADER)|IMDS_ENDPOINT=$env:IMDS_ENDPOINT|" +
         "MSI_ENDPOINT=$env:MSI_ENDPOINT|AZURE_POD_IDENTITY_AUTHORITY_HOST=$env:AZURE_POD_IDENTITY_AUTHORITY_HOST|resource=$Resource|" +
         "clientId=$($Identity['clientId'])|objectId=$($Identity['objectId'])|identityResourceId=$($Identity['identityResourceId'])"

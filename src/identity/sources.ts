@@ -248,9 +248,16 @@ export function checkSelector(identity: IdentitySelector): void {
   }
 }
 
-/** 'https://storage.azure.com/.default' (a scope) names the resource 'https://storage.azure.com/'. */
+/**
+ * A scope ending in '/.default' names the resource before it, as MSAL and @azure/identity map it:
+ * 'api://<app>/.default' is 'api://<app>', '<app id>/.default' is '<app id>'. A bare service URL keeps its
+ * trailing slash ('https://storage.azure.com/.default' is 'https://storage.azure.com/'), the spelling of the
+ * default resource, so that both share a token (and a cache entry).
+ */
 export function normalizeResource(resource: string | undefined): string {
   const r = (resource ?? ARM_RESOURCE).trim();
   if (!r) throw invalidArgument('Resource', '-Resource is empty. Give the resource URI, such as https://management.azure.com/.', 'InvalidResource');
-  return r.endsWith('/.default') ? r.slice(0, -'.default'.length) : r;
+  if (!r.toLowerCase().endsWith('/.default')) return r;
+  const named = r.slice(0, -'/.default'.length);
+  return /^https?:\/\/[^/]+$/i.test(named) ? `${named}/` : named;
 }

@@ -229,6 +229,8 @@ Describe 'Retries and the deadline' {
         Invoke-Emulator '/__emulator/faults' @{ target = 'imds'; faults = @(@{ status = 503 }) } | Out-Null
         $verbose = Get-MsiToken -Verbose 4>&1 | Where-Object { $_ -is [System.Management.Automation.VerboseRecord] } | Out-String
         $verbose | Should -Match 'HTTP 503 on try 1; retrying'
+        # The story starts with the source chosen and where it is asked.
+        $verbose | Should -Match ('Identity source: IMDS at ' + [regex]::Escape("$Emu/metadata/identity/oauth2/token") + '; resource https://management\.azure\.com/; the system-assigned identity')
     }
 
     It 'retries a connection reset and an HTML page is not retried but explained' {
@@ -403,6 +405,21 @@ Describe 'The session token cache' {
         finally { Invoke-Emulator '/__emulator/token-lifetime' @{ seconds = 86399 } | Out-Null }
     }
 
+    It 'reuses a token with a little more than 5 minutes left, and not one with a little less' {
+        # The margin pinned to within ten seconds of 5 minutes either way.
+        try {
+            Invoke-Emulator '/__emulator/token-lifetime' @{ seconds = 310 } | Out-Null
+            Get-MsiToken -Resource 'https://storage.azure.com/' | Out-Null
+            Get-MsiToken -Resource 'https://storage.azure.com/' | Out-Null
+            @(Get-IdentityRequests).Count | Should -Be 1
+            Invoke-Emulator '/__emulator/token-lifetime' @{ seconds = 290 } | Out-Null
+            Get-MsiToken -Resource 'https://vault.azure.net/' | Out-Null
+            Get-MsiToken -Resource 'https://vault.azure.net/' | Out-Null
+            @(Get-IdentityRequests).Count | Should -Be 3
+        }
+        finally { Invoke-Emulator '/__emulator/token-lifetime' @{ seconds = 86399 } | Out-Null }
+    }
+
     It 'Get-MsiStorageKey without -Token uses the cached ARM token, and caches the one it gets' {
         $keyArgs = @{ SubscriptionId = $Stack.subscriptionId; ResourceGroupName = $Stack.resourceGroupName; StorageAccountName = $Stack.storageAccountName; ArmEndpoint = $Stack.armEndpoint }
         Get-MsiStorageKey @keyArgs | Out-Null
@@ -417,6 +434,10 @@ Describe 'The session token cache' {
 Describe 'Token semantics' {
     It 'accepts a scope ending in /.default' {
         (Get-MsiToken -Resource 'https://storage.azure.com/.default').Resource | Should -Be 'https://storage.azure.com/'
+        # An app's scope by its id: the resource is the id itself, as MSAL maps it.
+        $app = '2ff814a6-3304-4ab8-85cb-cd0e6f879c1d'
+        (Get-MsiToken -Resource "$app/.default").Resource | Should -Be $app
+        (Get-MsiToken -Resource "api://$app/.default").Resource | Should -Be "api://$app"
     }
 
     It '-AsPlainText returns the raw token for Invoke-RestMethod' {

@@ -55,6 +55,11 @@ describe('identity request builders', () => {
 
   it('turns a /.default scope into its resource', () => {
     expect(normalizeResource('https://storage.azure.com/.default')).toBe('https://storage.azure.com/');
+    // As MSAL maps a scope to a resource: '/.default' goes, whole, from an app id or an api:// URI.
+    expect(normalizeResource('2ff814a6-3304-4ab8-85cb-cd0e6f879c1d/.default')).toBe('2ff814a6-3304-4ab8-85cb-cd0e6f879c1d');
+    expect(normalizeResource('api://2ff814a6-3304-4ab8-85cb-cd0e6f879c1d/.default')).toBe('api://2ff814a6-3304-4ab8-85cb-cd0e6f879c1d');
+    expect(normalizeResource('https://contoso.com/myapi/.default')).toBe('https://contoso.com/myapi');
+    expect(normalizeResource('https://vault.azure.net/.DEFAULT')).toBe('https://vault.azure.net/');
     expect(normalizeResource(undefined)).toBe('https://management.azure.com/');
   });
 });
