@@ -413,7 +413,7 @@ export function storageError(err: unknown, where: { container: string; blob?: st
     );
   }
   if (status === undefined || network.includes(code ?? '')) {
-    return new MsiError('StorageUnreachable', `Azure Storage could not be reached for ${blob}: ${serverMessage.replace(/\.$/, '') || 'no response'}. Check -BlobEndpoint of the context and the network.`, 'ResourceUnavailable', opts);
+    return new MsiError('StorageUnreachable', `Azure Storage could not be reached for ${blob}: ${serverMessage.replace(/\.$/, '') || 'no response'}. Check -BlobEndpoint of the context, the network, and HTTPS_PROXY/HTTP_PROXY and NO_PROXY (storage calls go through a proxy they name).`, 'ResourceUnavailable', opts);
   }
   if (status === 403) return new MsiError('StoragePermissionDenied', `Azure Storage refused the operation on ${blob} (HTTP 403).${said}${PERMISSION_ADVICE[contextAuth ?? 'SharedKey']}`, 'PermissionDenied', opts);
   if (status === 404) return new MsiError('StorageNotFound', `Azure Storage found nothing for ${blob} (HTTP 404).${said}`, 'ObjectNotFound', opts);

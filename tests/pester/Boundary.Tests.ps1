@@ -3,6 +3,8 @@
 # reply and a non-zero exit, never a stack trace.
 BeforeAll {
     $script:Root = Split-Path -Parent (Split-Path -Parent $PSScriptRoot)
+    # For its environment guard (loopback only) whichever way Pester is started.
+    Import-Module (Join-Path $PSScriptRoot 'TestStack.psm1') -Force
     Import-Module (Join-Path $Root 'MsiStorage.psd1') -Force
     $script:Node = (Get-Command node -CommandType Application | Select-Object -First 1).Path
     $script:Bundle = Join-Path $Root 'dist/bin/msistorage.cjs'

@@ -11,8 +11,16 @@ BeforeAll {
     $script:Saved = @{}
     foreach ($name in $SourceVars) { $Saved[$name] = [Environment]::GetEnvironmentVariable($name) }
 
+    function Restore-SourceVars {
+        # An unset variable is removed, not set to '' (PowerShell passes $null to a string argument as ''),
+        # which would hide its other-case twin from undici (http_proxy before HTTP_PROXY).
+        foreach ($name in $SourceVars) {
+            if ($null -eq $Saved[$name]) { Remove-Item -LiteralPath "Env:$name" -ErrorAction SilentlyContinue }
+            else { [Environment]::SetEnvironmentVariable($name, $Saved[$name]) }
+        }
+    }
     function Reset-Environment {
-        foreach ($name in $SourceVars) { [Environment]::SetEnvironmentVariable($name, $Saved[$name]) }
+        Restore-SourceVars
         $env:AZURE_POD_IDENTITY_AUTHORITY_HOST = $Emu
         # Never the Arc agent of the machine the tests run on: its executable is looked for where none is.
         $env:MSISTORAGE_ARC_HIMDS_PATH = Join-Path ([System.IO.Path]::GetTempPath()) 'msistorage-no-arc-agent/himds'
@@ -36,7 +44,7 @@ BeforeAll {
     }
 }
 AfterAll {
-    foreach ($name in $SourceVars) { [Environment]::SetEnvironmentVariable($name, $Saved[$name]) }
+    Restore-SourceVars
     Stop-MsiTestStack $script:Stack
 }
 Describe 'Managed identity' {
@@ -342,6 +350,23 @@ Describe 'Proxies' {
         { Get-MsiStorageKey @keyArgs } | Should -Throw -ErrorId 'GetMsiStorageKeyArmUnreachable,Get-MsiStorageKey'
         $env:NO_PROXY = '127.0.0.1'
         (Get-MsiStorageKey @keyArgs).KeyName | Should -Be 'key1'
+    }
+
+    It 'sends storage calls through HTTP_PROXY unless NO_PROXY names the host' {
+        $key = Get-MsiStorageKey -SubscriptionId $Stack.subscriptionId -ResourceGroupName $Stack.resourceGroupName -StorageAccountName $Stack.storageAccountName -ArmEndpoint $Stack.armEndpoint
+        $ctx = New-MsiStorageContext -StorageAccountName $Stack.storageAccountName -StorageAccountKey $key -BlobEndpoint $Stack.blobEndpoint
+        $container = 'proxied' + [guid]::NewGuid().ToString('N').Substring(0, 8)
+        New-MsiStorageContainer -Name $container -Context $ctx | Out-Null
+        $env:MSISTORAGE_RETRY_DELAY_SCALE = '0.01'
+        $env:HTTP_PROXY = 'http://127.0.0.1:9'
+        $env:NO_PROXY = $null
+        $env:no_proxy = $null
+        # Refused by the dead proxy (port 9), not by Azurite's port: the call went to the proxy.
+        $err = { Get-MsiBlob -Container $container -Context $ctx } | Should -Throw -ErrorId 'GetMsiBlobStorageUnreachable,Get-MsiBlob' -PassThru
+        $err.Exception.Message | Should -Match ([regex]::Escape('127.0.0.1:9.'))
+        $err.Exception.Message | Should -Match 'NO_PROXY'
+        $env:NO_PROXY = '127.0.0.1'
+        @(Get-MsiBlob -Container $container -Context $ctx).Count | Should -Be 0
     }
 }
 

@@ -2,6 +2,20 @@
 Set-StrictMode -Version 2.0
 $script:RepoRoot = Split-Path -Parent (Split-Path -Parent $PSScriptRoot)
 
+# Every test file imports this module first: whichever way Pester is started (npm test sets the same, in
+# scripts/tools.ts safeEnv), nothing a test runs may leave this machine. Node refuses any address that is not
+# loopback; IMDS and ARM default to a closed loopback port until a test points them at the stack; no
+# identity source of a real Azure host, Arc agent or proxy is picked up from the environment.
+$env:MSISTORAGE_LOOPBACK_ONLY = '1'
+if (-not $env:AZURE_POD_IDENTITY_AUTHORITY_HOST) { $env:AZURE_POD_IDENTITY_AUTHORITY_HOST = 'http://127.0.0.1:9' }
+if (-not $env:MSISTORAGE_ARM_ENDPOINT) { $env:MSISTORAGE_ARM_ENDPOINT = 'http://127.0.0.1:9/' }
+if (-not $env:MSISTORAGE_ARC_HIMDS_PATH) { $env:MSISTORAGE_ARC_HIMDS_PATH = Join-Path ([System.IO.Path]::GetTempPath()) 'msistorage-no-arc-agent/himds' }
+foreach ($name in 'IDENTITY_ENDPOINT', 'IDENTITY_HEADER', 'IDENTITY_SERVER_THUMBPRINT', 'IMDS_ENDPOINT', 'MSI_ENDPOINT', 'MSI_SECRET', 'HTTP_PROXY', 'HTTPS_PROXY', 'http_proxy', 'https_proxy', 'ALL_PROXY', 'all_proxy', 'no_proxy') {
+    # Removed, not set to '' ($null passed to a [string] parameter is ''): an empty http_proxy hides HTTP_PROXY.
+    Remove-Item -LiteralPath "Env:$name" -ErrorAction SilentlyContinue
+}
+$env:NO_PROXY = '127.0.0.1,localhost,::1'
+
 function Get-MsiTestNode {
     if ($env:MSISTORAGE_NODE) { return $env:MSISTORAGE_NODE }
     return (Get-Command -Name node -CommandType Application | Select-Object -First 1).Path
