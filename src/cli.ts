@@ -74,6 +74,20 @@ function watchForCancel(controller: AbortController, rest: string): void {
   process.stdin.on('error', () => undefined);
 }
 
+/**
+ * A terminal's Ctrl+C reaches Node as well as PowerShell (one process group), and a closing terminal or a
+ * service stop sends SIGHUP or SIGTERM: for a command that writes files or blobs, a signal is a cancel, so
+ * that its temporary files go and its reply says OperationStopped. A second signal ends the process at once.
+ */
+function stopOnSignals(controller: AbortController): void {
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+    process.on(signal, () => {
+      if (controller.signal.aborted) process.exit(130);
+      controller.abort();
+    });
+  }
+}
+
 function registerRequestSecrets(req: AnyRequest): void {
   const r = req as Record<string, unknown> & { context?: Record<string, string | undefined> };
   for (const v of [r.token, r.storageAccountKey, r.sasToken, r.storageToken, r.context?.storageAccountKey, r.context?.sasToken, r.context?.bearerToken]) {
@@ -112,7 +126,10 @@ export async function main(): Promise<void> {
     setVerbose(req.verbose !== false);
     registerRequestSecrets(req);
     for (const note of canonicalBlobNames(req)) verbose(note);
-    if (CANCELLABLE.has(req.command)) watchForCancel(controller, rest);
+    if (CANCELLABLE.has(req.command)) {
+      watchForCancel(controller, rest);
+      stopOnSignals(controller);
+    }
     const handler = (await handlers[req.command]()) as (r: AnyRequest, s: AbortSignal) => Promise<unknown>;
     reply = okReply(await handler(req, controller.signal));
   } catch (err) {
