@@ -428,6 +428,32 @@ Describe 'Many files' {
     }
 }
 
+Describe 'A long file name' {
+    It 'downloads to a valid name of 250 bytes (non-ASCII included), whose temporary name would be too long, and leaves no partial file' {
+        # 100 x 'ü' (2 bytes each in UTF-8) + 46 x 'a' + '.txt': 250 bytes, under the 255 a file name may have;
+        # '.<name>.<12 hex>.msistorage-partial' would be 283.
+        $name = ([string]::new([char]0x00FC, 100)) + ('a' * 46) + '.txt'
+        [System.Text.Encoding]::UTF8.GetByteCount($name) | Should -Be 250
+        $source = Join-Path $Work 'long-name-source.txt'
+        Set-Content -LiteralPath $source -Value 'long name'
+        Send-MsiBlob -File $source -Container $Container -Blob 'long-name.txt' -Context $Ctx -Force | Out-Null
+        $folder = Join-Path $Work 'long-name'
+        New-Item -ItemType Directory -Path $folder | Out-Null
+        $dest = Join-Path $folder $name
+        $got = Receive-MsiBlob -Blob 'long-name.txt' -Container $Container -Destination $dest -Context $Ctx
+        $got.Destination | Should -Be $dest
+        (Get-Content -LiteralPath $dest -Raw).Trim() | Should -Be 'long name'
+        Get-Partials $folder | Should -BeNullOrEmpty
+        @(Get-ChildItem -LiteralPath $folder -Force).Name | Should -Be @($name)
+        # The same through a folder as -Destination, the blob named so: the file gets the blob's name.
+        Send-MsiBlob -File $source -Container $Container -Blob $name -Context $Ctx -Force | Out-Null
+        $into = Join-Path $Work 'long-name-folder'
+        New-Item -ItemType Directory -Path $into | Out-Null
+        (Receive-MsiBlob -Blob $name -Container $Container -Destination $into -Context $Ctx).Destination | Should -Be (Join-Path $into $name)
+        @(Get-ChildItem -LiteralPath $into -Force).Name | Should -Be @($name)
+    }
+}
+
 Describe 'Progress' {
     It 'shows bytes, percent and rate for a large file, and files done of total for a batch' {
         $ps = [powershell]::Create()
