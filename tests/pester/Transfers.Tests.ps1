@@ -341,6 +341,40 @@ Describe 'Many files' {
         @((Get-MsiBlob -Container $container -Context $Ctx).Name | Sort-Object) | Should -Be @('good1.txt', 'good2.txt', 'good3.txt')
     }
 
+    It 'gives a file outside -SourceRoot its own error: the files before and after it are uploaded, and -WhatIf neither lists nor sends it' {
+        $container = New-MsiTestContainerName
+        New-MsiStorageContainer -Name $container -Context $Ctx | Out-Null
+        $outside = Join-Path $Work 'outside-the-tree.txt'
+        'outside' | Set-Content -LiteralPath $outside
+        $files = @((Join-Path $Tree 'a.txt'), $outside, (Join-Path $Tree 'sub/b.json'))
+        # -WhatIf writes to the host, which no stream redirection catches: a transcript does.
+        $transcript = Join-Path $Work ('whatif-' + [guid]::NewGuid().ToString('N') + '.txt')
+        $null = Start-Transcript -LiteralPath $transcript
+        try { $files | Send-MsiBlob -Container $container -SourceRoot $Tree -Context $Ctx -WhatIf -ErrorVariable whatIfFailed -ErrorAction SilentlyContinue }
+        finally { $null = Stop-Transcript }
+        $whatIf = @(Get-Content -LiteralPath $transcript | Where-Object { $_ -like 'What if:*' })
+        @($whatIfFailed).Count | Should -Be 1
+        $whatIfFailed[0].FullyQualifiedErrorId | Should -Be 'SendMsiBlobFileOutsideSourceRoot,Send-MsiBlob'
+        $whatIf.Count | Should -Be 2
+        $whatIf[0] | Should -Match "Upload as \S+/$container/a\.txt,"
+        $whatIf[1] | Should -Match "Upload as \S+/$container/sub/b\.json,"
+        @(Get-MsiBlob -Container $container -Context $Ctx) | Should -HaveCount 0
+        $out = $files | Send-MsiBlob -Container $container -SourceRoot $Tree -Context $Ctx -ErrorVariable failed -ErrorAction SilentlyContinue
+        @($out.Name) | Sort-Object | Should -Be @('a.txt', 'sub/b.json')
+        @($failed).Count | Should -Be 1
+        $failed[0].FullyQualifiedErrorId | Should -Be 'SendMsiBlobFileOutsideSourceRoot,Send-MsiBlob'
+        $failed[0].CategoryInfo.Category | Should -Be 'InvalidArgument'
+        $failed[0].TargetObject | Should -Be $outside
+        $failed[0].Exception.Message | Should -Match ([regex]::Escape("'$outside' is not inside -SourceRoot"))
+        $failed[0].Exception.Message | Should -Match 'Give a -SourceRoot that contains every file'
+        @((Get-MsiBlob -Container $container -Context $Ctx).Name | Sort-Object) | Should -Be @('a.txt', 'sub/b.json')
+        # With -ErrorAction Stop it ends the cmdlet there, before anything is sent.
+        $stopped = New-MsiTestContainerName
+        New-MsiStorageContainer -Name $stopped -Context $Ctx | Out-Null
+        { $files | Send-MsiBlob -Container $stopped -SourceRoot $Tree -Context $Ctx -ErrorAction Stop } | Should -Throw -ErrorId 'SendMsiBlobFileOutsideSourceRoot,Send-MsiBlob'
+        @(Get-MsiBlob -Container $stopped -Context $Ctx) | Should -HaveCount 0
+    }
+
     It 'refuses -Blob for several files' {
         { Get-ChildItem -LiteralPath $Tree -File -Recurse | Send-MsiBlob -Container $TreeContainer -Blob 'one' -Context $Ctx } | Should -Throw -ErrorId 'SendMsiBlobBlobNameForManyFiles,Send-MsiBlob'
     }
