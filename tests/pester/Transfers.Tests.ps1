@@ -489,7 +489,15 @@ Describe 'A long file name' {
 }
 
 Describe 'Progress' {
-    It 'shows bytes, percent and rate for a large file, and files done of total for a batch' {
+    It 'shows bytes, percent and rate for a large file while it is sent, and files done of total for a batch' {
+        # Through the stack's front, each request held 100 ms: the 20 blocks take a second or more, and the
+        # progress must show while they go, not all at the end. What tells "while": a record with bytes done
+        # is seen before the front has even received the Put Block List that ends the upload.
+        $front = New-MsiStorageContext -StorageAccountName $Stack.storageAccountName -ResourceGroupName $Stack.resourceGroupName -SubscriptionId $Stack.subscriptionId -ArmEndpoint $Stack.armEndpoint -BlobEndpoint $Stack.frontBlobEndpoint
+        $empty = Join-Path $Work 'empty.txt'
+        if (-not (Test-Path -LiteralPath $empty)) { [System.IO.File]::WriteAllBytes($empty, [byte[]]@()) }
+        $null = Invoke-MsiTestStackCommand $Stack 'front-log'
+        (Invoke-MsiTestStackCommand $Stack 'delay-front 100').ok | Should -BeTrue
         $ps = [powershell]::Create()
         try {
             $null = $ps.AddScript({
@@ -497,8 +505,21 @@ Describe 'Progress' {
                     Import-Module $Manifest
                     $ProgressPreference = 'Continue'
                     $Files | Send-MsiBlob -Container $Container -Context $Ctx -Force -BlockSize 1MB -Concurrency 2 | Out-Null
-                }).AddArgument($ManifestPath).AddArgument($Ctx).AddArgument(@($Big.FullName, (Join-Path $Work 'empty.txt'))).AddArgument($Container)
-            $null = $ps.Invoke()
+                }).AddArgument($ManifestPath).AddArgument($front).AddArgument(@($Big.FullName, $empty)).AddArgument($Container)
+            $async = $ps.BeginInvoke()
+            $seen = $null
+            $deadline = [DateTime]::UtcNow.AddSeconds(30)
+            while (-not $seen -and -not $async.IsCompleted -and [DateTime]::UtcNow -lt $deadline) {
+                $seen = @($ps.Streams.Progress) | Where-Object { $_.Activity -eq 'Uploading big.bin' -and $_.PercentComplete -gt 0 } | Select-Object -First 1
+                if (-not $seen) { Start-Sleep -Milliseconds 10 }
+            }
+            $log = (Invoke-MsiTestStackCommand $Stack 'front-log').requests
+            $seen | Should -Not -BeNullOrEmpty -Because 'a progress record with bytes done must show while the upload runs'
+            $seen.PercentComplete | Should -BeLessThan 100
+            @($log | Where-Object { $_.comp -eq 'block' }).Count | Should -BeGreaterThan 0
+            @($log | Where-Object { $_.comp -eq 'blocklist' }) | Should -BeNullOrEmpty -Because 'the record came before the upload was committed'
+            $null = $async.AsyncWaitHandle.WaitOne(60000)
+            $null = $ps.EndInvoke($async)
             $ps.Streams.Error | Should -BeNullOrEmpty
             $records = @($ps.Streams.Progress)
             $file = $records | Where-Object { $_.Activity -eq 'Uploading big.bin' -and $_.PercentComplete -gt 0 }
@@ -508,7 +529,10 @@ Describe 'Progress' {
             ($records | Where-Object { $_.Activity -eq 'Uploading 2 files' -and $_.StatusDescription -match '\d of 2 files' }) | Should -Not -BeNullOrEmpty
             ($records | Where-Object { $_.RecordType -eq 'Completed' }) | Should -Not -BeNullOrEmpty
         }
-        finally { $ps.Dispose() }
+        finally {
+            $ps.Dispose()
+            (Invoke-MsiTestStackCommand $Stack 'delay-front 0').ok | Should -BeTrue
+        }
     }
 
     It 'counts files on across the requests of a pipeline sent in parts' {
