@@ -216,6 +216,36 @@ function Stop-MsiWithError {
     $Cmdlet.ThrowTerminatingError((New-MsiErrorRecord -ErrorObject $errorObject -Cmdlet $Cmdlet))
 }
 
+function Write-MsiItemError {
+    # A precondition of one pipeline item failed on the PowerShell side: that item's own error, as Node reports
+    # a file it cannot read, and the pipeline goes on with the next. Non-terminating, unless the caller stops on
+    # errors (then, as for Node's per-item errors, it ends the cmdlet, and the process prepared for the request
+    # that will not come is released).
+    param(
+        [Parameter(Mandatory = $true)] [System.Management.Automation.PSCmdlet] $Cmdlet,
+        [Parameter(Mandatory = $true)] [string] $Code,
+        [Parameter(Mandatory = $true)] [string] $Message,
+        [string] $Category = 'InvalidArgument',
+        [string] $Parameter,
+        $Target,
+        [System.Diagnostics.Process] $Prepared
+    )
+    $errorObject = [pscustomobject]@{ code = $Code; message = $Message; category = $Category; parameter = $Parameter; target = $Target }
+    $record = New-MsiErrorRecord -ErrorObject $errorObject -Cmdlet $Cmdlet
+    if (Test-MsiStopOnError -Cmdlet $Cmdlet) {
+        Close-MsiNode -Process $Prepared
+        $Cmdlet.ThrowTerminatingError($record)
+    }
+    # WriteError follows the preference it finds in scope: the caller's, unless -ErrorAction was given.
+    if (-not $Cmdlet.MyInvocation.BoundParameters.ContainsKey('ErrorAction')) { $ErrorActionPreference = [string]$Cmdlet.SessionState.PSVariable.GetValue('ErrorActionPreference') }
+    try { $Cmdlet.WriteError($record) }
+    catch {
+        # -ErrorAction Stop: WriteError itself ends the cmdlet.
+        Close-MsiNode -Process $Prepared
+        throw
+    }
+}
+
 function Stop-MsiUnconfirmed {
     # For the catch around $PSCmdlet.ShouldProcess. When it needs to ask and cannot (a -NonInteractive
     # session with -Confirm, or ConfirmImpact above $ConfirmPreference), it throws an error that would end only

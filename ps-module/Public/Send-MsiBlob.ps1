@@ -25,7 +25,8 @@ function Send-MsiBlob {
     .PARAMETER SourceRoot
     For a pipeline of files: blob names are the files' paths relative to this folder, with '/' separators,
     so that a folder tree keeps its structure. Folders that come down the pipeline with their files
-    (Get-ChildItem -Recurse without -File) are then skipped.
+    (Get-ChildItem -Recurse without -File) are then skipped. A file outside it gets its own error
+    (FileOutsideSourceRoot) and is not uploaded; the other files are.
 
     .PARAMETER Context
     The storage context from New-MsiStorageContext.
@@ -175,17 +176,18 @@ function Send-MsiBlob {
         }
         if ($Blob) { $name = $Blob }
         elseif ($rootPrefix) {
-            # As Node names it, and refuses it: a file outside -SourceRoot fails the batch, -WhatIf included.
-            # Node compares the path cleaned up ('..', '//', and '/' for '' on Windows): so does this, when
-            # the path as given does not already start with the root.
+            # As Node names it, and refuses it: a file outside -SourceRoot gets its own error, and is neither
+            # sent nor listed by -WhatIf; the files before and after it go on. Node compares the path cleaned
+            # up ('..', '//', and '/' for '' on Windows): so does this, when the path as given does not
+            # already start with the root.
             $under = $path
             if (-not $under.StartsWith($rootPrefix, $script:PathComparison)) {
                 try { $under = $PSCmdlet.SessionState.Path.GetUnresolvedProviderPathFromPSPath($path) } catch { $under = $path }
                 if ([System.IO.Path]::DirectorySeparatorChar -eq '\') { $under = $under.Replace('/', '\') }
             }
             if (-not $under.StartsWith($rootPrefix, $script:PathComparison)) {
-                Close-MsiNode -Process $prepared
-                Stop-MsiWithError -Cmdlet $PSCmdlet -Code 'FileOutsideSourceRoot' -Parameter 'SourceRoot' -Message "'$path' is not inside -SourceRoot '$SourceRoot'. Give a -SourceRoot that contains every file."
+                Write-MsiItemError -Cmdlet $PSCmdlet -Code 'FileOutsideSourceRoot' -Parameter 'SourceRoot' -Target $path -Prepared $prepared -Message "'$path' is not inside -SourceRoot '$SourceRoot', so it has no blob name under it, and was not uploaded. Give a -SourceRoot that contains every file, or leave this file out."
+                return
             }
             $name = $under.Substring($rootPrefix.Length)
         }

@@ -154,6 +154,17 @@ function* piecesOf(whole: Buffer, taken: () => void, done: () => void): Generato
   done();
 }
 
+/**
+ * The tries so far of the requests made with a signal, for a caller that must know whether its request was
+ * sent more than once: a conditional commit (If-None-Match: *) refused on a retry may have been refused
+ * because its own first try did succeed, its answer lost (upload.ts). The caller gives that request a signal
+ * of its own.
+ */
+const triesBySignal = new WeakMap<AbortSignal, number>();
+export function triesWith(signal: AbortSignal): number {
+  return triesBySignal.get(signal) ?? 0;
+}
+
 export function tryTimeoutPolicy(ms: number, maxTries: number, RestError: typeof import('@azure/storage-blob').RestError) {
   // The tries of each request so far: the retry policy sends the same request object again.
   const tries = new WeakMap<object, number>();
@@ -168,6 +179,7 @@ export function tryTimeoutPolicy(ms: number, maxTries: number, RestError: typeof
         verbose(`Storage: ${what} on try ${attempt} of ${maxTries} (${request.method ?? ''} ${decodeURIComponentSafe(where)})${retried && attempt < maxTries ? '; retrying' : ''}.`);
       };
       const parent = request.abortSignal;
+      if (parent) triesBySignal.set(parent, (triesBySignal.get(parent) ?? 0) + 1);
       const controller = new AbortController();
       const onAbort = () => controller.abort(parent?.reason);
       parent?.addEventListener('abort', onAbort, { once: true });

@@ -1,7 +1,8 @@
 // Download: parallel ranged GETs with If-Match on the ETag, each written at its offset into a temporary file
 // in the destination's folder; the MD5 is computed in order as the ranges complete, and the length and MD5
 // are checked before fsync and an atomic rename. Any failure removes the temporary file and leaves the
-// destination untouched. A range that stalls is aborted and resumed where it stopped, a bounded number of times.
+// destination untouched. A range that stalls, or whose answer ends short of it, is resumed where it stopped, a
+// bounded number of times.
 // A range in flight holds its unwritten data under the batch's memory budget.
 import { promises as fs } from 'node:fs';
 import type { BlobClient, ContainerClient } from '@azure/storage-blob';
@@ -41,6 +42,7 @@ async function downloadRange(
     signal.addEventListener('abort', onAbort, { once: true });
     let timer: NodeJS.Timeout | undefined;
     let stalled = false;
+    let short = false;
     const arm = () => {
       clearTimeout(timer);
       timer = setTimeout(() => {
@@ -79,12 +81,26 @@ async function downloadRange(
         if (pendingBytes >= WRITE_BATCH) await flush();
       }
       await flush();
+      // A 2xx answer whose body ended, cleanly, before the range did (its Content-Length was shorter than
+      // asked: a proxy or the service cut it). A failed try like a stall: asked again without counting, it
+      // would be asked again forever.
+      if (pos < end) {
+        short = true;
+        throw new Error(`the answer ended at byte ${pos}, short of the range`);
+      }
     } catch (err) {
       if (signal.aborted) throw err;
       const e = err as { statusCode?: number };
       // Answers from the service (412 changed, 404 gone, 403) are final; only the connection is retried.
       if (!stalled && e.statusCode !== undefined && e.statusCode < 500 && e.statusCode !== 408) throw err;
       if (attempt >= RANGE_ATTEMPTS) {
+        if (short) {
+          throw new MsiError(
+            'IncompleteDownload',
+            `Azure Storage ended its answers for '${blob.name}' short of the range asked for (the last one at byte ${pos}, of ${start}-${end - 1}), on each of ${RANGE_ATTEMPTS} tries of that range. The destination was left untouched; something on the way (a proxy) may cut answers short: check the network and try again.`,
+            'ConnectionError',
+          );
+        }
         if (!stalled) throw err;
         throw new MsiError(
           'StorageTimeout',

@@ -143,10 +143,38 @@ export async function resolveDestination(destination: string, blobName: string, 
   if (existing && !force) {
     throw new MsiError('DestinationExists', `The file '${file}' already exists and was left untouched. Pass -Force to overwrite it.`, 'ResourceExists', { parameter: 'Force', target: file });
   }
-  const temp = path.join(path.dirname(file), `.${path.basename(file)}.${randomBytes(6).toString('hex')}.msistorage-partial`);
+  const temp = path.join(path.dirname(file), partialName(path.basename(file)));
   // Set-uid, set-gid and sticky bits are not carried over to downloaded content.
   const mode = existing?.isFile() && process.platform !== 'win32' ? existing.mode & 0o777 : undefined;
   return { file, temp, mode };
+}
+
+/** What a temporary download file's name ends with (the tests, and anyone cleaning up, look for it). */
+export const PARTIAL_SUFFIX = '.msistorage-partial';
+/** The longest file name most file systems take: 255 bytes (ext4, XFS, ZFS, APFS), or 255 UTF-16 units (NTFS). */
+const MAX_NAME_BYTES = 255;
+
+/**
+ * The temporary name next to a destination: '.<name>.<12 hex>.msistorage-partial', within 255 bytes. A name
+ * that is itself valid but long (up to 255 bytes) would be too long with the 33 bytes added: its beginning is
+ * kept, cut by UTF-8 length at a character's end (never inside one; UTF-8 never counts fewer bytes than
+ * UTF-16 counts units, so this fits NTFS too). The name only has to be unique, and recognisable.
+ */
+export function partialName(base: string, unique: string = randomBytes(6).toString('hex')): string {
+  const room = MAX_NAME_BYTES - Buffer.byteLength(`..${unique}${PARTIAL_SUFFIX}`);
+  let kept = base;
+  if (Buffer.byteLength(base) > room) {
+    kept = '';
+    let bytes = 0;
+    // By code point: a character outside the BMP (two UTF-16 units, four bytes) is kept whole or not at all.
+    for (const ch of base) {
+      const n = Buffer.byteLength(ch);
+      if (bytes + n > room) break;
+      kept += ch;
+      bytes += n;
+    }
+  }
+  return `.${kept}.${unique}${PARTIAL_SUFFIX}`;
 }
 
 /** The first file (not a folder) on the way from `from` down to `folder`, if one is in the way. */

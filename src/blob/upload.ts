@@ -9,7 +9,7 @@ import type { BlobHTTPHeaders, BlockBlobClient, ContainerClient } from '@azure/s
 import { MsiError } from '../errors.js';
 import { verbose } from '../log.js';
 import { type BlobResult, blobResult } from '../protocol.js';
-import { storageError, validateBlobName } from './client.js';
+import { storageError, triesWith, validateBlobName } from './client.js';
 import { type BlockHash, createBlockHash } from './hasher.js';
 import { openSourceSync, readFullySync } from './files.js';
 import { Budget, type MemoryBudget, type TransferOptions, blockSizeFor } from './transfer.js';
@@ -82,7 +82,12 @@ export async function uploadOne(
       blobContentLanguage: settings.properties?.contentLanguage,
     };
     const conditions = options.force ? undefined : { ifNoneMatch: '*' };
-    const common = { metadata: settings.metadata, tier: settings.tier, conditions, abortSignal: local.signal };
+    // The commit (Put Blob, or Put Block List) has a signal of its own, stopped with the file's: by it, the
+    // per-try policy counts the commit's tries (triesWith), which tell a refusal of its own retry.
+    const commit = new AbortController();
+    const stopCommit = () => commit.abort();
+    local.signal.addEventListener('abort', stopCommit, { once: true });
+    const common = { metadata: settings.metadata, tier: settings.tier, conditions, abortSignal: commit.signal };
     const blockSize = blockSizeFor(size, options.blockSize);
     let md5Base64: string | undefined;
     let response: { etag?: string; lastModified?: Date };
@@ -114,8 +119,13 @@ export async function uploadOne(
         response = await client.commitBlockList(ids, { ...common, blobHTTPHeaders: { ...headers, blobContentMD5: md5Base64 ? Buffer.from(md5Base64, 'base64') : undefined } });
       }
     } catch (err) {
-      if (!options.force && alreadyExists(err)) throw storageError(Object.assign(err as object, { details: { errorCode: 'BlobAlreadyExists' } }), where);
-      throw storageError(err, where);
+      if (options.force || !alreadyExists(err)) throw storageError(err, where);
+      const exists = storageError(Object.assign(err as object, { details: { errorCode: 'BlobAlreadyExists' } }), where);
+      if (triesWith(commit.signal) < 2) throw exists;
+      response = await afterRetriedCommit(client, item.blob, size, md5Base64, exists, local.signal);
+      if (size <= blockSize) report(size);
+    } finally {
+      local.signal.removeEventListener('abort', stopCommit);
     }
     report(0, true);
     return blobResult({
@@ -133,6 +143,46 @@ export async function uploadOne(
     signal.removeEventListener('abort', onAbort);
     closeSync(source.fd);
   }
+}
+
+/**
+ * A conditional commit (If-None-Match: *) that was sent more than once, and refused on a later try because
+ * the blob exists: its first try may well have been committed, its answer lost or later than the per-try
+ * limit. The blob is this upload's if it holds the MD5 just computed and the file's length; its properties
+ * are then the commit's answer. Else it is another writer's: BlobAlreadyExists, as for any blob that was
+ * there. Without an MD5 (-SkipIntegrityCheck) that cannot be told: BlobAlreadyExists still (nothing is
+ * claimed that was not checked), saying that the blob may be this upload's.
+ */
+async function afterRetriedCommit(
+  client: BlockBlobClient,
+  blobName: string,
+  size: number,
+  md5Base64: string | undefined,
+  exists: MsiError,
+  signal: AbortSignal,
+): Promise<{ etag?: string; lastModified?: Date }> {
+  const mayBeOurs = (why: string) =>
+    new MsiError(
+      exists.code,
+      `${exists.message} Its commit was sent again (the first try's answer was lost or too slow), so the blob may be this very upload's: ${why}. Compare it with the file (Get-MsiBlob) before passing -Force.`,
+      exists.category,
+      { statusCode: exists.statusCode, azure: exists.azure, parameter: exists.parameter, target: exists.target },
+    );
+  if (!md5Base64) throw mayBeOurs('with -SkipIntegrityCheck there is no MD5 of the file to tell');
+  let props;
+  try {
+    props = await client.getProperties({ abortSignal: signal });
+  } catch (err) {
+    if (signal.aborted) throw err;
+    const status = (err as { statusCode?: number }).statusCode;
+    throw mayBeOurs(`its properties could not be read to tell (${status ? `HTTP ${status}` : 'no answer'})`);
+  }
+  const stored = props.contentMD5 ? Buffer.from(props.contentMD5).toString('base64') : undefined;
+  if (stored !== md5Base64 || props.contentLength !== size) throw exists;
+  verbose(
+    `The commit of ${path.posix.basename(blobName)} was sent again and refused (the blob exists), and the blob holds this upload's MD5 (${md5Base64}) and length (${size} bytes): the first try was committed, its answer lost. The upload is done.`,
+  );
+  return { etag: props.etag, lastModified: props.lastModified };
 }
 
 /** Stages every block; returns the block ids in order (for Put Block List). */

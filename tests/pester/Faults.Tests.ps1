@@ -137,6 +137,70 @@ Describe 'Storage faults' {
         $script:Survived += 2
     }
 
+    It 'retries a Put Block of a multi-block upload that got 500, and commits the whole file' {
+        $file = New-MsiTestFile -Path (Join-Path $Work 'blocks-500.bin') -Size 1MB
+        $null = Invoke-MsiTestStackCommand $Stack 'front-log'
+        # Only Put Block requests fail (not the existence check before them, nor the commit after them).
+        (Invoke-MsiTestStackCommand $Stack 'fail-front 500 2 InternalError block').ok | Should -BeTrue
+        # One block at a time: the two failed requests are the first block's first two tries.
+        $all = Send-MsiBlob -File $file.FullName -Container $Container -Blob 'blocks-500.bin' -Context $Front -BlockSize 256KB -Concurrency 1 -Force -Verbose 4>&1
+        $sent = $all | Where-Object { $_ -isnot [System.Management.Automation.VerboseRecord] }
+        $sent.ContentMD5 | Should -Be (Get-MsiTestMd5Base64 -Path $file.FullName)
+        $blocks = @((Invoke-MsiTestStackCommand $Stack 'front-log').requests | Where-Object { $_.comp -eq 'block' })
+        # Four blocks, and the two failed tries sent again: six Put Block requests for four committed blocks.
+        $blocks.Count | Should -Be 6
+        @($blocks | Where-Object { $_.path -like '*/blocks-500.bin' -and $_.length -eq 256KB }).Count | Should -Be 6
+        $told = ($all | Where-Object { $_ -is [System.Management.Automation.VerboseRecord] } | Out-String)
+        $told | Should -Match 'Storage: HTTP 500 on try 1 of 4 \(PUT /[^ ]+/blocks-500\.bin\); retrying'
+        $told | Should -Match 'Storage: HTTP 500 on try 2 of 4 \(PUT /[^ ]+/blocks-500\.bin\); retrying'
+        (Invoke-MsiTestBlobProperties -Context $Direct -Container $Container -Blob 'blocks-500.bin').contentMD5 | Should -Be (Get-MsiTestMd5Base64 -Path $file.FullName)
+        $script:Survived += 2
+    }
+
+    It 'retries a ranged GET of a multi-range download that got 503, and writes the whole file' {
+        $file = New-MsiTestFile -Path (Join-Path $Work 'ranges-503.bin') -Size 1MB
+        Send-MsiBlob -File $file.FullName -Container $Container -Blob 'ranges-503.bin' -Context $Direct -Force | Out-Null
+        $dest = Join-Path $Work 'ranges-503.out'
+        # fail-front has no kind for a GET without comp=, and the download's HEAD comes first: each request is
+        # held 400 ms at the front, and the fault is set once the first ranged GET has arrived (the HEAD is
+        # then answered), before that GET is forwarded.
+        $null = Invoke-MsiTestStackCommand $Stack 'front-log'
+        (Invoke-MsiTestStackCommand $Stack 'delay-front 400').ok | Should -BeTrue
+        $job = Start-Background -Script {
+            param($Manifest, $Ctx, $Container, $Dest)
+            $env:MSISTORAGE_RETRY_DELAY_SCALE = '0.01'
+            Import-Module $Manifest
+            Receive-MsiBlob -Blob 'ranges-503.bin' -Container $Container -Destination $Dest -Context $Ctx -BlockSize 256KB -Concurrency 2 -Verbose
+        } -Arguments @($ManifestPath, $Front, $Container, $dest)
+        try {
+            $log = [System.Collections.Generic.List[object]]::new()
+            $gotGet = Wait-Until {
+                foreach ($r in (Invoke-MsiTestStackCommand $Stack 'front-log').requests) { $log.Add($r) }
+                @($log | Where-Object { $_.method -eq 'GET' }).Count -gt 0
+            }
+            $gotGet | Should -BeTrue
+            (Invoke-MsiTestStackCommand $Stack 'fail-front 503 1').ok | Should -BeTrue
+            $null = $job.Async.AsyncWaitHandle.WaitOne(60000)
+            $got = $job.PowerShell.EndInvoke($job.Async)
+            $job.PowerShell.Streams.Error | Should -BeNullOrEmpty
+            @($got).Count | Should -Be 1
+            (Get-MsiTestMd5Base64 -Path $dest) | Should -Be (Get-MsiTestMd5Base64 -Path $file.FullName)
+            foreach ($r in (Invoke-MsiTestStackCommand $Stack 'front-log').requests) { $log.Add($r) }
+            $gets = @($log | Where-Object { $_.method -eq 'GET' -and $_.path -like '*/ranges-503.bin' })
+            # Four ranges, one of them asked for twice: the try that got 503, and its retry.
+            $gets.Count | Should -Be 5
+            @($gets.range | Sort-Object -Unique).Count | Should -Be 4
+            @($gets | Group-Object range | Where-Object Count -EQ 2).Count | Should -Be 1
+            ($job.PowerShell.Streams.Verbose | Out-String) | Should -Match 'Storage: HTTP 503 on try 1 of 4 \(GET /[^ ]+/ranges-503\.bin\); retrying'
+        }
+        finally {
+            $job.PowerShell.Dispose()
+            (Invoke-MsiTestStackCommand $Stack 'delay-front 0').ok | Should -BeTrue
+            (Invoke-MsiTestStackCommand $Stack 'fail-front 503 0').ok | Should -BeTrue
+        }
+        $script:Survived += 2
+    }
+
     It 'a request that hangs is abandoned after the per-try timeout and retried' {
         $env:MSISTORAGE_TRY_TIMEOUT_MS = '1000'
         try {

@@ -341,6 +341,40 @@ Describe 'Many files' {
         @((Get-MsiBlob -Container $container -Context $Ctx).Name | Sort-Object) | Should -Be @('good1.txt', 'good2.txt', 'good3.txt')
     }
 
+    It 'gives a file outside -SourceRoot its own error: the files before and after it are uploaded, and -WhatIf neither lists nor sends it' {
+        $container = New-MsiTestContainerName
+        New-MsiStorageContainer -Name $container -Context $Ctx | Out-Null
+        $outside = Join-Path $Work 'outside-the-tree.txt'
+        'outside' | Set-Content -LiteralPath $outside
+        $files = @((Join-Path $Tree 'a.txt'), $outside, (Join-Path $Tree 'sub/b.json'))
+        # -WhatIf writes to the host, which no stream redirection catches: a transcript does.
+        $transcript = Join-Path $Work ('whatif-' + [guid]::NewGuid().ToString('N') + '.txt')
+        $null = Start-Transcript -LiteralPath $transcript
+        try { $files | Send-MsiBlob -Container $container -SourceRoot $Tree -Context $Ctx -WhatIf -ErrorVariable whatIfFailed -ErrorAction SilentlyContinue }
+        finally { $null = Stop-Transcript }
+        $whatIf = @(Get-Content -LiteralPath $transcript | Where-Object { $_ -like 'What if:*' })
+        @($whatIfFailed).Count | Should -Be 1
+        $whatIfFailed[0].FullyQualifiedErrorId | Should -Be 'SendMsiBlobFileOutsideSourceRoot,Send-MsiBlob'
+        $whatIf.Count | Should -Be 2
+        $whatIf[0] | Should -Match "Upload as \S+/$container/a\.txt,"
+        $whatIf[1] | Should -Match "Upload as \S+/$container/sub/b\.json,"
+        @(Get-MsiBlob -Container $container -Context $Ctx) | Should -HaveCount 0
+        $out = $files | Send-MsiBlob -Container $container -SourceRoot $Tree -Context $Ctx -ErrorVariable failed -ErrorAction SilentlyContinue
+        @($out.Name) | Sort-Object | Should -Be @('a.txt', 'sub/b.json')
+        @($failed).Count | Should -Be 1
+        $failed[0].FullyQualifiedErrorId | Should -Be 'SendMsiBlobFileOutsideSourceRoot,Send-MsiBlob'
+        $failed[0].CategoryInfo.Category | Should -Be 'InvalidArgument'
+        $failed[0].TargetObject | Should -Be $outside
+        $failed[0].Exception.Message | Should -Match ([regex]::Escape("'$outside' is not inside -SourceRoot"))
+        $failed[0].Exception.Message | Should -Match 'Give a -SourceRoot that contains every file'
+        @((Get-MsiBlob -Container $container -Context $Ctx).Name | Sort-Object) | Should -Be @('a.txt', 'sub/b.json')
+        # With -ErrorAction Stop it ends the cmdlet there, before anything is sent.
+        $stopped = New-MsiTestContainerName
+        New-MsiStorageContainer -Name $stopped -Context $Ctx | Out-Null
+        { $files | Send-MsiBlob -Container $stopped -SourceRoot $Tree -Context $Ctx -ErrorAction Stop } | Should -Throw -ErrorId 'SendMsiBlobFileOutsideSourceRoot,Send-MsiBlob'
+        @(Get-MsiBlob -Container $stopped -Context $Ctx) | Should -HaveCount 0
+    }
+
     It 'refuses -Blob for several files' {
         { Get-ChildItem -LiteralPath $Tree -File -Recurse | Send-MsiBlob -Container $TreeContainer -Blob 'one' -Context $Ctx } | Should -Throw -ErrorId 'SendMsiBlobBlobNameForManyFiles,Send-MsiBlob'
     }
@@ -428,8 +462,42 @@ Describe 'Many files' {
     }
 }
 
+Describe 'A long file name' {
+    It 'downloads to a valid name of 250 bytes (non-ASCII included), whose temporary name would be too long, and leaves no partial file' {
+        # 100 x 'ü' (2 bytes each in UTF-8) + 46 x 'a' + '.txt': 250 bytes, under the 255 a file name may have;
+        # '.<name>.<12 hex>.msistorage-partial' would be 283.
+        $name = ([string]::new([char]0x00FC, 100)) + ('a' * 46) + '.txt'
+        [System.Text.Encoding]::UTF8.GetByteCount($name) | Should -Be 250
+        $source = Join-Path $Work 'long-name-source.txt'
+        Set-Content -LiteralPath $source -Value 'long name'
+        Send-MsiBlob -File $source -Container $Container -Blob 'long-name.txt' -Context $Ctx -Force | Out-Null
+        $folder = Join-Path $Work 'long-name'
+        New-Item -ItemType Directory -Path $folder | Out-Null
+        $dest = Join-Path $folder $name
+        $got = Receive-MsiBlob -Blob 'long-name.txt' -Container $Container -Destination $dest -Context $Ctx
+        $got.Destination | Should -Be $dest
+        (Get-Content -LiteralPath $dest -Raw).Trim() | Should -Be 'long name'
+        Get-Partials $folder | Should -BeNullOrEmpty
+        @(Get-ChildItem -LiteralPath $folder -Force).Name | Should -Be @($name)
+        # The same through a folder as -Destination, the blob named so: the file gets the blob's name.
+        Send-MsiBlob -File $source -Container $Container -Blob $name -Context $Ctx -Force | Out-Null
+        $into = Join-Path $Work 'long-name-folder'
+        New-Item -ItemType Directory -Path $into | Out-Null
+        (Receive-MsiBlob -Blob $name -Container $Container -Destination $into -Context $Ctx).Destination | Should -Be (Join-Path $into $name)
+        @(Get-ChildItem -LiteralPath $into -Force).Name | Should -Be @($name)
+    }
+}
+
 Describe 'Progress' {
-    It 'shows bytes, percent and rate for a large file, and files done of total for a batch' {
+    It 'shows bytes, percent and rate for a large file while it is sent, and files done of total for a batch' {
+        # Through the stack's front, each request held 100 ms: the 20 blocks take a second or more, and the
+        # progress must show while they go, not all at the end. What tells "while": a record with bytes done
+        # is seen before the front has even received the Put Block List that ends the upload.
+        $front = New-MsiStorageContext -StorageAccountName $Stack.storageAccountName -ResourceGroupName $Stack.resourceGroupName -SubscriptionId $Stack.subscriptionId -ArmEndpoint $Stack.armEndpoint -BlobEndpoint $Stack.frontBlobEndpoint
+        $empty = Join-Path $Work 'empty.txt'
+        if (-not (Test-Path -LiteralPath $empty)) { [System.IO.File]::WriteAllBytes($empty, [byte[]]@()) }
+        $null = Invoke-MsiTestStackCommand $Stack 'front-log'
+        (Invoke-MsiTestStackCommand $Stack 'delay-front 100').ok | Should -BeTrue
         $ps = [powershell]::Create()
         try {
             $null = $ps.AddScript({
@@ -437,8 +505,21 @@ Describe 'Progress' {
                     Import-Module $Manifest
                     $ProgressPreference = 'Continue'
                     $Files | Send-MsiBlob -Container $Container -Context $Ctx -Force -BlockSize 1MB -Concurrency 2 | Out-Null
-                }).AddArgument($ManifestPath).AddArgument($Ctx).AddArgument(@($Big.FullName, (Join-Path $Work 'empty.txt'))).AddArgument($Container)
-            $null = $ps.Invoke()
+                }).AddArgument($ManifestPath).AddArgument($front).AddArgument(@($Big.FullName, $empty)).AddArgument($Container)
+            $async = $ps.BeginInvoke()
+            $seen = $null
+            $deadline = [DateTime]::UtcNow.AddSeconds(30)
+            while (-not $seen -and -not $async.IsCompleted -and [DateTime]::UtcNow -lt $deadline) {
+                $seen = @($ps.Streams.Progress) | Where-Object { $_.Activity -eq 'Uploading big.bin' -and $_.PercentComplete -gt 0 } | Select-Object -First 1
+                if (-not $seen) { Start-Sleep -Milliseconds 10 }
+            }
+            $log = (Invoke-MsiTestStackCommand $Stack 'front-log').requests
+            $seen | Should -Not -BeNullOrEmpty -Because 'a progress record with bytes done must show while the upload runs'
+            $seen.PercentComplete | Should -BeLessThan 100
+            @($log | Where-Object { $_.comp -eq 'block' }).Count | Should -BeGreaterThan 0
+            @($log | Where-Object { $_.comp -eq 'blocklist' }) | Should -BeNullOrEmpty -Because 'the record came before the upload was committed'
+            $null = $async.AsyncWaitHandle.WaitOne(60000)
+            $null = $ps.EndInvoke($async)
             $ps.Streams.Error | Should -BeNullOrEmpty
             $records = @($ps.Streams.Progress)
             $file = $records | Where-Object { $_.Activity -eq 'Uploading big.bin' -and $_.PercentComplete -gt 0 }
@@ -448,7 +529,10 @@ Describe 'Progress' {
             ($records | Where-Object { $_.Activity -eq 'Uploading 2 files' -and $_.StatusDescription -match '\d of 2 files' }) | Should -Not -BeNullOrEmpty
             ($records | Where-Object { $_.RecordType -eq 'Completed' }) | Should -Not -BeNullOrEmpty
         }
-        finally { $ps.Dispose() }
+        finally {
+            $ps.Dispose()
+            (Invoke-MsiTestStackCommand $Stack 'delay-front 0').ok | Should -BeTrue
+        }
     }
 
     It 'counts files on across the requests of a pipeline sent in parts' {

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { validateBlobName, validateContainerName, windowsFileNameProblem } from '../../src/blob/client.js';
-import { replaceFile, resolveDestination } from '../../src/blob/files.js';
+import { partialName, replaceFile, resolveDestination } from '../../src/blob/files.js';
 import { destinationClashes, folderClashes } from '../../src/commands/download.js';
 
 const code = (fn: () => unknown) => {
@@ -81,6 +81,33 @@ describe('destinations', () => {
     await expect(resolveDestination(missing, 'a.txt', false)).rejects.toMatchObject({ code: 'DestinationFolderNotFound', parameter: 'Destination' });
     mkdirSync(missing);
     await expect(resolveDestination(missing, 'a.txt', false)).resolves.toMatchObject({ file: path.join(d, 'newdir', 'a.txt') });
+  });
+});
+
+describe('the temporary name of a download', () => {
+  it('stays within 255 UTF-8 bytes for a long valid name, cut at a character, keeping its suffix', () => {
+    // 248 bytes of 'ü' (2 bytes), '€' (3) and '😀' (4, two UTF-16 units) after an ASCII start: a valid file name.
+    const name = `a${'ü€😀'.repeat(27)}.bin`;
+    expect(Buffer.byteLength(name)).toBe(248);
+    for (let extra = 0; extra < 8; extra++) {
+      const long = 'x'.repeat(extra) + name;
+      const temp = partialName(long, '0123456789ab');
+      expect(Buffer.byteLength(temp)).toBeLessThanOrEqual(255);
+      expect(temp.endsWith('.0123456789ab.msistorage-partial')).toBe(true);
+      const kept = temp.slice(1, -'.0123456789ab.msistorage-partial'.length);
+      // Its beginning, whole characters only: no replacement character, no lone surrogate.
+      expect(long.startsWith(kept)).toBe(true);
+      expect(Buffer.from(kept, 'utf8').toString('utf8')).toBe(kept);
+      expect(/[\uD800-\uDBFF]$/.test(kept)).toBe(false);
+      // As much as fits: the next character would not.
+      const next = [...long.slice(kept.length)][0];
+      expect(Buffer.byteLength(temp) + Buffer.byteLength(next)).toBeGreaterThan(255);
+    }
+  });
+  it('keeps a name that fits as it is', () => {
+    expect(partialName('report.csv', '0123456789ab')).toBe('.report.csv.0123456789ab.msistorage-partial');
+    expect(partialName('x'.repeat(222), '0123456789ab')).toBe(`.${'x'.repeat(222)}.0123456789ab.msistorage-partial`);
+    expect(Buffer.byteLength(partialName('x'.repeat(222)))).toBe(255);
   });
 });
 
