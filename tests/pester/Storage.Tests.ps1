@@ -525,12 +525,14 @@ Describe 'Pipeline input as Az users pipe it' {
         $err.Exception.Message | Should -Match 'New-MsiStorageContext inside the job'
     }
 
-    It '-WhatIf refuses a file outside -SourceRoot as the upload would, and sends nothing' {
+    It '-WhatIf gives a file outside -SourceRoot its own error as the upload would, and sends nothing' {
         $tree = Join-Path $Work 'whatif-tree'
         New-Item -ItemType Directory -Path $tree -Force | Out-Null
         Set-Content -LiteralPath (Join-Path $tree 'in.txt') -Value 'in'
-        $err = { Get-Item -LiteralPath (Join-Path $tree 'in.txt'), $File | Send-MsiBlob -Container 'piped-one' -SourceRoot $tree -Context $PipeCtx -WhatIf } | Should -Throw -ErrorId 'SendMsiBlobFileOutsideSourceRoot,Send-MsiBlob' -PassThru
-        $err.Exception.Message | Should -Match ([regex]::Escape($File))
+        Get-Item -LiteralPath (Join-Path $tree 'in.txt'), $File | Send-MsiBlob -Container 'piped-one' -SourceRoot $tree -Context $PipeCtx -WhatIf -ErrorVariable failed -ErrorAction SilentlyContinue
+        $failed | Should -HaveCount 1
+        $failed[0].FullyQualifiedErrorId | Should -Be 'SendMsiBlobFileOutsideSourceRoot,Send-MsiBlob'
+        $failed[0].Exception.Message | Should -Match ([regex]::Escape($File))
         @(Get-MsiBlob -Container 'piped-one' -Context $PipeCtx) | Should -HaveCount 0
         # A path inside the root, written with '..' and '//', is inside it, as Node reads it.
         $sent = Send-MsiBlob -File "$tree/../whatif-tree//in.txt" -Container 'piped-one' -SourceRoot $tree -Context $PipeCtx
