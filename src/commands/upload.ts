@@ -25,8 +25,12 @@ export function validateMetadata(metadata: Record<string, string> | undefined): 
     if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) {
       throw invalidArgument('Metadata', `-Metadata name '${name}' is not allowed: names are letters, digits and '_', not starting with a digit.`, 'InvalidMetadata');
     }
-    if (!/^[\x20-\x7e]*$/.test(value)) {
-      throw invalidArgument('Metadata', `-Metadata value of '${name}' has characters an HTTP header cannot carry: use printable ASCII (encode anything else, e.g. as base64).`, 'InvalidMetadata');
+    const bad = /[^\x20-\x7e]/u.exec(value);
+    if (bad) {
+      // Named by its code point too: a control character or a look-alike letter cannot be seen in a message.
+      const code = `U+${(bad[0].codePointAt(0) ?? 0).toString(16).toUpperCase().padStart(4, '0')}`;
+      const shown = /\p{L}|\p{N}|\p{P}|\p{S}/u.test(bad[0]) ? `'${bad[0]}' (${code})` : code;
+      throw invalidArgument('Metadata', `-Metadata value of '${name}' has ${shown}, which an HTTP header cannot carry: use printable ASCII (encode anything else, e.g. as base64).`, 'InvalidMetadata');
     }
   }
 }

@@ -264,3 +264,13 @@ describe('a file where the blob needs a folder', () => {
     await expect(resolveDestination(path.join(d, 'none', 'y'), 'y', false, 'linux')).rejects.toMatchObject({ code: 'DestinationFolderNotFound' });
   });
 });
+
+describe('-Metadata values', () => {
+  it('name the character an HTTP header cannot carry, by code point too', async () => {
+    const { validateMetadata } = await import('../../src/commands/upload.js');
+    expect(() => validateMetadata({ owner: 'Zoë' })).toThrow(/'ë' \(U\+00EB\).*printable ASCII/);
+    // A control character is not shown (it cannot be seen), only named.
+    expect(() => validateMetadata({ note: 'a\tb' })).toThrow(/has U\+0009, which/);
+    expect(() => validateMetadata({ owner: 'Zoe', n: '' })).not.toThrow();
+  });
+});
