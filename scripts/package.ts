@@ -23,6 +23,11 @@ cpSync(path.join(root, 'en-US'), path.join(out, 'en-US'), { recursive: true });
 for (const f of ['msistorage.cjs', 'msistorage.js', 'msistorage.jscache', 'emulator.cjs']) cpSync(path.join(dist, 'bin', f), path.join(out, 'bin', f));
 
 // The .nupkg: PSResourceGet's own Publish-PSResource into a throw-away local repository.
+// Only this version's package is ever in dist/: one left from before a version bump would be found (and
+// installed) in its place. Removed first, so that a packaging that fails leaves none.
+for (const old of readdirSync(dist)) {
+  if (/^msistorage\..+\.nupkg$/i.test(old)) rmSync(path.join(dist, old), { force: true });
+}
 const repo = path.join(dist, 'repo');
 rmSync(repo, { recursive: true, force: true });
 mkdirSync(repo, { recursive: true });

@@ -686,14 +686,14 @@ if ((Test-Path -LiteralPath 'variable:IsWindows') -and $IsWindows) { 'w' }
 
 Describe 'The package' {
     BeforeAll {
-        $script:Nupkg = Get-ChildItem -LiteralPath (Join-Path $Root 'dist') -Filter 'MsiStorage.*.nupkg' | Select-Object -First 1
         $script:Package = Join-Path $Root 'dist/MsiStorage'
         $script:Version = (Get-Content -Raw -LiteralPath (Join-Path $Root 'package.json') | ConvertFrom-Json).version
     }
 
     It 'is built (npm run package) with the manifest, scripts, formats, about help and the bundle' {
-        $Nupkg | Should -Not -BeNullOrEmpty
-        $Nupkg.Name | Should -Be "MsiStorage.$Version.nupkg"
+        $Nupkg | Should -Not -BeNullOrEmpty -Because "npm run package makes dist/MsiStorage.$Version.nupkg"
+        # scripts/package.ts removes the packages of earlier versions.
+        @(Get-ChildItem -LiteralPath (Join-Path $Root 'dist') -Filter 'MsiStorage.*.nupkg').Name | Should -Be @("MsiStorage.$Version.nupkg")
         foreach ($f in 'MsiStorage.psd1', 'ps-module/MsiStorage.psm1', 'ps-module/MsiStorage.Format.ps1xml', 'ps-module/Private/Invoke-MsiNode.ps1', 'ps-module/Public/Send-MsiBlob.ps1', 'en-US/about_MsiStorage.help.txt', 'bin/msistorage.cjs', 'bin/msistorage.js') {
             Test-Path -LiteralPath (Join-Path $Package $f) | Should -BeTrue -Because "$f belongs in the package"
         }
@@ -759,3 +759,5 @@ $about = (Get-Help about_MsiStorage | Out-String)
         $result.About | Should -BeTrue
     }
 }
+        # This version's package by its name: never whichever .nupkg a listing happens to give first.
+        $script:Nupkg = Get-Item -LiteralPath (Join-Path $Root "dist/MsiStorage.$Version.nupkg") -ErrorAction SilentlyContinue
