@@ -16,8 +16,13 @@ Describe 'The module manifest' {
     }
 
     It 'carries the version from package.json' {
+        # The build stamps package.json's version into the manifest (build.ts; tests/unit/build.test.ts stamps
+        # a copy with another version). Here: the manifest as PowerShell reads it, and as it loads, against
+        # package.json as JSON, each read on its own.
         $package = Get-Content -Raw -LiteralPath (Join-Path $Root 'package.json') | ConvertFrom-Json
-        (Import-PowerShellDataFile -Path $ManifestPath).ModuleVersion | Should -Be $package.version
+        $package.version | Should -Match '^\d+\.\d+\.\d+$'
+        (Import-PowerShellDataFile -Path $ManifestPath).ModuleVersion | Should -BeExactly $package.version
+        (Test-ModuleManifest -Path $ManifestPath).Version | Should -Be ([version]$package.version)
     }
 
     It 'exports nothing private' {
@@ -84,8 +89,6 @@ Describe 'Help' {
             param([string] $Name)
             $Name
         }
-    }
-}
         # What Get-Help shows: outputs from [OutputType], inputs 'None': the old check passed on these.
         (Get-Help Test-MsiHelpSample -Full).returnValues | Out-String | Should -Match 'MsiStorage\.Sample'
         $problems = Get-MsiHelpProblem (Get-Command Test-MsiHelpSample)
@@ -129,3 +132,5 @@ Describe 'Help' {
         param($Name)
         $command = Get-Command $Name -Module MsiStorage
         Get-MsiHelpProblem $command | Should -BeNullOrEmpty
+    }
+}
