@@ -515,17 +515,117 @@ Describe 'Windows PowerShell 5.1 compatibility' {
         $tokens = $null; $errors = $null
         $ast = [System.Management.Automation.Language.Parser]::ParseFile($Path, [ref]$tokens, [ref]$errors)
         $errors | Should -BeNullOrEmpty
-        $sevenOnly = $ast.FindAll({
-                param($n)
-                $n -is [System.Management.Automation.Language.TernaryExpressionAst] -or
-                $n -is [System.Management.Automation.Language.PipelineChainAst] -or
-                ($n -is [System.Management.Automation.Language.BinaryExpressionAst] -and $n.Operator -eq 'QuestionQuestion') -or
-                ($n -is [System.Management.Automation.Language.AssignmentStatementAst] -and $n.Operator -eq 'QuestionQuestionEquals') -or
-                ($n -is [System.Management.Automation.Language.MemberExpressionAst] -and $n.NullConditional) -or
-                ($n -is [System.Management.Automation.Language.IndexExpressionAst] -and $n.NullConditional) -or
-                ($n -is [System.Management.Automation.Language.NamedBlockAst] -and [string]$n.BlockKind -eq 'Clean')
-            }, $true)
-        @($sevenOnly | ForEach-Object { "$($_.Extent.StartLineNumber): $($_.Extent.Text)" }) | Should -BeNullOrEmpty
+        Get-Ps7Syntax $ast $tokens | Should -BeNullOrEmpty
+    }
+
+    It 'the syntax check finds each form 5.1 cannot read, and nothing in what it can' {
+        # One line per rule: each must be found on its line, so that no rule is one that cannot fire.
+        $sample = @'
+$a = $b ? 1 : 2
+Get-Thing && Get-Other
+$a = $b ?? 1
+$a ??= 1
+$a = ${b}?.Name
+$a = ${b}?[0]
+function f { param() process { } clean { } }
+Start-Sleep 10 &
+$a = "check `u{2713}"
+Write-Output mark`u{2713}
+$a = @"
+mark `u{2713}
+"@
+$a = 1u
+$a = 2uy + 3y
+$a = 4s + 5us
+$a = 6ul
+$a = 7n
+$a = 0b1010
+$a = "$(8u) inside a string"
+function g { param([ArgumentCompletions('a', 'b')] [string] $P) }
+function g { param([ValidateNotNullOrWhiteSpace()] [string] $P) }
+function g { param([ValidateRange('Positive')] [int] $P) }
+function g { param([System.Management.Automation.ValidateRangeAttribute([System.Management.Automation.ValidateRangeKind]::NonNegative)] [int] $P) }
+function g { param([ValidateSet([SomeValuesGenerator])] [string] $P) }
+function g { param([Parameter(ExperimentalName = 'x', ExperimentalAction = 'Show')] [string] $P) }
+function g { [Experimental('x', 'Show')] param() }
+'@
+        $tokens = $null; $errors = $null
+        $ast = [System.Management.Automation.Language.Parser]::ParseInput($sample, [ref]$tokens, [ref]$errors)
+        $errors | Should -BeNullOrEmpty
+        $found = Get-Ps7Syntax $ast $tokens
+        $lines = @($found | ForEach-Object { [int]($_ -split ':')[0] } | Sort-Object -Unique)
+        $lines | Should -Be @(1..11 + 14..27) -Because ($found -join "`n")
+
+        $allowed = @'
+$a = if ($b) { 1 } else { 2 }
+Get-Thing; if ($?) { Get-Other }
+$a = 'no `u{2713} in single quotes', "an escaped ``u{2713}", "a tab`t and `$u{x}"
+# "`u{2713}" in a comment
+$a = 1 + 2L + 3l + 4d + 1.5d + 1e3 + .5 + 0x1F + 0xFFl + 10kb + 2MB + 1gb + 1TB + 1pb + 1.5mb + -1 + 5lkb
+$a = $b[0] + $b[-1]; 1..3 | ForEach-Object { $_ }
+$job = Start-Job { 1 }; & $command; & { 1 }; $a = 1 -band 3
+function g { param([ArgumentCompleter({ 'a' })] [ValidateRange(1, 10)] [ValidateSet('a', 'b')] [ValidateNotNullOrEmpty()] [Parameter(Mandatory = $true)] [string] $P) }
+'@
+        # A literal here-string (which cannot be written inside this one).
+        $allowed += "`n`$a = @'`n``u{2713} in a literal here-string`n'@"
+        $ast = [System.Management.Automation.Language.Parser]::ParseInput($allowed, [ref]$tokens, [ref]$errors)
+        $errors | Should -BeNullOrEmpty
+        Get-Ps7Syntax $ast $tokens | Should -BeNullOrEmpty
+    }
+
+    It '<Name>: its script blocks use nothing that Windows PowerShell 5.1 lacks' -TestCases $Ps1Xml {
+        param($Path, $Name)
+        $blocks = @(Get-Ps1XmlScript $Path)
+        $blocks.Count | Should -BeGreaterThan 0 -Because "$Name has script blocks, which PowerShell parses when it loads the file"
+        $found = foreach ($b in $blocks) {
+            $tokens = $null; $errors = $null
+            $ast = [System.Management.Automation.Language.Parser]::ParseInput($b.Text, [ref]$tokens, [ref]$errors)
+            foreach ($e in $errors) { "$($b.Where): $($e.Message)" }
+            foreach ($f in @(Get-Ps7Syntax $ast $tokens) + @(Get-Ps7OnlyUse $ast | ForEach-Object { $_ })) { "$($b.Where), line $f" }
+        }
+        $found | Should -BeNullOrEmpty
+    }
+
+    It 'the .ps1xml check reads every kind of script block, and finds a 7-only one' {
+        $xml = Join-Path $Work 'sample.Types.ps1xml'
+        Set-Content -LiteralPath $xml -Encoding utf8 -Value @'
+<?xml version="1.0" encoding="utf-8"?>
+<Types><Type><Name>X</Name><Members>
+  <ScriptProperty><Name>A</Name><GetScriptBlock>$this.A ?? 1</GetScriptBlock><SetScriptBlock>param($v) $v</SetScriptBlock></ScriptProperty>
+  <ScriptMethod><Name>B</Name><Script>"`u{2713}"</Script></ScriptMethod>
+</Members></Type>
+<View><TableControl><TableRowEntries><TableRowEntry><TableColumnItems><TableColumnItem><ScriptBlock>$_.Name | ConvertFrom-Json -AsHashtable</ScriptBlock></TableColumnItem></TableColumnItems></TableRowEntry></TableRowEntries></TableControl></View>
+</Types>
+'@
+        $blocks = @(Get-Ps1XmlScript $xml)
+        @($blocks.Where | ForEach-Object { ($_ -split ' ')[0] }) | Should -Be @('<GetScriptBlock>', '<SetScriptBlock>', '<Script>', '<ScriptBlock>')
+        $found = foreach ($b in $blocks) {
+            $tokens = $null; $errors = $null
+            $ast = [System.Management.Automation.Language.Parser]::ParseInput($b.Text, [ref]$tokens, [ref]$errors)
+            Get-Ps7Syntax $ast $tokens
+            Get-Ps7OnlyUse $ast | ForEach-Object { $_ }
+        }
+        @($found) | Should -Be @('1: ??', '1: "`u{...}" (a Unicode escape)', '1: ConvertFrom-Json -AsHashtable')
+    }
+
+    It '<Name> is ASCII, or says its encoding with a byte order mark' -TestCases $Encoded {
+        # Windows PowerShell 5.1 reads a .ps1, .psm1 or .psd1 without a byte order mark in the system's ANSI
+        # code page: UTF-8 letters beyond ASCII come out as other characters.
+        param($Path, $Name)
+        Get-AnsiMisread $Path | Should -BeNullOrEmpty
+    }
+
+    It 'the encoding check finds a UTF-8 letter in a file without a byte order mark, and allows one with it' {
+        $utf8 = [System.Text.Encoding]::UTF8
+        $plain = Join-Path $Work 'nobom.ps1'
+        [System.IO.File]::WriteAllBytes($plain, $utf8.GetBytes("'ascii'`n# caf$([char]0xE9)`n'ascii'`n"))
+        Get-AnsiMisread $plain | Should -Be @('2: 2 bytes beyond ASCII')
+        $bom = Join-Path $Work 'bom.ps1'
+        [System.IO.File]::WriteAllBytes($bom, [byte[]](0xEF, 0xBB, 0xBF) + $utf8.GetBytes("# caf$([char]0xE9)`n"))
+        Get-AnsiMisread $bom | Should -BeNullOrEmpty
+        $utf16 = Join-Path $Work 'utf16.ps1'
+        [System.IO.File]::WriteAllBytes($utf16, [System.Text.Encoding]::Unicode.GetPreamble() + [System.Text.Encoding]::Unicode.GetBytes("# caf$([char]0xE9)`n"))
+        Get-AnsiMisread $utf16 | Should -BeNullOrEmpty
     }
 
     BeforeAll {
@@ -614,6 +714,9 @@ Describe 'Windows PowerShell 5.1 compatibility' {
                 }
                 elseif ($n -is [System.Management.Automation.Language.MemberExpressionAst] -and $n.Member -is [System.Management.Automation.Language.StringConstantExpressionAst]) {
                     if ($Ps7Members -contains $n.Member.Value) { & $add $n "the member .$($n.Member.Value)" }
+        $script:Ps1Xml = Get-ChildItem -LiteralPath (Join-Path $root 'ps-module') -Recurse -Include '*.ps1xml' | ForEach-Object { @{ Path = $_.FullName; Name = $_.Name } }
+        # What 5.1 reads as PowerShell source: the module's scripts and its manifest.
+        $script:Encoded = @(Get-ChildItem -LiteralPath (Join-Path $root 'ps-module') -Recurse -Include '*.ps1', '*.psm1', '*.psd1') + @(Get-Item -LiteralPath (Join-Path $root 'MsiStorage.psd1')) | ForEach-Object { @{ Path = $_.FullName; Name = $_.Name } }
                 }
             }
             return , $found.ToArray()
@@ -724,6 +827,97 @@ $r = Get-InstalledPSResource -Name MsiStorage -Scope CurrentUser
 '@
         $install = $installed | Select-Object -Last 1 | ConvertFrom-Json -ErrorAction SilentlyContinue
         $install | Should -Not -BeNullOrEmpty -Because ($installed | Out-String)
+
+        # Syntax that Windows PowerShell 5.1's parser rejects, or reads as something else. Not allowed even in a
+        # guarded branch: 5.1 parses the whole file before it runs any of it.
+        $script:Ps7Attributes = @{
+            'ArgumentCompletions'         = '[ArgumentCompletions()] (PowerShell 6)'
+            'ValidateNotNullOrWhiteSpace' = '[ValidateNotNullOrWhiteSpace()] (PowerShell 7.4)'
+            'Experimental'                = '[Experimental()] (PowerShell 6.2)'
+        }
+        # 5.1's numbers: decimal or hexadecimal (no 0b binary), then l (long) or d (decimal), then kb..pb.
+        # PowerShell 6.2 added y, uy, s, us, u and ul, 7.0 n and 0b (about_Numeric_Literals).
+        $script:Ps51Number = '^[-+\u2013\u2014\u2015]?(0x[0-9a-f]+l?|(\d+\.?\d*|\.\d+)(e[-+]?\d+)?[ld]?)(kb|mb|gb|tb|pb)?$'
+
+        function Get-StringTokenText([System.Management.Automation.Language.Token] $Token) {
+            # The token's own text, with what is nested in it ("$(...)", "$var") blanked out: a single-quoted
+            # string inside a sub-expression is not the outer string's.
+            $text = $Token.Text.ToCharArray()
+            foreach ($nested in $Token.NestedTokens) {
+                for ($i = $nested.Extent.StartOffset - $Token.Extent.StartOffset; $i -lt $nested.Extent.EndOffset - $Token.Extent.StartOffset; $i++) { $text[$i] = ' ' }
+            }
+            return -join $text
+        }
+
+        function Get-Ps7Syntax([System.Management.Automation.Language.Ast] $Ast, [System.Management.Automation.Language.Token[]] $Tokens) {
+            # "<line>: <what>" for every use of syntax that Windows PowerShell 5.1 lacks.
+            $found = [System.Collections.Generic.List[string]]::new()
+            foreach ($n in $Ast.FindAll({ $true }, $true)) {
+                $what = $null
+                if ($n -is [System.Management.Automation.Language.TernaryExpressionAst]) { $what = '? : (the ternary operator)' }
+                elseif ($n -is [System.Management.Automation.Language.PipelineChainAst]) { $what = "$($n.Operator) (a pipeline chain)" }
+                elseif ($n -is [System.Management.Automation.Language.BinaryExpressionAst] -and $n.Operator -eq 'QuestionQuestion') { $what = '??' }
+                elseif ($n -is [System.Management.Automation.Language.AssignmentStatementAst] -and $n.Operator -eq 'QuestionQuestionEquals') { $what = '??=' }
+                elseif ($n -is [System.Management.Automation.Language.MemberExpressionAst] -and $n.NullConditional) { $what = '?.' }
+                elseif ($n -is [System.Management.Automation.Language.IndexExpressionAst] -and $n.NullConditional) { $what = '?[]' }
+                elseif ($n -is [System.Management.Automation.Language.NamedBlockAst] -and [string]$n.BlockKind -eq 'Clean') { $what = 'a clean block' }
+                elseif ($n -is [System.Management.Automation.Language.PipelineAst] -and $n.Background) { $what = '& at the end of a pipeline (a background job)' }
+                elseif ($n -is [System.Management.Automation.Language.AttributeAst]) {
+                    $attribute = $n.TypeName.FullName -replace '^System\.Management\.Automation\.', '' -replace 'Attribute$', ''
+                    if ($Ps7Attributes.ContainsKey($attribute)) { $what = $Ps7Attributes[$attribute] }
+                    # 5.1's ValidateRange takes a minimum and a maximum; 6.1 added one ValidateRangeKind instead.
+                    elseif ($attribute -eq 'ValidateRange' -and $n.PositionalArguments.Count -ne 2) { $what = '[ValidateRange()] with a range kind (PowerShell 6.1)' }
+                    # 5.1's ValidateSet takes strings; 6.0 added a type that generates them.
+                    elseif ($attribute -eq 'ValidateSet' -and @($n.PositionalArguments | Where-Object { $_ -is [System.Management.Automation.Language.TypeExpressionAst] }).Count -gt 0) { $what = '[ValidateSet()] with a values generator (PowerShell 6)' }
+                    elseif ($attribute -eq 'Parameter' -and @($n.NamedArguments | Where-Object { $_.ArgumentName -match '^Experimental(Name|Action)$' }).Count -gt 0) { $what = '[Parameter(ExperimentalName/ExperimentalAction)] (PowerShell 6.2)' }
+                }
+                if ($what) { $found.Add("$($n.Extent.StartLineNumber): $what") }
+            }
+            $pending = [System.Collections.Generic.Queue[object]]::new()
+            foreach ($t in $Tokens) { $pending.Enqueue($t) }
+            while ($pending.Count -gt 0) {
+                $t = $pending.Dequeue()
+                foreach ($nested in $t.NestedTokens) { $pending.Enqueue($nested) }
+                if ($t.Kind -eq 'Number' -and $t.Text -notmatch $Ps51Number) { $found.Add("$($t.Extent.StartLineNumber): the number $($t.Text)") }
+                # "`u{...}" (PowerShell 6): 5.1 reads it as the letters u{...}. In double-quoted strings and
+                # here-strings, and in bare words; an odd run of backticks escapes, an even one is backticks.
+                $expanding = $t.Kind -eq 'StringExpandable' -or $t.Kind -eq 'HereStringExpandable' -or ($t.Kind -eq 'Generic' -and $t -is [System.Management.Automation.Language.StringToken])
+                if ($expanding -and (Get-StringTokenText $t) -match '(?<!`)`(``)*u\{') { $found.Add("$($t.Extent.StartLineNumber): `"``u{...}`" (a Unicode escape)") }
+            }
+            $found | Sort-Object { [int]($_ -split ':')[0] }
+        }
+
+        function Get-Ps1XmlScript([string] $Path) {
+            # The script blocks of a types or formats file, each with where it is: PowerShell parses them when it
+            # loads the file, so 5.1 would fail (or misread) them as it would a .ps1.
+            $document = New-Object System.Xml.XmlDocument
+            $document.Load($Path)
+            $i = 0
+            foreach ($node in $document.SelectNodes("//*[local-name()='ScriptBlock' or local-name()='GetScriptBlock' or local-name()='SetScriptBlock' or local-name()='Script']")) {
+                $i++
+                [pscustomobject]@{ Where = "<$($node.LocalName)> #$i"; Text = $node.InnerText }
+            }
+        }
+
+        function Get-AnsiMisread([string] $Path) {
+            # "<line>: <n> bytes beyond ASCII" in a file without a byte order mark (UTF-8, UTF-16 or UTF-32),
+            # which Windows PowerShell 5.1 reads in the system's ANSI code page.
+            $bytes = [System.IO.File]::ReadAllBytes($Path)
+            $hasBom = ($bytes.Length -ge 3 -and $bytes[0] -eq 0xEF -and $bytes[1] -eq 0xBB -and $bytes[2] -eq 0xBF) -or
+                ($bytes.Length -ge 2 -and (($bytes[0] -eq 0xFF -and $bytes[1] -eq 0xFE) -or ($bytes[0] -eq 0xFE -and $bytes[1] -eq 0xFF))) -or
+                ($bytes.Length -ge 4 -and $bytes[0] -eq 0 -and $bytes[1] -eq 0 -and $bytes[2] -eq 0xFE -and $bytes[3] -eq 0xFF)
+            if ($hasBom) { return , @() }
+            $found = [System.Collections.Generic.List[string]]::new()
+            $line = 1; $count = 0
+            foreach ($b in $bytes + [byte]10) {
+                if ($b -eq 10) {
+                    if ($count -gt 0) { $found.Add("${line}: $count bytes beyond ASCII") }
+                    $line++; $count = 0
+                }
+                elseif ($b -gt 0x7F) { $count++ }
+            }
+            return , $found.ToArray()
+        }
         $install.Version | Should -Be $Version
         $install.Repository | Should -Be $repository
         $modules = Join-Path $home2 '.local/share/powershell/Modules'
