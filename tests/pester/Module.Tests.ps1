@@ -339,7 +339,9 @@ Describe 'Replies: names stay strings, times are exact' {
         function Test-DateNamedBlob([string] $Parser) {
             $container = New-MsiTestContainerName
             New-MsiStorageContainer -Name $container -Context $Ctx | Out-Null
-            $names = '2026-01-15T10:00:00Z', '2026-01-15T10:00:00.1234567+01:00'
+            # Names like times, and one with a space and letters beyond ASCII (written as code points: this file
+            # stays ASCII), which must come back as the same characters from Node's UTF-8.
+            $names = '2026-01-15T10:00:00Z', '2026-01-15T10:00:00.1234567+01:00', "2026-01-15 Z$([char]0xFC)rich $([char]0x6771)$([char]0x4EAC).txt"
             foreach ($n in $names) {
                 $sent = Send-MsiBlob -File $File -Container $container -Blob $n -Context $Ctx
                 $sent.Name | Should -BeOfType [string]
@@ -352,6 +354,19 @@ Describe 'Replies: names stay strings, times are exact' {
             $folder = Join-Path $Work "dated-$Parser"
             New-Item -ItemType Directory -Path $folder | Out-Null
             $got = @($listed | Receive-MsiBlob -Destination $folder)
+        function Use-MsiJsonParser([string] $Parser) {
+            InModuleScope MsiStorage -Parameters @{ P = $Parser } {
+                param($P)
+                Select-MsiJsonParser -Parser $P
+                # 'Plain' is Windows PowerShell 5.1's ConvertFrom-Json, which keeps a string that looks like a
+                # time as a string, and writes an array as one object. PowerShell 7's does neither unless told
+                # to: these defaults, for the module's own commands only, tell it, so that the Plain path, and
+                # everything that reads what it returns, runs here on what 5.1 would give it.
+                if ($P -eq 'Plain') { $script:PSDefaultParameterValues = @{ 'ConvertFrom-Json:DateKind' = 'String'; 'ConvertFrom-Json:NoEnumerate' = $true } }
+                else { Remove-Variable -Name PSDefaultParameterValues -Scope Script -ErrorAction SilentlyContinue }
+            }
+        }
+
             @($got.Name | Sort-Object) | Should -Be @($names | Sort-Object)
             foreach ($n in $names) { (Get-FileHash -LiteralPath (Join-Path $folder $n)).Hash | Should -Be (Get-FileHash -LiteralPath $File).Hash }
 
@@ -372,14 +387,70 @@ Describe 'Replies: names stay strings, times are exact' {
     }
 
     # Auto is ConvertFrom-Json -DateKind String on PowerShell 7.5+; Populate and Tree are the PowerShell 7.0-7.4
-    # parsers (Newtonsoft.Json's reader without date parsing), run here on purpose.
+    # parsers (Newtonsoft.Json's reader without date parsing), and Plain Windows PowerShell 5.1's, run here on
+    # purpose (see Use-MsiJsonParser).
     It 'a blob named like a date round-trips through Send, Get, Receive, tab completion and Remove (<Parser> parser)' -TestCases @(
-        @{ Parser = 'Auto' }, @{ Parser = 'Populate' }, @{ Parser = 'Tree' }
+        @{ Parser = 'Auto' }, @{ Parser = 'Populate' }, @{ Parser = 'Tree' }, @{ Parser = 'Plain' }
     ) {
         param($Parser)
-        if ($Parser -ne 'Auto') { InModuleScope MsiStorage -Parameters @{ P = $Parser } { param($P) Select-MsiJsonParser -Parser $P } }
+        Use-MsiJsonParser $Parser
         try { Test-DateNamedBlob -Parser $Parser }
-        finally { if ($Parser -ne 'Auto') { InModuleScope MsiStorage { Select-MsiJsonParser -Parser Auto } } }
+        finally { Use-MsiJsonParser Auto }
+    }
+
+    It 'a reply reads back with every name and value as sent: nested objects, arrays, times as text, non-ASCII (<Parser> parser)' -TestCases @(
+        @{ Parser = 'Auto' }, @{ Parser = 'DateKind' }, @{ Parser = 'Populate' }, @{ Parser = 'Tree' }, @{ Parser = 'Plain' }
+    ) {
+        param($Parser)
+        $zurich = "Z$([char]0xFC)rich $([char]0x6771)$([char]0x4EAC) $([char]0xD83D)$([char]0xDE00)"
+        $reply = [ordered]@{
+            v = 1; ok = $true
+            result = [ordered]@{
+                name = '2026-01-15T10:00:00Z'; lastModified = '2026-01-15T10:00:00.1234567+01:00'; day = '2026-01-15'
+                $zurich = $zurich
+                nested = [ordered]@{ deeper = [ordered]@{ when = '2026-01-15T10:00:00.123Z'; list = @([ordered]@{ n = $zurich }, '2026-01-15T10:00:00Z', 3) } }
+                size = 12; big = 1234567890123; ratio = 1.5; yes = $true; none = $null
+            }
+        }
+        # What Node writes: UTF-8 JSON, non-ASCII unescaped; the batch parse reads several lines as one array.
+        $json = $reply | ConvertTo-Json -Depth 10 -Compress
+        $json | Should -Match ([regex]::Escape($zurich.Substring(0, 7)))
+        Use-MsiJsonParser $Parser
+        try {
+            $read = InModuleScope MsiStorage -Parameters @{ J = $json } {
+                param($J)
+                # As Invoke-MsiNode reads a batch: assigned, then enumerated (5.1's ConvertFrom-Json, and the
+                # Tree converter, return an array as one object).
+                $messages = ConvertFrom-MsiJson ('[' + $J + ',' + $J + ']')
+                @{ One = @(ConvertFrom-MsiJson $J); Many = @(foreach ($m in $messages) { $m }) }
+            }
+        }
+        finally { Use-MsiJsonParser Auto }
+        $read.One.Count | Should -Be 1
+        $read.Many.Count | Should -Be 2
+        foreach ($r in $read.One + $read.Many) {
+            $r.ok | Should -BeTrue
+            $x = $r.result
+            foreach ($property in 'name', 'lastModified', 'day') {
+                $x.$property | Should -BeOfType [string]
+                $x.$property | Should -BeExactly $reply.result[$property]
+            }
+            $x.$zurich | Should -BeExactly $zurich
+            $x.nested.deeper.when | Should -BeOfType [string]
+            $x.nested.deeper.when | Should -BeExactly '2026-01-15T10:00:00.123Z'
+            $list = @($x.nested.deeper.list)
+            $list.Count | Should -Be 3
+            $list[0].n | Should -BeExactly $zurich
+            $list[1] | Should -BeOfType [string]
+            $list[1] | Should -BeExactly '2026-01-15T10:00:00Z'
+            $list[2] | Should -Be 3
+            $x.size | Should -Be 12
+            $x.big | Should -Be 1234567890123
+            $x.ratio | Should -Be 1.5
+            $x.yes | Should -BeTrue
+            $x.PSObject.Properties['none'] | Should -Not -BeNullOrEmpty
+            $x.none | Should -BeNullOrEmpty
+        }
     }
 
     It 'completion quotes a name that PowerShell would read as a parameter' {
@@ -643,6 +714,9 @@ function g { param([ArgumentCompleter({ 'a' })] [ValidateRange(1, 10)] [Validate
             'ForEach-Object'    = 'Parallel', 'ThrottleLimit', 'TimeoutSeconds', 'AsJob', 'UseNewRunspace'
             'Split-Path'        = 'LeafBase', 'Extension'
             'Join-Path'         = 'AdditionalChildPath'
+        $script:Ps1Xml = Get-ChildItem -LiteralPath (Join-Path $root 'ps-module') -Recurse -Include '*.ps1xml' | ForEach-Object { @{ Path = $_.FullName; Name = $_.Name } }
+        # What 5.1 reads as PowerShell source: the module's scripts and its manifest.
+        $script:Encoded = @(Get-ChildItem -LiteralPath (Join-Path $root 'ps-module') -Recurse -Include '*.ps1', '*.psm1', '*.psd1') + @(Get-Item -LiteralPath (Join-Path $root 'MsiStorage.psd1')) | ForEach-Object { @{ Path = $_.FullName; Name = $_.Name } }
             'Invoke-RestMethod' = 'SkipCertificateCheck', 'SkipHttpErrorCheck', 'StatusCodeVariable', 'ResponseHeadersVariable', 'Authentication', 'SslProtocol', 'Form'
             'Invoke-WebRequest' = 'SkipCertificateCheck', 'SkipHttpErrorCheck', 'Authentication', 'SslProtocol', 'Form'
             'Get-ChildItem'     = 'FollowSymlink'
@@ -714,9 +788,6 @@ function g { param([ArgumentCompleter({ 'a' })] [ValidateRange(1, 10)] [Validate
                 }
                 elseif ($n -is [System.Management.Automation.Language.MemberExpressionAst] -and $n.Member -is [System.Management.Automation.Language.StringConstantExpressionAst]) {
                     if ($Ps7Members -contains $n.Member.Value) { & $add $n "the member .$($n.Member.Value)" }
-        $script:Ps1Xml = Get-ChildItem -LiteralPath (Join-Path $root 'ps-module') -Recurse -Include '*.ps1xml' | ForEach-Object { @{ Path = $_.FullName; Name = $_.Name } }
-        # What 5.1 reads as PowerShell source: the module's scripts and its manifest.
-        $script:Encoded = @(Get-ChildItem -LiteralPath (Join-Path $root 'ps-module') -Recurse -Include '*.ps1', '*.psm1', '*.psd1') + @(Get-Item -LiteralPath (Join-Path $root 'MsiStorage.psd1')) | ForEach-Object { @{ Path = $_.FullName; Name = $_.Name } }
                 }
             }
             return , $found.ToArray()
@@ -756,77 +827,6 @@ $v = New-Object System.Text.Json.JsonDocumentOptions
 
         $allowed = @'
 $a = Join-Path (Join-Path $root 'bin') 'x.cjs'
-$a = Join-Path -Path $root -ChildPath 'bin' -Resolve
-$a = Split-Path -Parent $p
-$b = Get-Content $p -Encoding Byte
-$p = New-Object System.Diagnostics.ProcessStartInfo -ArgumentList 'node', 'x'
-1..3 | ForEach-Object -Process { $_ }
-$o = Write-Output -NoEnumerate @(1)
-# ConvertFrom-Json -AsHashtable in a comment, $IsWindows in a string: '$IsWindows'
-if ($script:HasJsonDateKind) { $a = ConvertFrom-Json -InputObject $t -DateKind String }
-elseif ($PSVersionTable.PSVersion.Major -ge 6) { $a = ConvertFrom-Json -InputObject $t -Depth 5 }
-if ((Test-Path -LiteralPath 'variable:IsWindows') -and $IsWindows) { 'w' }
-'@
-        $found = Get-Ps7OnlyUse ([System.Management.Automation.Language.Parser]::ParseInput($allowed, [ref]$tokens, [ref]$errors))
-        $found | Should -BeNullOrEmpty
-    }
-
-    It '<Name> uses no API that Windows PowerShell 5.1 lacks' -TestCases $Sources {
-        param($Path, $Name)
-        $tokens = $null; $errors = $null
-        $ast = [System.Management.Automation.Language.Parser]::ParseFile($Path, [ref]$tokens, [ref]$errors)
-        Get-Ps7OnlyUse $ast | Should -BeNullOrEmpty
-    }
-
-    It 'the manifest declares Desktop and Core, and PowerShell 5.1' {
-        $manifest = Import-PowerShellDataFile -Path (Join-Path $Root 'MsiStorage.psd1')
-        $manifest.CompatiblePSEditions | Should -Be @('Desktop', 'Core')
-        $manifest.PowerShellVersion | Should -Be '5.1'
-    }
-}
-
-Describe 'The package' {
-    BeforeAll {
-        $script:Package = Join-Path $Root 'dist/MsiStorage'
-        $script:Version = (Get-Content -Raw -LiteralPath (Join-Path $Root 'package.json') | ConvertFrom-Json).version
-    }
-
-    It 'is built (npm run package) with the manifest, scripts, formats, about help and the bundle' {
-        $Nupkg | Should -Not -BeNullOrEmpty -Because "npm run package makes dist/MsiStorage.$Version.nupkg"
-        # scripts/package.ts removes the packages of earlier versions.
-        @(Get-ChildItem -LiteralPath (Join-Path $Root 'dist') -Filter 'MsiStorage.*.nupkg').Name | Should -Be @("MsiStorage.$Version.nupkg")
-        foreach ($f in 'MsiStorage.psd1', 'ps-module/MsiStorage.psm1', 'ps-module/MsiStorage.Format.ps1xml', 'ps-module/Private/Invoke-MsiNode.ps1', 'ps-module/Public/Send-MsiBlob.ps1', 'en-US/about_MsiStorage.help.txt', 'bin/msistorage.cjs', 'bin/msistorage.js') {
-            Test-Path -LiteralPath (Join-Path $Package $f) | Should -BeTrue -Because "$f belongs in the package"
-        }
-        (Test-ModuleManifest -Path (Join-Path $Package 'MsiStorage.psd1')).Version.ToString() | Should -Be $Version
-    }
-
-    It 'carries a minified bundle within its size budget' {
-        $bundle = Get-Item -LiteralPath (Join-Path $Package 'bin/msistorage.js')
-        $bundle.Length | Should -BeLessThan 1.6MB
-        @(Get-Content -LiteralPath $bundle.FullName).Count | Should -BeLessThan 500 -Because 'a minified bundle has few lines'
-    }
-
-    It 'installs with Install-PSResource into a new home, and a new pwsh imports it by name and runs the tutorial flow' {
-        # A home of its own (PSResourceGet's repository list and the CurrentUser module folder live under it),
-        # and no inherited PSModulePath: each pwsh computes its module path from that home, as a user's would.
-        $repoDir = Join-Path $Work 'repo'
-        New-Item -ItemType Directory -Path $repoDir | Out-Null
-        Copy-Item -LiteralPath $Nupkg.FullName -Destination $repoDir
-        $home2 = Join-Path $Work 'home'
-        $environment = New-MsiTestHome $home2
-        $repository = 'msistorage-test-' + [guid]::NewGuid().ToString('N').Substring(0, 8)
-
-        $installed = Invoke-ChildPwsh -Name 'install' -Arguments $repository, $repoDir -Environment $environment -Script @'
-param($Repository, $RepoDir)
-$ErrorActionPreference = 'Stop'
-Register-PSResourceRepository -Name $Repository -Uri $RepoDir
-Install-PSResource -Name MsiStorage -Repository $Repository -Scope CurrentUser -TrustRepository -Quiet
-$r = Get-InstalledPSResource -Name MsiStorage -Scope CurrentUser
-[pscustomobject]@{ Version = $r.Version.ToString(); Location = $r.InstalledLocation; Repository = $r.Repository } | ConvertTo-Json -Compress
-'@
-        $install = $installed | Select-Object -Last 1 | ConvertFrom-Json -ErrorAction SilentlyContinue
-        $install | Should -Not -BeNullOrEmpty -Because ($installed | Out-String)
 
         # Syntax that Windows PowerShell 5.1's parser rejects, or reads as something else. Not allowed even in a
         # guarded branch: 5.1 parses the whole file before it runs any of it.
@@ -918,6 +918,79 @@ $r = Get-InstalledPSResource -Name MsiStorage -Scope CurrentUser
             }
             return , $found.ToArray()
         }
+$a = Join-Path -Path $root -ChildPath 'bin' -Resolve
+$a = Split-Path -Parent $p
+$b = Get-Content $p -Encoding Byte
+$p = New-Object System.Diagnostics.ProcessStartInfo -ArgumentList 'node', 'x'
+1..3 | ForEach-Object -Process { $_ }
+$o = Write-Output -NoEnumerate @(1)
+# ConvertFrom-Json -AsHashtable in a comment, $IsWindows in a string: '$IsWindows'
+if ($script:HasJsonDateKind) { $a = ConvertFrom-Json -InputObject $t -DateKind String }
+elseif ($PSVersionTable.PSVersion.Major -ge 6) { $a = ConvertFrom-Json -InputObject $t -Depth 5 }
+if ((Test-Path -LiteralPath 'variable:IsWindows') -and $IsWindows) { 'w' }
+'@
+        $found = Get-Ps7OnlyUse ([System.Management.Automation.Language.Parser]::ParseInput($allowed, [ref]$tokens, [ref]$errors))
+        $found | Should -BeNullOrEmpty
+    }
+
+    It '<Name> uses no API that Windows PowerShell 5.1 lacks' -TestCases $Sources {
+        param($Path, $Name)
+        $tokens = $null; $errors = $null
+        $ast = [System.Management.Automation.Language.Parser]::ParseFile($Path, [ref]$tokens, [ref]$errors)
+        Get-Ps7OnlyUse $ast | Should -BeNullOrEmpty
+    }
+
+    It 'the manifest declares Desktop and Core, and PowerShell 5.1' {
+        $manifest = Import-PowerShellDataFile -Path (Join-Path $Root 'MsiStorage.psd1')
+        $manifest.CompatiblePSEditions | Should -Be @('Desktop', 'Core')
+        $manifest.PowerShellVersion | Should -Be '5.1'
+    }
+}
+
+Describe 'The package' {
+    BeforeAll {
+        $script:Package = Join-Path $Root 'dist/MsiStorage'
+        $script:Version = (Get-Content -Raw -LiteralPath (Join-Path $Root 'package.json') | ConvertFrom-Json).version
+    }
+
+    It 'is built (npm run package) with the manifest, scripts, formats, about help and the bundle' {
+        $Nupkg | Should -Not -BeNullOrEmpty -Because "npm run package makes dist/MsiStorage.$Version.nupkg"
+        # scripts/package.ts removes the packages of earlier versions.
+        @(Get-ChildItem -LiteralPath (Join-Path $Root 'dist') -Filter 'MsiStorage.*.nupkg').Name | Should -Be @("MsiStorage.$Version.nupkg")
+        foreach ($f in 'MsiStorage.psd1', 'ps-module/MsiStorage.psm1', 'ps-module/MsiStorage.Format.ps1xml', 'ps-module/Private/Invoke-MsiNode.ps1', 'ps-module/Public/Send-MsiBlob.ps1', 'en-US/about_MsiStorage.help.txt', 'bin/msistorage.cjs', 'bin/msistorage.js') {
+            Test-Path -LiteralPath (Join-Path $Package $f) | Should -BeTrue -Because "$f belongs in the package"
+        }
+        (Test-ModuleManifest -Path (Join-Path $Package 'MsiStorage.psd1')).Version.ToString() | Should -Be $Version
+    }
+
+    It 'carries a minified bundle within its size budget' {
+        $bundle = Get-Item -LiteralPath (Join-Path $Package 'bin/msistorage.js')
+        $bundle.Length | Should -BeLessThan 1.6MB
+        @(Get-Content -LiteralPath $bundle.FullName).Count | Should -BeLessThan 500 -Because 'a minified bundle has few lines'
+    }
+
+    It 'installs with Install-PSResource into a new home, and a new pwsh imports it by name and runs the tutorial flow' {
+        # A home of its own (PSResourceGet's repository list and the CurrentUser module folder live under it),
+        # and no inherited PSModulePath: each pwsh computes its module path from that home, as a user's would.
+        $repoDir = Join-Path $Work 'repo'
+        New-Item -ItemType Directory -Path $repoDir | Out-Null
+        Copy-Item -LiteralPath $Nupkg.FullName -Destination $repoDir
+        $home2 = Join-Path $Work 'home'
+        $environment = New-MsiTestHome $home2
+        $repository = 'msistorage-test-' + [guid]::NewGuid().ToString('N').Substring(0, 8)
+
+        $installed = Invoke-ChildPwsh -Name 'install' -Arguments $repository, $repoDir -Environment $environment -Script @'
+param($Repository, $RepoDir)
+$ErrorActionPreference = 'Stop'
+Register-PSResourceRepository -Name $Repository -Uri $RepoDir
+Install-PSResource -Name MsiStorage -Repository $Repository -Scope CurrentUser -TrustRepository -Quiet
+$r = Get-InstalledPSResource -Name MsiStorage -Scope CurrentUser
+[pscustomobject]@{ Version = $r.Version.ToString(); Location = $r.InstalledLocation; Repository = $r.Repository } | ConvertTo-Json -Compress
+'@
+        # This version's package by its name: never whichever .nupkg a listing happens to give first.
+        $script:Nupkg = Get-Item -LiteralPath (Join-Path $Root "dist/MsiStorage.$Version.nupkg") -ErrorAction SilentlyContinue
+        $install = $installed | Select-Object -Last 1 | ConvertFrom-Json -ErrorAction SilentlyContinue
+        $install | Should -Not -BeNullOrEmpty -Because ($installed | Out-String)
         $install.Version | Should -Be $Version
         $install.Repository | Should -Be $repository
         $modules = Join-Path $home2 '.local/share/powershell/Modules'
@@ -951,5 +1024,3 @@ $about = (Get-Help about_MsiStorage | Out-String)
         $result.About | Should -BeTrue
     }
 }
-        # This version's package by its name: never whichever .nupkg a listing happens to give first.
-        $script:Nupkg = Get-Item -LiteralPath (Join-Path $Root "dist/MsiStorage.$Version.nupkg") -ErrorAction SilentlyContinue
