@@ -223,9 +223,21 @@ $Error | Where-Object { $_.FullyQualifiedErrorId -like '*,*' } | Select-Object -
     }
 
     It 'every cmdlet that writes supports -WhatIf and -Confirm' {
-        foreach ($name in 'New-MsiStorageContainer', 'Send-MsiBlob', 'Receive-MsiBlob', 'Remove-MsiBlob') {
-            (Get-Command $name).Parameters.Keys | Should -Contain 'WhatIf'
-            (Get-Command $name).Parameters.Keys | Should -Contain 'Confirm'
+        # Every exported command whose verb does not only read is taken to write (in the account or on the
+        # disk), so that a new one cannot come without ShouldProcess unnoticed.
+        $readingVerbs = 'Get', 'Test', 'Find', 'Search', 'Measure', 'Compare', 'Resolve', 'Show', 'Format', 'ConvertTo', 'ConvertFrom', 'Select', 'Read', 'Wait', 'Watch'
+        # New- commands that make nothing, in the account or anywhere: a context is an object in the session
+        # (its key, when not given, read from ARM's listKeys), and a SAS is a string that ARM signs
+        # (listServiceSas, listAccountSas) and keeps no record of.
+        $readOnly = 'New-MsiStorageContext', 'New-MsiStorageSas'
+        $exported = @(Get-Command -Module MsiStorage)
+        foreach ($name in $readOnly) { $exported.Name | Should -Contain $name -Because 'an exception names a command the module exports' }
+        $writers = @($exported | Where-Object { $_.Verb -notin $readingVerbs -and $_.Name -notin $readOnly })
+        # The ones known to write are among them; the list is not empty by a mistake in the filter.
+        foreach ($name in 'New-MsiStorageContainer', 'Send-MsiBlob', 'Receive-MsiBlob', 'Remove-MsiBlob') { $writers.Name | Should -Contain $name }
+        foreach ($command in $writers) {
+            $command.Parameters.Keys | Should -Contain 'WhatIf' -Because "$($command.Name) writes"
+            $command.Parameters.Keys | Should -Contain 'Confirm' -Because "$($command.Name) writes"
         }
     }
 }
@@ -342,18 +354,6 @@ Describe 'Replies: names stay strings, times are exact' {
             # Names like times, and one with a space and letters beyond ASCII (written as code points: this file
             # stays ASCII), which must come back as the same characters from Node's UTF-8.
             $names = '2026-01-15T10:00:00Z', '2026-01-15T10:00:00.1234567+01:00', "2026-01-15 Z$([char]0xFC)rich $([char]0x6771)$([char]0x4EAC).txt"
-            foreach ($n in $names) {
-                $sent = Send-MsiBlob -File $File -Container $container -Blob $n -Context $Ctx
-                $sent.Name | Should -BeOfType [string]
-                $sent.Name | Should -BeExactly $n
-            }
-            $listed = @(Get-MsiBlob -Container $container -Context $Ctx)
-            @($listed.Name | Sort-Object) | Should -Be @($names | Sort-Object)
-            foreach ($b in $listed) { $b.Name | Should -BeOfType [string] }
-
-            $folder = Join-Path $Work "dated-$Parser"
-            New-Item -ItemType Directory -Path $folder | Out-Null
-            $got = @($listed | Receive-MsiBlob -Destination $folder)
         function Use-MsiJsonParser([string] $Parser) {
             InModuleScope MsiStorage -Parameters @{ P = $Parser } {
                 param($P)
@@ -367,6 +367,18 @@ Describe 'Replies: names stay strings, times are exact' {
             }
         }
 
+            foreach ($n in $names) {
+                $sent = Send-MsiBlob -File $File -Container $container -Blob $n -Context $Ctx
+                $sent.Name | Should -BeOfType [string]
+                $sent.Name | Should -BeExactly $n
+            }
+            $listed = @(Get-MsiBlob -Container $container -Context $Ctx)
+            @($listed.Name | Sort-Object) | Should -Be @($names | Sort-Object)
+            foreach ($b in $listed) { $b.Name | Should -BeOfType [string] }
+
+            $folder = Join-Path $Work "dated-$Parser"
+            New-Item -ItemType Directory -Path $folder | Out-Null
+            $got = @($listed | Receive-MsiBlob -Destination $folder)
             @($got.Name | Sort-Object) | Should -Be @($names | Sort-Object)
             foreach ($n in $names) { (Get-FileHash -LiteralPath (Join-Path $folder $n)).Hash | Should -Be (Get-FileHash -LiteralPath $File).Hash }
 
@@ -702,6 +714,9 @@ function g { param([ArgumentCompleter({ 'a' })] [ValidateRange(1, 10)] [Validate
     BeforeAll {
         # What Windows PowerShell 5.1 on .NET Framework 4.x lacks, found in the syntax tree (not in the text, so
         # that comments, strings and New-Object's own -ArgumentList do not count): commands, parameters of a
+        $script:Ps1Xml = Get-ChildItem -LiteralPath (Join-Path $root 'ps-module') -Recurse -Include '*.ps1xml' | ForEach-Object { @{ Path = $_.FullName; Name = $_.Name } }
+        # What 5.1 reads as PowerShell source: the module's scripts and its manifest.
+        $script:Encoded = @(Get-ChildItem -LiteralPath (Join-Path $root 'ps-module') -Recurse -Include '*.ps1', '*.psm1', '*.psd1') + @(Get-Item -LiteralPath (Join-Path $root 'MsiStorage.psd1')) | ForEach-Object { @{ Path = $_.FullName; Name = $_.Name } }
         # command (abbreviations and common aliases too), automatic variables, types and members.
         # A use is allowed in a branch that only a newer PowerShell runs: inside an if clause (its condition
         # or its body) whose condition reads $PSVersionTable, reads a feature flag that the module probes when it
@@ -714,9 +729,6 @@ function g { param([ArgumentCompleter({ 'a' })] [ValidateRange(1, 10)] [Validate
             'ForEach-Object'    = 'Parallel', 'ThrottleLimit', 'TimeoutSeconds', 'AsJob', 'UseNewRunspace'
             'Split-Path'        = 'LeafBase', 'Extension'
             'Join-Path'         = 'AdditionalChildPath'
-        $script:Ps1Xml = Get-ChildItem -LiteralPath (Join-Path $root 'ps-module') -Recurse -Include '*.ps1xml' | ForEach-Object { @{ Path = $_.FullName; Name = $_.Name } }
-        # What 5.1 reads as PowerShell source: the module's scripts and its manifest.
-        $script:Encoded = @(Get-ChildItem -LiteralPath (Join-Path $root 'ps-module') -Recurse -Include '*.ps1', '*.psm1', '*.psd1') + @(Get-Item -LiteralPath (Join-Path $root 'MsiStorage.psd1')) | ForEach-Object { @{ Path = $_.FullName; Name = $_.Name } }
             'Invoke-RestMethod' = 'SkipCertificateCheck', 'SkipHttpErrorCheck', 'StatusCodeVariable', 'ResponseHeadersVariable', 'Authentication', 'SslProtocol', 'Form'
             'Invoke-WebRequest' = 'SkipCertificateCheck', 'SkipHttpErrorCheck', 'Authentication', 'SslProtocol', 'Form'
             'Get-ChildItem'     = 'FollowSymlink'
@@ -815,18 +827,6 @@ Test-Json -Json $t
 Invoke-RestMethod -Uri $u -SkipCertificateCheck
 1..3 | ForEach-Object -Parallel { $_ }
 1..3 | % -Parallel { $_ }
-Get-Error
-$v = [System.Management.Automation.SemanticVersion]'1.0.0'
-$v = [semver]::new(1, 0, 0)
-$v = New-Object System.Text.Json.JsonDocumentOptions
-'@
-        $tokens = $null; $errors = $null
-        $found = Get-Ps7OnlyUse ([System.Management.Automation.Language.Parser]::ParseInput($sample, [ref]$tokens, [ref]$errors))
-        $lines = @($found | ForEach-Object { [int]($_ -split ':')[0] } | Sort-Object -Unique)
-        $lines | Should -Be @(1..23) -Because ($found -join "`n")
-
-        $allowed = @'
-$a = Join-Path (Join-Path $root 'bin') 'x.cjs'
 
         # Syntax that Windows PowerShell 5.1's parser rejects, or reads as something else. Not allowed even in a
         # guarded branch: 5.1 parses the whole file before it runs any of it.
@@ -918,6 +918,18 @@ $a = Join-Path (Join-Path $root 'bin') 'x.cjs'
             }
             return , $found.ToArray()
         }
+Get-Error
+$v = [System.Management.Automation.SemanticVersion]'1.0.0'
+$v = [semver]::new(1, 0, 0)
+$v = New-Object System.Text.Json.JsonDocumentOptions
+'@
+        $tokens = $null; $errors = $null
+        $found = Get-Ps7OnlyUse ([System.Management.Automation.Language.Parser]::ParseInput($sample, [ref]$tokens, [ref]$errors))
+        $lines = @($found | ForEach-Object { [int]($_ -split ':')[0] } | Sort-Object -Unique)
+        $lines | Should -Be @(1..23) -Because ($found -join "`n")
+
+        $allowed = @'
+$a = Join-Path (Join-Path $root 'bin') 'x.cjs'
 $a = Join-Path -Path $root -ChildPath 'bin' -Resolve
 $a = Split-Path -Parent $p
 $b = Get-Content $p -Encoding Byte
@@ -975,6 +987,8 @@ Describe 'The package' {
         $repoDir = Join-Path $Work 'repo'
         New-Item -ItemType Directory -Path $repoDir | Out-Null
         Copy-Item -LiteralPath $Nupkg.FullName -Destination $repoDir
+        # This version's package by its name: never whichever .nupkg a listing happens to give first.
+        $script:Nupkg = Get-Item -LiteralPath (Join-Path $Root "dist/MsiStorage.$Version.nupkg") -ErrorAction SilentlyContinue
         $home2 = Join-Path $Work 'home'
         $environment = New-MsiTestHome $home2
         $repository = 'msistorage-test-' + [guid]::NewGuid().ToString('N').Substring(0, 8)
@@ -987,8 +1001,6 @@ Install-PSResource -Name MsiStorage -Repository $Repository -Scope CurrentUser -
 $r = Get-InstalledPSResource -Name MsiStorage -Scope CurrentUser
 [pscustomobject]@{ Version = $r.Version.ToString(); Location = $r.InstalledLocation; Repository = $r.Repository } | ConvertTo-Json -Compress
 '@
-        # This version's package by its name: never whichever .nupkg a listing happens to give first.
-        $script:Nupkg = Get-Item -LiteralPath (Join-Path $Root "dist/MsiStorage.$Version.nupkg") -ErrorAction SilentlyContinue
         $install = $installed | Select-Object -Last 1 | ConvertFrom-Json -ErrorAction SilentlyContinue
         $install | Should -Not -BeNullOrEmpty -Because ($installed | Out-String)
         $install.Version | Should -Be $Version
