@@ -33,9 +33,13 @@ BeforeAll {
     function Invoke-ChildPwsh {
         # Runs a script in a new pwsh with some environment variables set (a $null value removes one) and
         # returns what it printed, errors included. Never telemetry nor an update check: nothing leaves the machine.
-        param([string] $Name, [string] $Script, [string[]] $Arguments = @(), [hashtable] $Environment = @{})
-        $path = Join-Path $Work "$Name.ps1"
-        Set-Content -LiteralPath $path -Value $Script
+        # -File runs a script that is already on disk instead (its exit code is then in $LASTEXITCODE).
+        param([string] $Name, [string] $Script, [string[]] $Arguments = @(), [hashtable] $Environment = @{}, [string] $File)
+        $path = $File
+        if (-not $path) {
+            $path = Join-Path $Work "$Name.ps1"
+            Set-Content -LiteralPath $path -Value $Script
+        }
         $vars = @{ POWERSHELL_TELEMETRY_OPTOUT = '1'; POWERSHELL_UPDATECHECK = 'Off' } + $Environment
         $saved = @{}
         foreach ($k in $vars.Keys) { $saved[$k] = [Environment]::GetEnvironmentVariable($k); [Environment]::SetEnvironmentVariable($k, $vars[$k]) }
@@ -203,12 +207,12 @@ $Error | Where-Object { $_.FullyQualifiedErrorId -like '*,*' } | Select-Object -
         (Get-MsiBlob -Container $Container -Prefix 'doomed' -Context $Ctx).Name | Should -Be 'doomed.txt'
         $removed = Get-MsiBlob -Container $Container -Prefix 'doomed' -Context $Ctx | Remove-MsiBlob -Force -PassThru
         $removed.Name | Should -Be 'doomed.txt'
+        # What its [OutputType()] declares.
+        $removed.PSObject.TypeNames | Should -Contain 'MsiStorage.RemovedBlob'
         Get-MsiBlob -Container $Container -Prefix 'doomed' -Context $Ctx | Should -BeNullOrEmpty
     }
 
     It 'Remove-MsiBlob of a missing blob is ObjectNotFound' {
-        # What its [OutputType()] declares.
-        $removed.PSObject.TypeNames | Should -Contain 'MsiStorage.RemovedBlob'
         { Remove-MsiBlob -Blob 'never-was' -Container $Container -Context $Ctx -Force -ErrorAction Stop } | Should -Throw -ErrorId 'RemoveMsiBlobBlobNotFound,Remove-MsiBlob'
     }
 
@@ -348,12 +352,6 @@ Describe 'Tab completion' {
 
 Describe 'Replies: names stay strings, times are exact' {
     BeforeAll {
-        function Test-DateNamedBlob([string] $Parser) {
-            $container = New-MsiTestContainerName
-            New-MsiStorageContainer -Name $container -Context $Ctx | Out-Null
-            # Names like times, and one with a space and letters beyond ASCII (written as code points: this file
-            # stays ASCII), which must come back as the same characters from Node's UTF-8.
-            $names = '2026-01-15T10:00:00Z', '2026-01-15T10:00:00.1234567+01:00', "2026-01-15 Z$([char]0xFC)rich $([char]0x6771)$([char]0x4EAC).txt"
         function Use-MsiJsonParser([string] $Parser) {
             InModuleScope MsiStorage -Parameters @{ P = $Parser } {
                 param($P)
@@ -367,6 +365,12 @@ Describe 'Replies: names stay strings, times are exact' {
             }
         }
 
+        function Test-DateNamedBlob([string] $Parser) {
+            $container = New-MsiTestContainerName
+            New-MsiStorageContainer -Name $container -Context $Ctx | Out-Null
+            # Names like times, and one with a space and letters beyond ASCII (written as code points: this file
+            # stays ASCII), which must come back as the same characters from Node's UTF-8.
+            $names = '2026-01-15T10:00:00Z', '2026-01-15T10:00:00.1234567+01:00', "2026-01-15 Z$([char]0xFC)rich $([char]0x6771)$([char]0x4EAC).txt"
             foreach ($n in $names) {
                 $sent = Send-MsiBlob -File $File -Container $container -Blob $n -Context $Ctx
                 $sent.Name | Should -BeOfType [string]
@@ -587,10 +591,32 @@ Get-Help about_MsiStorage | Out-String -Width 200
     }
 }
 
+Describe 'npm run demo' {
+    It "scripts/demo.ps1 runs the tutorial's flow against the stack, as scripts/demo.ts starts it, and finds the download byte-identical" {
+        # The arguments scripts/demo.ts passes, from the stack's own description (as demo.ts has it from its stack).
+        $demoTs = Get-Content -Raw -LiteralPath (Join-Path $Root 'scripts/demo.ts')
+        $passed = @([regex]::Matches($demoTs, "'-(\w+)', info\.(\w+)") | ForEach-Object { @{ Parameter = $_.Groups[1].Value; Field = $_.Groups[2].Value } })
+        @($passed.Parameter) | Should -Be @('SubscriptionId', 'ResourceGroupName', 'StorageAccountName', 'ArmEndpoint', 'BlobEndpoint')
+        $arguments = foreach ($p in $passed) { "-$($p.Parameter)"; [string]$Stack.($p.Field) }
+        $demoTs | Should -Match 'AZURE_POD_IDENTITY_AUTHORITY_HOST: info\.imdsHost'
+        $out = Invoke-ChildPwsh -File (Join-Path $Root 'scripts/demo.ps1') -Arguments $arguments -Environment @{ AZURE_POD_IDENTITY_AUTHORITY_HOST = $Stack.imdsHost }
+        $code = $LASTEXITCODE
+        $text = $out -join "`n"
+        $code | Should -Be 0 -Because $text
+        $text | Should -Match 'test\.txt and test2\.txt are byte-identical \(\d+ bytes\)\.'
+        foreach ($step in 'Get-MsiToken', 'Get-MsiStorageKey', 'New-MsiStorageContext', 'New-MsiStorageContainer', 'Send-MsiBlob', 'Receive-MsiBlob') { $text | Should -Match "\($step\)" }
+        # It worked in the stack's account: the blob it uploaded is there.
+        (Get-MsiBlob -Container 'msidemo' -Context $Ctx).Name | Should -Be 'testblob'
+    }
+}
+
 Describe 'Windows PowerShell 5.1 compatibility' {
     BeforeDiscovery {
         $root = Split-Path -Parent (Split-Path -Parent $PSScriptRoot)
         $script:Sources = Get-ChildItem -LiteralPath (Join-Path $root 'ps-module') -Recurse -Include '*.ps1', '*.psm1' | ForEach-Object { @{ Path = $_.FullName; Name = $_.Name } }
+        $script:Ps1Xml = Get-ChildItem -LiteralPath (Join-Path $root 'ps-module') -Recurse -Include '*.ps1xml' | ForEach-Object { @{ Path = $_.FullName; Name = $_.Name } }
+        # What 5.1 reads as PowerShell source: the module's scripts and its manifest.
+        $script:Encoded = @(Get-ChildItem -LiteralPath (Join-Path $root 'ps-module') -Recurse -Include '*.ps1', '*.psm1', '*.psd1') + @(Get-Item -LiteralPath (Join-Path $root 'MsiStorage.psd1')) | ForEach-Object { @{ Path = $_.FullName; Name = $_.Name } }
     }
 
     It '<Name> uses no PowerShell 7-only syntax' -TestCases $Sources {
@@ -714,9 +740,6 @@ function g { param([ArgumentCompleter({ 'a' })] [ValidateRange(1, 10)] [Validate
     BeforeAll {
         # What Windows PowerShell 5.1 on .NET Framework 4.x lacks, found in the syntax tree (not in the text, so
         # that comments, strings and New-Object's own -ArgumentList do not count): commands, parameters of a
-        $script:Ps1Xml = Get-ChildItem -LiteralPath (Join-Path $root 'ps-module') -Recurse -Include '*.ps1xml' | ForEach-Object { @{ Path = $_.FullName; Name = $_.Name } }
-        # What 5.1 reads as PowerShell source: the module's scripts and its manifest.
-        $script:Encoded = @(Get-ChildItem -LiteralPath (Join-Path $root 'ps-module') -Recurse -Include '*.ps1', '*.psm1', '*.psd1') + @(Get-Item -LiteralPath (Join-Path $root 'MsiStorage.psd1')) | ForEach-Object { @{ Path = $_.FullName; Name = $_.Name } }
         # command (abbreviations and common aliases too), automatic variables, types and members.
         # A use is allowed in a branch that only a newer PowerShell runs: inside an if clause (its condition
         # or its body) whose condition reads $PSVersionTable, reads a feature flag that the module probes when it
@@ -804,29 +827,6 @@ function g { param([ArgumentCompleter({ 'a' })] [ValidateRange(1, 10)] [Validate
             }
             return , $found.ToArray()
         }
-    }
-
-    It 'the check finds what 5.1 lacks, and lets a guarded branch use it' {
-        $sample = @'
-$a = ConvertFrom-Json -InputObject $t -AsHashtable
-$a = '{}' | ConvertFrom-Json -Depth 5
-$a = ConvertFrom-Json $t -DateK String
-$a = Join-Path a b c
-$a = Join-Path -Path a -ChildPath b -AdditionalChildPath c
-$a = Split-Path -LeafBase $p
-$a = Split-Path $p -Extension
-$b = Get-Content $p -AsByteStream
-$b = gc $p -AsByteStream
-if ($IsWindows) { 'w' }
-$c = $IsLinux -or $global:IsMacOS
-$j = Start-ThreadJob { 1 }
-$d = [System.Text.Json.JsonSerializer]::Serialize(1)
-$psi.ArgumentList.Add('x')
-$psi.StandardInputEncoding = $utf8
-Test-Json -Json $t
-Invoke-RestMethod -Uri $u -SkipCertificateCheck
-1..3 | ForEach-Object -Parallel { $_ }
-1..3 | % -Parallel { $_ }
 
         # Syntax that Windows PowerShell 5.1's parser rejects, or reads as something else. Not allowed even in a
         # guarded branch: 5.1 parses the whole file before it runs any of it.
@@ -918,6 +918,29 @@ Invoke-RestMethod -Uri $u -SkipCertificateCheck
             }
             return , $found.ToArray()
         }
+    }
+
+    It 'the check finds what 5.1 lacks, and lets a guarded branch use it' {
+        $sample = @'
+$a = ConvertFrom-Json -InputObject $t -AsHashtable
+$a = '{}' | ConvertFrom-Json -Depth 5
+$a = ConvertFrom-Json $t -DateK String
+$a = Join-Path a b c
+$a = Join-Path -Path a -ChildPath b -AdditionalChildPath c
+$a = Split-Path -LeafBase $p
+$a = Split-Path $p -Extension
+$b = Get-Content $p -AsByteStream
+$b = gc $p -AsByteStream
+if ($IsWindows) { 'w' }
+$c = $IsLinux -or $global:IsMacOS
+$j = Start-ThreadJob { 1 }
+$d = [System.Text.Json.JsonSerializer]::Serialize(1)
+$psi.ArgumentList.Add('x')
+$psi.StandardInputEncoding = $utf8
+Test-Json -Json $t
+Invoke-RestMethod -Uri $u -SkipCertificateCheck
+1..3 | ForEach-Object -Parallel { $_ }
+1..3 | % -Parallel { $_ }
 Get-Error
 $v = [System.Management.Automation.SemanticVersion]'1.0.0'
 $v = [semver]::new(1, 0, 0)
@@ -963,6 +986,8 @@ Describe 'The package' {
     BeforeAll {
         $script:Package = Join-Path $Root 'dist/MsiStorage'
         $script:Version = (Get-Content -Raw -LiteralPath (Join-Path $Root 'package.json') | ConvertFrom-Json).version
+        # This version's package by its name: never whichever .nupkg a listing happens to give first.
+        $script:Nupkg = Get-Item -LiteralPath (Join-Path $Root "dist/MsiStorage.$Version.nupkg") -ErrorAction SilentlyContinue
     }
 
     It 'is built (npm run package) with the manifest, scripts, formats, about help and the bundle' {
@@ -987,8 +1012,6 @@ Describe 'The package' {
         $repoDir = Join-Path $Work 'repo'
         New-Item -ItemType Directory -Path $repoDir | Out-Null
         Copy-Item -LiteralPath $Nupkg.FullName -Destination $repoDir
-        # This version's package by its name: never whichever .nupkg a listing happens to give first.
-        $script:Nupkg = Get-Item -LiteralPath (Join-Path $Root "dist/MsiStorage.$Version.nupkg") -ErrorAction SilentlyContinue
         $home2 = Join-Path $Work 'home'
         $environment = New-MsiTestHome $home2
         $repository = 'msistorage-test-' + [guid]::NewGuid().ToString('N').Substring(0, 8)
