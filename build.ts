@@ -182,10 +182,19 @@ async function warmCodeCache(): Promise<void> {
   }
 }
 
-function stampManifest(): void {
-  const manifest = path.join(root, 'MsiStorage.psd1');
+/**
+ * Writes `version` into the ModuleVersion line of the manifest at `manifest`, and changes nothing else (the
+ * file is written only when the version differs). The build stamps package.json's version into
+ * MsiStorage.psd1; tests/unit/build.test.ts stamps a copy.
+ */
+export function stampManifest(manifest: string, version: string): void {
+  if (!/^[0-9A-Za-z.+-]+$/.test(version)) throw new Error(`'${version}' is not a version to write into a manifest`);
   const text = readFileSync(manifest, 'utf8');
-  const stamped = text.replace(/ModuleVersion\s*=\s*'[^']*'/, `ModuleVersion = '${pkg.version}'`);
+  // The key at the start of its line: a ModuleVersion inside RequiredModules (@{ ModuleName = ...;
+  // ModuleVersion = ... }) is another module's.
+  const line = /^(\s*ModuleVersion\s*=\s*)'[^']*'/m;
+  if (!line.test(text)) throw new Error(`${manifest} has no ModuleVersion line`);
+  const stamped = text.replace(line, `$1'${version}'`);
   if (stamped !== text) writeFileSync(manifest, stamped);
 }
 
@@ -199,7 +208,7 @@ async function main(): Promise<void> {
     build({ ...common, entryPoints: [path.join(root, 'src/stack/azurite-host.ts')], outfile: path.join(dist, 'azurite-host.cjs'), external: ['azurite'] }),
   ]);
   await warmCodeCache();
-  stampManifest();
+  stampManifest(path.join(root, 'MsiStorage.psd1'), pkg.version);
   console.log(`built MsiStorage ${pkg.version} into ${path.relative(root, dist)}/`);
 }
 

@@ -43,12 +43,13 @@ function Remove-MsiBlob {
     Objects with Name (or Blob), Container and Context properties, such as the output of Get-MsiBlob.
 
     .OUTPUTS
-    None, or with -PassThru objects with Name, Container and Context.
+    None, or with -PassThru MsiStorage.RemovedBlob: Name, Container, Context.
 
     .LINK
     Get-MsiBlob
     #>
     [CmdletBinding(SupportsShouldProcess = $true, ConfirmImpact = 'High')]
+    [OutputType('MsiStorage.RemovedBlob')]
     param(
         [Parameter(Mandatory = $true, Position = 0, ValueFromPipelineByPropertyName = $true)]
         [Alias('Name')]

@@ -33,9 +33,13 @@ BeforeAll {
     function Invoke-ChildPwsh {
         # Runs a script in a new pwsh with some environment variables set (a $null value removes one) and
         # returns what it printed, errors included. Never telemetry nor an update check: nothing leaves the machine.
-        param([string] $Name, [string] $Script, [string[]] $Arguments = @(), [hashtable] $Environment = @{})
-        $path = Join-Path $Work "$Name.ps1"
-        Set-Content -LiteralPath $path -Value $Script
+        # -File runs a script that is already on disk instead (its exit code is then in $LASTEXITCODE).
+        param([string] $Name, [string] $Script, [string[]] $Arguments = @(), [hashtable] $Environment = @{}, [string] $File)
+        $path = $File
+        if (-not $path) {
+            $path = Join-Path $Work "$Name.ps1"
+            Set-Content -LiteralPath $path -Value $Script
+        }
         $vars = @{ POWERSHELL_TELEMETRY_OPTOUT = '1'; POWERSHELL_UPDATECHECK = 'Off' } + $Environment
         $saved = @{}
         foreach ($k in $vars.Keys) { $saved[$k] = [Environment]::GetEnvironmentVariable($k); [Environment]::SetEnvironmentVariable($k, $vars[$k]) }
@@ -203,6 +207,8 @@ $Error | Where-Object { $_.FullyQualifiedErrorId -like '*,*' } | Select-Object -
         (Get-MsiBlob -Container $Container -Prefix 'doomed' -Context $Ctx).Name | Should -Be 'doomed.txt'
         $removed = Get-MsiBlob -Container $Container -Prefix 'doomed' -Context $Ctx | Remove-MsiBlob -Force -PassThru
         $removed.Name | Should -Be 'doomed.txt'
+        # What its [OutputType()] declares.
+        $removed.PSObject.TypeNames | Should -Contain 'MsiStorage.RemovedBlob'
         Get-MsiBlob -Container $Container -Prefix 'doomed' -Context $Ctx | Should -BeNullOrEmpty
     }
 
@@ -221,9 +227,21 @@ $Error | Where-Object { $_.FullyQualifiedErrorId -like '*,*' } | Select-Object -
     }
 
     It 'every cmdlet that writes supports -WhatIf and -Confirm' {
-        foreach ($name in 'New-MsiStorageContainer', 'Send-MsiBlob', 'Receive-MsiBlob', 'Remove-MsiBlob') {
-            (Get-Command $name).Parameters.Keys | Should -Contain 'WhatIf'
-            (Get-Command $name).Parameters.Keys | Should -Contain 'Confirm'
+        # Every exported command whose verb does not only read is taken to write (in the account or on the
+        # disk), so that a new one cannot come without ShouldProcess unnoticed.
+        $readingVerbs = 'Get', 'Test', 'Find', 'Search', 'Measure', 'Compare', 'Resolve', 'Show', 'Format', 'ConvertTo', 'ConvertFrom', 'Select', 'Read', 'Wait', 'Watch'
+        # New- commands that make nothing, in the account or anywhere: a context is an object in the session
+        # (its key, when not given, read from ARM's listKeys), and a SAS is a string that ARM signs
+        # (listServiceSas, listAccountSas) and keeps no record of.
+        $readOnly = 'New-MsiStorageContext', 'New-MsiStorageSas'
+        $exported = @(Get-Command -Module MsiStorage)
+        foreach ($name in $readOnly) { $exported.Name | Should -Contain $name -Because 'an exception names a command the module exports' }
+        $writers = @($exported | Where-Object { $_.Verb -notin $readingVerbs -and $_.Name -notin $readOnly })
+        # The ones known to write are among them; the list is not empty by a mistake in the filter.
+        foreach ($name in 'New-MsiStorageContainer', 'Send-MsiBlob', 'Receive-MsiBlob', 'Remove-MsiBlob') { $writers.Name | Should -Contain $name }
+        foreach ($command in $writers) {
+            $command.Parameters.Keys | Should -Contain 'WhatIf' -Because "$($command.Name) writes"
+            $command.Parameters.Keys | Should -Contain 'Confirm' -Because "$($command.Name) writes"
         }
     }
 }
@@ -334,10 +352,25 @@ Describe 'Tab completion' {
 
 Describe 'Replies: names stay strings, times are exact' {
     BeforeAll {
+        function Use-MsiJsonParser([string] $Parser) {
+            InModuleScope MsiStorage -Parameters @{ P = $Parser } {
+                param($P)
+                Select-MsiJsonParser -Parser $P
+                # 'Plain' is Windows PowerShell 5.1's ConvertFrom-Json, which keeps a string that looks like a
+                # time as a string, and writes an array as one object. PowerShell 7's does neither unless told
+                # to: these defaults, for the module's own commands only, tell it, so that the Plain path, and
+                # everything that reads what it returns, runs here on what 5.1 would give it.
+                if ($P -eq 'Plain') { $script:PSDefaultParameterValues = @{ 'ConvertFrom-Json:DateKind' = 'String'; 'ConvertFrom-Json:NoEnumerate' = $true } }
+                else { Remove-Variable -Name PSDefaultParameterValues -Scope Script -ErrorAction SilentlyContinue }
+            }
+        }
+
         function Test-DateNamedBlob([string] $Parser) {
             $container = New-MsiTestContainerName
             New-MsiStorageContainer -Name $container -Context $Ctx | Out-Null
-            $names = '2026-01-15T10:00:00Z', '2026-01-15T10:00:00.1234567+01:00'
+            # Names like times, and one with a space and letters beyond ASCII (written as code points: this file
+            # stays ASCII), which must come back as the same characters from Node's UTF-8.
+            $names = '2026-01-15T10:00:00Z', '2026-01-15T10:00:00.1234567+01:00', "2026-01-15 Z$([char]0xFC)rich $([char]0x6771)$([char]0x4EAC).txt"
             foreach ($n in $names) {
                 $sent = Send-MsiBlob -File $File -Container $container -Blob $n -Context $Ctx
                 $sent.Name | Should -BeOfType [string]
@@ -370,14 +403,70 @@ Describe 'Replies: names stay strings, times are exact' {
     }
 
     # Auto is ConvertFrom-Json -DateKind String on PowerShell 7.5+; Populate and Tree are the PowerShell 7.0-7.4
-    # parsers (Newtonsoft.Json's reader without date parsing), run here on purpose.
+    # parsers (Newtonsoft.Json's reader without date parsing), and Plain Windows PowerShell 5.1's, run here on
+    # purpose (see Use-MsiJsonParser).
     It 'a blob named like a date round-trips through Send, Get, Receive, tab completion and Remove (<Parser> parser)' -TestCases @(
-        @{ Parser = 'Auto' }, @{ Parser = 'Populate' }, @{ Parser = 'Tree' }
+        @{ Parser = 'Auto' }, @{ Parser = 'Populate' }, @{ Parser = 'Tree' }, @{ Parser = 'Plain' }
     ) {
         param($Parser)
-        if ($Parser -ne 'Auto') { InModuleScope MsiStorage -Parameters @{ P = $Parser } { param($P) Select-MsiJsonParser -Parser $P } }
+        Use-MsiJsonParser $Parser
         try { Test-DateNamedBlob -Parser $Parser }
-        finally { if ($Parser -ne 'Auto') { InModuleScope MsiStorage { Select-MsiJsonParser -Parser Auto } } }
+        finally { Use-MsiJsonParser Auto }
+    }
+
+    It 'a reply reads back with every name and value as sent: nested objects, arrays, times as text, non-ASCII (<Parser> parser)' -TestCases @(
+        @{ Parser = 'Auto' }, @{ Parser = 'DateKind' }, @{ Parser = 'Populate' }, @{ Parser = 'Tree' }, @{ Parser = 'Plain' }
+    ) {
+        param($Parser)
+        $zurich = "Z$([char]0xFC)rich $([char]0x6771)$([char]0x4EAC) $([char]0xD83D)$([char]0xDE00)"
+        $reply = [ordered]@{
+            v = 1; ok = $true
+            result = [ordered]@{
+                name = '2026-01-15T10:00:00Z'; lastModified = '2026-01-15T10:00:00.1234567+01:00'; day = '2026-01-15'
+                $zurich = $zurich
+                nested = [ordered]@{ deeper = [ordered]@{ when = '2026-01-15T10:00:00.123Z'; list = @([ordered]@{ n = $zurich }, '2026-01-15T10:00:00Z', 3) } }
+                size = 12; big = 1234567890123; ratio = 1.5; yes = $true; none = $null
+            }
+        }
+        # What Node writes: UTF-8 JSON, non-ASCII unescaped; the batch parse reads several lines as one array.
+        $json = $reply | ConvertTo-Json -Depth 10 -Compress
+        $json | Should -Match ([regex]::Escape($zurich.Substring(0, 7)))
+        Use-MsiJsonParser $Parser
+        try {
+            $read = InModuleScope MsiStorage -Parameters @{ J = $json } {
+                param($J)
+                # As Invoke-MsiNode reads a batch: assigned, then enumerated (5.1's ConvertFrom-Json, and the
+                # Tree converter, return an array as one object).
+                $messages = ConvertFrom-MsiJson ('[' + $J + ',' + $J + ']')
+                @{ One = @(ConvertFrom-MsiJson $J); Many = @(foreach ($m in $messages) { $m }) }
+            }
+        }
+        finally { Use-MsiJsonParser Auto }
+        $read.One.Count | Should -Be 1
+        $read.Many.Count | Should -Be 2
+        foreach ($r in $read.One + $read.Many) {
+            $r.ok | Should -BeTrue
+            $x = $r.result
+            foreach ($property in 'name', 'lastModified', 'day') {
+                $x.$property | Should -BeOfType [string]
+                $x.$property | Should -BeExactly $reply.result[$property]
+            }
+            $x.$zurich | Should -BeExactly $zurich
+            $x.nested.deeper.when | Should -BeOfType [string]
+            $x.nested.deeper.when | Should -BeExactly '2026-01-15T10:00:00.123Z'
+            $list = @($x.nested.deeper.list)
+            $list.Count | Should -Be 3
+            $list[0].n | Should -BeExactly $zurich
+            $list[1] | Should -BeOfType [string]
+            $list[1] | Should -BeExactly '2026-01-15T10:00:00Z'
+            $list[2] | Should -Be 3
+            $x.size | Should -Be 12
+            $x.big | Should -Be 1234567890123
+            $x.ratio | Should -Be 1.5
+            $x.yes | Should -BeTrue
+            $x.PSObject.Properties['none'] | Should -Not -BeNullOrEmpty
+            $x.none | Should -BeNullOrEmpty
+        }
     }
 
     It 'completion quotes a name that PowerShell would read as a parameter' {
@@ -460,7 +549,7 @@ $o = { param($d) @{ Ticks = $d.UtcTicks; Offset = $d.Offset.TotalMinutes } }
 }
 
 Describe 'Help' {
-    It 'every command has an example of the tutorial flow, inputs and outputs' {
+    It 'every command has an example of the tutorial flow' {
         # The tutorial's flow (issue 7: one example of each command is it), its steps in the order they run: a
         # token, a key (or a SAS) from ARM with it, a context, then an upload or a download (or the command
         # itself) with that. A command in another's argument runs before it: commands are taken in the order
@@ -484,11 +573,7 @@ Describe 'Help' {
             if (-not @((Get-Help $name -Full).examples.example | Where-Object { & $isFlow ([string]$_.code) $name })) { $name }
         }
         $missing | Should -BeNullOrEmpty -Because 'each command needs the tutorial flow (Get-MsiToken, Get-MsiStorageKey or New-MsiStorageSas, New-MsiStorageContext, then Send-MsiBlob, Receive-MsiBlob or the command) among its examples'
-        foreach ($name in (Get-Command -Module MsiStorage).Name) {
-            $help = Get-Help $name -Full
-            ($help.inputTypes | Out-String).Trim() | Should -Not -BeNullOrEmpty -Because "$name documents its inputs"
-            ($help.returnValues | Out-String).Trim() | Should -Not -BeNullOrEmpty -Because "$name documents its outputs"
-        }
+        # Inputs, outputs and the rest of each command's help comment: tests/pester/Manifest.Tests.ps1.
     }
 
     It 'has an about_MsiStorage topic on the flow, the emulator and security, which Get-Help finds from the clone' {
@@ -506,10 +591,32 @@ Get-Help about_MsiStorage | Out-String -Width 200
     }
 }
 
+Describe 'npm run demo' {
+    It "scripts/demo.ps1 runs the tutorial's flow against the stack, as scripts/demo.ts starts it, and finds the download byte-identical" {
+        # The arguments scripts/demo.ts passes, from the stack's own description (as demo.ts has it from its stack).
+        $demoTs = Get-Content -Raw -LiteralPath (Join-Path $Root 'scripts/demo.ts')
+        $passed = @([regex]::Matches($demoTs, "'-(\w+)', info\.(\w+)") | ForEach-Object { @{ Parameter = $_.Groups[1].Value; Field = $_.Groups[2].Value } })
+        @($passed.Parameter) | Should -Be @('SubscriptionId', 'ResourceGroupName', 'StorageAccountName', 'ArmEndpoint', 'BlobEndpoint')
+        $arguments = foreach ($p in $passed) { "-$($p.Parameter)"; [string]$Stack.($p.Field) }
+        $demoTs | Should -Match 'AZURE_POD_IDENTITY_AUTHORITY_HOST: info\.imdsHost'
+        $out = Invoke-ChildPwsh -File (Join-Path $Root 'scripts/demo.ps1') -Arguments $arguments -Environment @{ AZURE_POD_IDENTITY_AUTHORITY_HOST = $Stack.imdsHost }
+        $code = $LASTEXITCODE
+        $text = $out -join "`n"
+        $code | Should -Be 0 -Because $text
+        $text | Should -Match 'test\.txt and test2\.txt are byte-identical \(\d+ bytes\)\.'
+        foreach ($step in 'Get-MsiToken', 'Get-MsiStorageKey', 'New-MsiStorageContext', 'New-MsiStorageContainer', 'Send-MsiBlob', 'Receive-MsiBlob') { $text | Should -Match "\($step\)" }
+        # It worked in the stack's account: the blob it uploaded is there.
+        (Get-MsiBlob -Container 'msidemo' -Context $Ctx).Name | Should -Be 'testblob'
+    }
+}
+
 Describe 'Windows PowerShell 5.1 compatibility' {
     BeforeDiscovery {
         $root = Split-Path -Parent (Split-Path -Parent $PSScriptRoot)
         $script:Sources = Get-ChildItem -LiteralPath (Join-Path $root 'ps-module') -Recurse -Include '*.ps1', '*.psm1' | ForEach-Object { @{ Path = $_.FullName; Name = $_.Name } }
+        $script:Ps1Xml = Get-ChildItem -LiteralPath (Join-Path $root 'ps-module') -Recurse -Include '*.ps1xml' | ForEach-Object { @{ Path = $_.FullName; Name = $_.Name } }
+        # What 5.1 reads as PowerShell source: the module's scripts and its manifest.
+        $script:Encoded = @(Get-ChildItem -LiteralPath (Join-Path $root 'ps-module') -Recurse -Include '*.ps1', '*.psm1', '*.psd1') + @(Get-Item -LiteralPath (Join-Path $root 'MsiStorage.psd1')) | ForEach-Object { @{ Path = $_.FullName; Name = $_.Name } }
     }
 
     It '<Name> uses no PowerShell 7-only syntax' -TestCases $Sources {
@@ -517,17 +624,117 @@ Describe 'Windows PowerShell 5.1 compatibility' {
         $tokens = $null; $errors = $null
         $ast = [System.Management.Automation.Language.Parser]::ParseFile($Path, [ref]$tokens, [ref]$errors)
         $errors | Should -BeNullOrEmpty
-        $sevenOnly = $ast.FindAll({
-                param($n)
-                $n -is [System.Management.Automation.Language.TernaryExpressionAst] -or
-                $n -is [System.Management.Automation.Language.PipelineChainAst] -or
-                ($n -is [System.Management.Automation.Language.BinaryExpressionAst] -and $n.Operator -eq 'QuestionQuestion') -or
-                ($n -is [System.Management.Automation.Language.AssignmentStatementAst] -and $n.Operator -eq 'QuestionQuestionEquals') -or
-                ($n -is [System.Management.Automation.Language.MemberExpressionAst] -and $n.NullConditional) -or
-                ($n -is [System.Management.Automation.Language.IndexExpressionAst] -and $n.NullConditional) -or
-                ($n -is [System.Management.Automation.Language.NamedBlockAst] -and [string]$n.BlockKind -eq 'Clean')
-            }, $true)
-        @($sevenOnly | ForEach-Object { "$($_.Extent.StartLineNumber): $($_.Extent.Text)" }) | Should -BeNullOrEmpty
+        Get-Ps7Syntax $ast $tokens | Should -BeNullOrEmpty
+    }
+
+    It 'the syntax check finds each form 5.1 cannot read, and nothing in what it can' {
+        # One line per rule: each must be found on its line, so that no rule is one that cannot fire.
+        $sample = @'
+$a = $b ? 1 : 2
+Get-Thing && Get-Other
+$a = $b ?? 1
+$a ??= 1
+$a = ${b}?.Name
+$a = ${b}?[0]
+function f { param() process { } clean { } }
+Start-Sleep 10 &
+$a = "check `u{2713}"
+Write-Output mark`u{2713}
+$a = @"
+mark `u{2713}
+"@
+$a = 1u
+$a = 2uy + 3y
+$a = 4s + 5us
+$a = 6ul
+$a = 7n
+$a = 0b1010
+$a = "$(8u) inside a string"
+function g { param([ArgumentCompletions('a', 'b')] [string] $P) }
+function g { param([ValidateNotNullOrWhiteSpace()] [string] $P) }
+function g { param([ValidateRange('Positive')] [int] $P) }
+function g { param([System.Management.Automation.ValidateRangeAttribute([System.Management.Automation.ValidateRangeKind]::NonNegative)] [int] $P) }
+function g { param([ValidateSet([SomeValuesGenerator])] [string] $P) }
+function g { param([Parameter(ExperimentalName = 'x', ExperimentalAction = 'Show')] [string] $P) }
+function g { [Experimental('x', 'Show')] param() }
+'@
+        $tokens = $null; $errors = $null
+        $ast = [System.Management.Automation.Language.Parser]::ParseInput($sample, [ref]$tokens, [ref]$errors)
+        $errors | Should -BeNullOrEmpty
+        $found = Get-Ps7Syntax $ast $tokens
+        $lines = @($found | ForEach-Object { [int]($_ -split ':')[0] } | Sort-Object -Unique)
+        $lines | Should -Be @(1..11 + 14..27) -Because ($found -join "`n")
+
+        $allowed = @'
+$a = if ($b) { 1 } else { 2 }
+Get-Thing; if ($?) { Get-Other }
+$a = 'no `u{2713} in single quotes', "an escaped ``u{2713}", "a tab`t and `$u{x}"
+# "`u{2713}" in a comment
+$a = 1 + 2L + 3l + 4d + 1.5d + 1e3 + .5 + 0x1F + 0xFFl + 10kb + 2MB + 1gb + 1TB + 1pb + 1.5mb + -1 + 5lkb
+$a = $b[0] + $b[-1]; 1..3 | ForEach-Object { $_ }
+$job = Start-Job { 1 }; & $command; & { 1 }; $a = 1 -band 3
+function g { param([ArgumentCompleter({ 'a' })] [ValidateRange(1, 10)] [ValidateSet('a', 'b')] [ValidateNotNullOrEmpty()] [Parameter(Mandatory = $true)] [string] $P) }
+'@
+        # A literal here-string (which cannot be written inside this one).
+        $allowed += "`n`$a = @'`n``u{2713} in a literal here-string`n'@"
+        $ast = [System.Management.Automation.Language.Parser]::ParseInput($allowed, [ref]$tokens, [ref]$errors)
+        $errors | Should -BeNullOrEmpty
+        Get-Ps7Syntax $ast $tokens | Should -BeNullOrEmpty
+    }
+
+    It '<Name>: its script blocks use nothing that Windows PowerShell 5.1 lacks' -TestCases $Ps1Xml {
+        param($Path, $Name)
+        $blocks = @(Get-Ps1XmlScript $Path)
+        $blocks.Count | Should -BeGreaterThan 0 -Because "$Name has script blocks, which PowerShell parses when it loads the file"
+        $found = foreach ($b in $blocks) {
+            $tokens = $null; $errors = $null
+            $ast = [System.Management.Automation.Language.Parser]::ParseInput($b.Text, [ref]$tokens, [ref]$errors)
+            foreach ($e in $errors) { "$($b.Where): $($e.Message)" }
+            foreach ($f in @(Get-Ps7Syntax $ast $tokens) + @(Get-Ps7OnlyUse $ast | ForEach-Object { $_ })) { "$($b.Where), line $f" }
+        }
+        $found | Should -BeNullOrEmpty
+    }
+
+    It 'the .ps1xml check reads every kind of script block, and finds a 7-only one' {
+        $xml = Join-Path $Work 'sample.Types.ps1xml'
+        Set-Content -LiteralPath $xml -Encoding utf8 -Value @'
+<?xml version="1.0" encoding="utf-8"?>
+<Types><Type><Name>X</Name><Members>
+  <ScriptProperty><Name>A</Name><GetScriptBlock>$this.A ?? 1</GetScriptBlock><SetScriptBlock>param($v) $v</SetScriptBlock></ScriptProperty>
+  <ScriptMethod><Name>B</Name><Script>"`u{2713}"</Script></ScriptMethod>
+</Members></Type>
+<View><TableControl><TableRowEntries><TableRowEntry><TableColumnItems><TableColumnItem><ScriptBlock>$_.Name | ConvertFrom-Json -AsHashtable</ScriptBlock></TableColumnItem></TableColumnItems></TableRowEntry></TableRowEntries></TableControl></View>
+</Types>
+'@
+        $blocks = @(Get-Ps1XmlScript $xml)
+        @($blocks.Where | ForEach-Object { ($_ -split ' ')[0] }) | Should -Be @('<GetScriptBlock>', '<SetScriptBlock>', '<Script>', '<ScriptBlock>')
+        $found = foreach ($b in $blocks) {
+            $tokens = $null; $errors = $null
+            $ast = [System.Management.Automation.Language.Parser]::ParseInput($b.Text, [ref]$tokens, [ref]$errors)
+            Get-Ps7Syntax $ast $tokens
+            Get-Ps7OnlyUse $ast | ForEach-Object { $_ }
+        }
+        @($found) | Should -Be @('1: ??', '1: "`u{...}" (a Unicode escape)', '1: ConvertFrom-Json -AsHashtable')
+    }
+
+    It '<Name> is ASCII, or says its encoding with a byte order mark' -TestCases $Encoded {
+        # Windows PowerShell 5.1 reads a .ps1, .psm1 or .psd1 without a byte order mark in the system's ANSI
+        # code page: UTF-8 letters beyond ASCII come out as other characters.
+        param($Path, $Name)
+        Get-AnsiMisread $Path | Should -BeNullOrEmpty
+    }
+
+    It 'the encoding check finds a UTF-8 letter in a file without a byte order mark, and allows one with it' {
+        $utf8 = [System.Text.Encoding]::UTF8
+        $plain = Join-Path $Work 'nobom.ps1'
+        [System.IO.File]::WriteAllBytes($plain, $utf8.GetBytes("'ascii'`n# caf$([char]0xE9)`n'ascii'`n"))
+        Get-AnsiMisread $plain | Should -Be @('2: 2 bytes beyond ASCII')
+        $bom = Join-Path $Work 'bom.ps1'
+        [System.IO.File]::WriteAllBytes($bom, [byte[]](0xEF, 0xBB, 0xBF) + $utf8.GetBytes("# caf$([char]0xE9)`n"))
+        Get-AnsiMisread $bom | Should -BeNullOrEmpty
+        $utf16 = Join-Path $Work 'utf16.ps1'
+        [System.IO.File]::WriteAllBytes($utf16, [System.Text.Encoding]::Unicode.GetPreamble() + [System.Text.Encoding]::Unicode.GetBytes("# caf$([char]0xE9)`n"))
+        Get-AnsiMisread $utf16 | Should -BeNullOrEmpty
     }
 
     BeforeAll {
@@ -620,6 +827,97 @@ Describe 'Windows PowerShell 5.1 compatibility' {
             }
             return , $found.ToArray()
         }
+
+        # Syntax that Windows PowerShell 5.1's parser rejects, or reads as something else. Not allowed even in a
+        # guarded branch: 5.1 parses the whole file before it runs any of it.
+        $script:Ps7Attributes = @{
+            'ArgumentCompletions'         = '[ArgumentCompletions()] (PowerShell 6)'
+            'ValidateNotNullOrWhiteSpace' = '[ValidateNotNullOrWhiteSpace()] (PowerShell 7.4)'
+            'Experimental'                = '[Experimental()] (PowerShell 6.2)'
+        }
+        # 5.1's numbers: decimal or hexadecimal (no 0b binary), then l (long) or d (decimal), then kb..pb.
+        # PowerShell 6.2 added y, uy, s, us, u and ul, 7.0 n and 0b (about_Numeric_Literals).
+        $script:Ps51Number = '^[-+\u2013\u2014\u2015]?(0x[0-9a-f]+l?|(\d+\.?\d*|\.\d+)(e[-+]?\d+)?[ld]?)(kb|mb|gb|tb|pb)?$'
+
+        function Get-StringTokenText([System.Management.Automation.Language.Token] $Token) {
+            # The token's own text, with what is nested in it ("$(...)", "$var") blanked out: a single-quoted
+            # string inside a sub-expression is not the outer string's.
+            $text = $Token.Text.ToCharArray()
+            foreach ($nested in $Token.NestedTokens) {
+                for ($i = $nested.Extent.StartOffset - $Token.Extent.StartOffset; $i -lt $nested.Extent.EndOffset - $Token.Extent.StartOffset; $i++) { $text[$i] = ' ' }
+            }
+            return -join $text
+        }
+
+        function Get-Ps7Syntax([System.Management.Automation.Language.Ast] $Ast, [System.Management.Automation.Language.Token[]] $Tokens) {
+            # "<line>: <what>" for every use of syntax that Windows PowerShell 5.1 lacks.
+            $found = [System.Collections.Generic.List[string]]::new()
+            foreach ($n in $Ast.FindAll({ $true }, $true)) {
+                $what = $null
+                if ($n -is [System.Management.Automation.Language.TernaryExpressionAst]) { $what = '? : (the ternary operator)' }
+                elseif ($n -is [System.Management.Automation.Language.PipelineChainAst]) { $what = "$($n.Operator) (a pipeline chain)" }
+                elseif ($n -is [System.Management.Automation.Language.BinaryExpressionAst] -and $n.Operator -eq 'QuestionQuestion') { $what = '??' }
+                elseif ($n -is [System.Management.Automation.Language.AssignmentStatementAst] -and $n.Operator -eq 'QuestionQuestionEquals') { $what = '??=' }
+                elseif ($n -is [System.Management.Automation.Language.MemberExpressionAst] -and $n.NullConditional) { $what = '?.' }
+                elseif ($n -is [System.Management.Automation.Language.IndexExpressionAst] -and $n.NullConditional) { $what = '?[]' }
+                elseif ($n -is [System.Management.Automation.Language.NamedBlockAst] -and [string]$n.BlockKind -eq 'Clean') { $what = 'a clean block' }
+                elseif ($n -is [System.Management.Automation.Language.PipelineAst] -and $n.Background) { $what = '& at the end of a pipeline (a background job)' }
+                elseif ($n -is [System.Management.Automation.Language.AttributeAst]) {
+                    $attribute = $n.TypeName.FullName -replace '^System\.Management\.Automation\.', '' -replace 'Attribute$', ''
+                    if ($Ps7Attributes.ContainsKey($attribute)) { $what = $Ps7Attributes[$attribute] }
+                    # 5.1's ValidateRange takes a minimum and a maximum; 6.1 added one ValidateRangeKind instead.
+                    elseif ($attribute -eq 'ValidateRange' -and $n.PositionalArguments.Count -ne 2) { $what = '[ValidateRange()] with a range kind (PowerShell 6.1)' }
+                    # 5.1's ValidateSet takes strings; 6.0 added a type that generates them.
+                    elseif ($attribute -eq 'ValidateSet' -and @($n.PositionalArguments | Where-Object { $_ -is [System.Management.Automation.Language.TypeExpressionAst] }).Count -gt 0) { $what = '[ValidateSet()] with a values generator (PowerShell 6)' }
+                    elseif ($attribute -eq 'Parameter' -and @($n.NamedArguments | Where-Object { $_.ArgumentName -match '^Experimental(Name|Action)$' }).Count -gt 0) { $what = '[Parameter(ExperimentalName/ExperimentalAction)] (PowerShell 6.2)' }
+                }
+                if ($what) { $found.Add("$($n.Extent.StartLineNumber): $what") }
+            }
+            $pending = [System.Collections.Generic.Queue[object]]::new()
+            foreach ($t in $Tokens) { $pending.Enqueue($t) }
+            while ($pending.Count -gt 0) {
+                $t = $pending.Dequeue()
+                foreach ($nested in $t.NestedTokens) { $pending.Enqueue($nested) }
+                if ($t.Kind -eq 'Number' -and $t.Text -notmatch $Ps51Number) { $found.Add("$($t.Extent.StartLineNumber): the number $($t.Text)") }
+                # "`u{...}" (PowerShell 6): 5.1 reads it as the letters u{...}. In double-quoted strings and
+                # here-strings, and in bare words; an odd run of backticks escapes, an even one is backticks.
+                $expanding = $t.Kind -eq 'StringExpandable' -or $t.Kind -eq 'HereStringExpandable' -or ($t.Kind -eq 'Generic' -and $t -is [System.Management.Automation.Language.StringToken])
+                if ($expanding -and (Get-StringTokenText $t) -match '(?<!`)`(``)*u\{') { $found.Add("$($t.Extent.StartLineNumber): `"``u{...}`" (a Unicode escape)") }
+            }
+            $found | Sort-Object { [int]($_ -split ':')[0] }
+        }
+
+        function Get-Ps1XmlScript([string] $Path) {
+            # The script blocks of a types or formats file, each with where it is: PowerShell parses them when it
+            # loads the file, so 5.1 would fail (or misread) them as it would a .ps1.
+            $document = New-Object System.Xml.XmlDocument
+            $document.Load($Path)
+            $i = 0
+            foreach ($node in $document.SelectNodes("//*[local-name()='ScriptBlock' or local-name()='GetScriptBlock' or local-name()='SetScriptBlock' or local-name()='Script']")) {
+                $i++
+                [pscustomobject]@{ Where = "<$($node.LocalName)> #$i"; Text = $node.InnerText }
+            }
+        }
+
+        function Get-AnsiMisread([string] $Path) {
+            # "<line>: <n> bytes beyond ASCII" in a file without a byte order mark (UTF-8, UTF-16 or UTF-32),
+            # which Windows PowerShell 5.1 reads in the system's ANSI code page.
+            $bytes = [System.IO.File]::ReadAllBytes($Path)
+            $hasBom = ($bytes.Length -ge 3 -and $bytes[0] -eq 0xEF -and $bytes[1] -eq 0xBB -and $bytes[2] -eq 0xBF) -or
+                ($bytes.Length -ge 2 -and (($bytes[0] -eq 0xFF -and $bytes[1] -eq 0xFE) -or ($bytes[0] -eq 0xFE -and $bytes[1] -eq 0xFF))) -or
+                ($bytes.Length -ge 4 -and $bytes[0] -eq 0 -and $bytes[1] -eq 0 -and $bytes[2] -eq 0xFE -and $bytes[3] -eq 0xFF)
+            if ($hasBom) { return , @() }
+            $found = [System.Collections.Generic.List[string]]::new()
+            $line = 1; $count = 0
+            foreach ($b in $bytes + [byte]10) {
+                if ($b -eq 10) {
+                    if ($count -gt 0) { $found.Add("${line}: $count bytes beyond ASCII") }
+                    $line++; $count = 0
+                }
+                elseif ($b -gt 0x7F) { $count++ }
+            }
+            return , $found.ToArray()
+        }
     }
 
     It 'the check finds what 5.1 lacks, and lets a guarded branch use it' {
@@ -686,14 +984,16 @@ if ((Test-Path -LiteralPath 'variable:IsWindows') -and $IsWindows) { 'w' }
 
 Describe 'The package' {
     BeforeAll {
-        $script:Nupkg = Get-ChildItem -LiteralPath (Join-Path $Root 'dist') -Filter 'MsiStorage.*.nupkg' | Select-Object -First 1
         $script:Package = Join-Path $Root 'dist/MsiStorage'
         $script:Version = (Get-Content -Raw -LiteralPath (Join-Path $Root 'package.json') | ConvertFrom-Json).version
+        # This version's package by its name: never whichever .nupkg a listing happens to give first.
+        $script:Nupkg = Get-Item -LiteralPath (Join-Path $Root "dist/MsiStorage.$Version.nupkg") -ErrorAction SilentlyContinue
     }
 
     It 'is built (npm run package) with the manifest, scripts, formats, about help and the bundle' {
-        $Nupkg | Should -Not -BeNullOrEmpty
-        $Nupkg.Name | Should -Be "MsiStorage.$Version.nupkg"
+        $Nupkg | Should -Not -BeNullOrEmpty -Because "npm run package makes dist/MsiStorage.$Version.nupkg"
+        # scripts/package.ts removes the packages of earlier versions.
+        @(Get-ChildItem -LiteralPath (Join-Path $Root 'dist') -Filter 'MsiStorage.*.nupkg').Name | Should -Be @("MsiStorage.$Version.nupkg")
         foreach ($f in 'MsiStorage.psd1', 'ps-module/MsiStorage.psm1', 'ps-module/MsiStorage.Format.ps1xml', 'ps-module/Private/Invoke-MsiNode.ps1', 'ps-module/Public/Send-MsiBlob.ps1', 'en-US/about_MsiStorage.help.txt', 'bin/msistorage.cjs', 'bin/msistorage.js') {
             Test-Path -LiteralPath (Join-Path $Package $f) | Should -BeTrue -Because "$f belongs in the package"
         }
