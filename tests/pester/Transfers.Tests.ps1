@@ -411,9 +411,16 @@ Describe 'Many files' {
 
     It 'leaves no Node waiting when the pipeline fails before its end' {
         function Get-PreparedNode {
+            # This pwsh's own children only: another test run on the machine has prepared processes too.
             foreach ($dir in [System.IO.Directory]::GetDirectories('/proc')) {
-                try { $cmd = [System.IO.File]::ReadAllText((Join-Path $dir 'cmdline')) } catch { continue }
-                if ($cmd -match 'msistorage\.cjs' -and $cmd -match '--prepare') { Split-Path -Leaf $dir }
+                try {
+                    $cmd = [System.IO.File]::ReadAllText((Join-Path $dir 'cmdline'))
+                    $stat = [System.IO.File]::ReadAllText((Join-Path $dir 'stat'))
+                }
+                catch { continue }
+                # /proc/<pid>/stat: "pid (comm) state ppid ...", comm in parentheses and free to hold spaces.
+                $parent = [int]($stat.Substring($stat.LastIndexOf(')') + 2).Split(' ')[1])
+                if ($parent -eq $PID -and $cmd -match 'msistorage\.cjs' -and $cmd -match '--prepare') { Split-Path -Leaf $dir }
             }
         }
         function Wait-NoPreparedNode {
