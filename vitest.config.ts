@@ -5,6 +5,9 @@ export default defineConfig({
     include: ['tests/unit/**/*.test.ts', 'tests/integration/**/*.test.ts'],
     testTimeout: 60_000,
     hookTimeout: 60_000,
+    // Two files at a time even on two cores (vitest's default would be one): most of the suite's time is
+    // spent waiting (retry delays, deadlines, a 10 s lookup bound), not computing, and npm test has a budget.
+    maxWorkers: 2,
     // Never reach a real identity endpoint or Azure, whatever a test forgets: loopback only, and the IMDS
     // host on a closed loopback port unless a test points it at its emulator.
     env: {
