@@ -42,6 +42,12 @@ const cfg = {
 const manifest = path.join(root, 'MsiStorage.psd1');
 const work = mkdtempSync(path.join(tmpdir(), 'msistorage-bench-'));
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+/**
+ * A ratio from paired rounds: each round measures both sides back to back (a download on the same Azurite),
+ * so the median of the rounds' own ratios cancels what drifts from round to round on a shared machine (a
+ * round's two sides move together, by a third and more here), which the ratio of the two medians does not.
+ */
+const pairedRatio = (ours: number[], base: number[]) => median(ours.map((o, i) => o / base[i]));
 /** Each measurement must have done its work: a side that silently did nothing would otherwise "measure". */
 function verified(what: string, ok: boolean, detail: string): void {
   if (!ok) throw new Error(`[bench] ${what} did not do its work: ${detail}`);
@@ -159,7 +165,7 @@ async function main(): Promise<void> {
         },
       );
     }
-    const upRatio = median(up.ours) / median(up.base);
+    const upRatio = pairedRatio(up.ours, up.base);
     rows.push({ measure: `upload ${fmtBytes(cfg.size)}: Send-MsiBlob vs SDK uploadFile`, ours: `${median(up.ours).toFixed(0)} MiB/s`, base: `${median(up.base).toFixed(0)} MiB/s`, ratio: upRatio, target: '>= 0.95x throughput', pass: upRatio >= 0.95 });
 
     // 2. download throughput: each round puts the blob on a fresh Azurite with the minimal client (which
@@ -187,7 +193,7 @@ async function main(): Promise<void> {
       down.raw.push(mbps(g.bytes, g.ms));
       for (const f of ['base.out', 'ours.out', 'raw.out']) rmSync(path.join(work, f), { force: true });
     }
-    const downRatio = median(down.ours) / median(down.base);
+    const downRatio = pairedRatio(down.ours, down.base);
     rows.push({ measure: `download ${fmtBytes(cfg.size)}: Receive-MsiBlob vs SDK downloadToFile`, ours: `${median(down.ours).toFixed(0)} MiB/s`, base: `${median(down.base).toFixed(0)} MiB/s`, ratio: downRatio, target: '>= 1.0x throughput', pass: downRatio >= 1.0 });
     rmSync(big, { force: true });
 
@@ -222,7 +228,7 @@ async function main(): Promise<void> {
         },
       );
     }
-    const manyRatio = median(many.ours) / median(many.base);
+    const manyRatio = pairedRatio(many.ours, many.base);
     rows.push({ measure: `${cfg.files} files of ${fmtBytes(cfg.fileSize)}: pipeline vs Node script at concurrency 16`, ours: `${(median(many.ours) / 1000).toFixed(2)} s`, base: `${(median(many.base) / 1000).toFixed(2)} s`, ratio: manyRatio, target: '<= 1.3x time', pass: manyRatio <= 1.3 });
     rmSync(folder, { recursive: true, force: true });
     await fresh();
@@ -250,7 +256,8 @@ async function main(): Promise<void> {
 
     // The table.
     console.log('');
-    console.log(`MsiStorage benchmark (${smoke ? 'SMOKE: tiny sizes, ratios are noise' : `median of ${cfg.rounds}, ${cfg.fileRounds} for the many files`}), Azurite in memory on this machine`);
+    console.log(`MsiStorage benchmark (${smoke ? 'SMOKE: tiny sizes, ratios are noise' : `median of ${cfg.rounds} rounds, ${cfg.fileRounds} for the many files`}), Azurite in memory on this machine`);
+    console.log('A transfer ratio is the median of the rounds\' own ratios (the two sides of a round run back to back); the columns beside it are the medians of each side.');
     const header = ['measure', 'MsiStorage', 'baseline', 'ratio', 'target', ''];
     const table = rows.map((r) => [r.measure, r.ours, r.base, r.measure.startsWith('peak') ? '-' : `${r.ratio.toFixed(2)}x`, r.target, smoke ? '' : r.pass ? 'PASS' : 'MISS']);
     const widths = header.map((h, i) => Math.max(h.length, ...table.map((row) => row[i].length)));
@@ -267,8 +274,11 @@ async function main(): Promise<void> {
     console.log(`Cached Get-MsiToken: ${t.cached.toFixed(1)} ms median, ${t.firstCached.toFixed(1)} ms the first time in a session (no process started)`);
     // Every round, so that the noise behind each median is visible.
     const each = (xs: number[], digits = 0) => xs.map((x) => x.toFixed(digits)).join(' ');
-    console.log('Each round (MsiStorage / baseline):');
-    console.log(`  upload MiB/s ${each(up.ours)} / ${each(up.base)}; download MiB/s ${each(down.ours)} / ${each(down.base)}; files s ${each(many.ours.map((x) => x / 1000), 2)} / ${each(many.base.map((x) => x / 1000), 2)}`);
+    const ratios = (ours: number[], base: number[]) => ours.map((o, i) => `${(o / base[i]).toFixed(2)}x`).join(' ');
+    console.log('Each round (MsiStorage / baseline = ratio):');
+    console.log(`  upload MiB/s ${each(up.ours)} / ${each(up.base)} = ${ratios(up.ours, up.base)}`);
+    console.log(`  download MiB/s ${each(down.ours)} / ${each(down.base)} = ${ratios(down.ours, down.base)}`);
+    console.log(`  files s ${each(many.ours.map((x) => x / 1000), 2)} / ${each(many.base.map((x) => x / 1000), 2)} = ${ratios(many.ours, many.base)}`);
     // The smoke run (npm test) keeps its own file: it must not pass for the last real measurement.
     writeFileSync(path.join(root, 'tests', '.out', smoke ? 'bench-smoke.json' : 'bench.json'), JSON.stringify({ smoke, cfg, rows, raw: { put: median(up.raw), get: median(down.raw) }, inScript: { upload: median(up.inner), download: median(down.inner), manyMs: median(many.inner) }, cachedTokenMs: t.cached }, null, 2));
   } finally {
