@@ -188,10 +188,12 @@ async function warmCodeCache(): Promise<void> {
  * MsiStorage.psd1; tests/unit/build.test.ts stamps a copy.
  */
 export function stampManifest(manifest: string, version: string): void {
-  if (!/^[0-9A-Za-z.+-]+$/.test(version)) throw new Error(`'${version}' is not a version to write into a manifest`);
+  // A ModuleVersion is a System.Version: two to four numbers (a prerelease label belongs in PSData.Prerelease).
+  if (!/^\d+(\.\d+){1,3}$/.test(version)) throw new Error(`'${version}' is not a version to write into a manifest's ModuleVersion (two to four numbers)`);
   const text = readFileSync(manifest, 'utf8');
-  // The key at the start of its line: a ModuleVersion inside RequiredModules (@{ ModuleName = ...;
-  // ModuleVersion = ... }) is another module's.
+  // The first key at the start of its line: a ModuleVersion inside a one-line RequiredModules entry
+  // (@{ ModuleName = ...; ModuleVersion = ... }) is another module's and is left alone. (This manifest
+  // keeps its own ModuleVersion first; a multi-line RequiredModules entry above it would be matched.)
   const line = /^(\s*ModuleVersion\s*=\s*)'[^']*'/m;
   if (!line.test(text)) throw new Error(`${manifest} has no ModuleVersion line`);
   const stamped = text.replace(line, `$1'${version}'`);

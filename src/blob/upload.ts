@@ -122,7 +122,7 @@ export async function uploadOne(
       if (options.force || !alreadyExists(err)) throw storageError(err, where);
       const exists = storageError(Object.assign(err as object, { details: { errorCode: 'BlobAlreadyExists' } }), where);
       if (triesWith(commit.signal) < 2) throw exists;
-      response = await afterRetriedCommit(client, item.blob, size, md5Base64, exists, local.signal);
+      response = await afterRetriedCommit(client, item.blob, size, md5Base64, { headers, metadata: settings.metadata }, exists, local.signal);
       if (size <= blockSize) report(size);
     } finally {
       local.signal.removeEventListener('abort', stopCommit);
@@ -148,8 +148,8 @@ export async function uploadOne(
 /**
  * A conditional commit (If-None-Match: *) that was sent more than once, and refused on a later try because
  * the blob exists: its first try may well have been committed, its answer lost or later than the per-try
- * limit. The blob is this upload's if it holds the MD5 just computed and the file's length; its properties
- * are then the commit's answer. Else it is another writer's: BlobAlreadyExists, as for any blob that was
+ * limit. The blob is this upload's if it holds the MD5 just computed, the file's length, and the content
+ * settings and metadata this upload sent; its properties are then the commit's answer. Else it is another writer's: BlobAlreadyExists, as for any blob that was
  * there. Without an MD5 (-SkipIntegrityCheck) that cannot be told: BlobAlreadyExists still (nothing is
  * claimed that was not checked), saying that the blob may be this upload's.
  */
@@ -158,6 +158,7 @@ async function afterRetriedCommit(
   blobName: string,
   size: number,
   md5Base64: string | undefined,
+  sent: { headers: BlobHTTPHeaders; metadata?: Record<string, string> },
   exists: MsiError,
   signal: AbortSignal,
 ): Promise<{ etag?: string; lastModified?: Date }> {
@@ -179,6 +180,18 @@ async function afterRetriedCommit(
   }
   const stored = props.contentMD5 ? Buffer.from(props.contentMD5).toString('base64') : undefined;
   if (stored !== md5Base64 || props.contentLength !== size) throw exists;
+  // The same bytes from another writer would carry its own content settings and metadata: this upload's
+  // were never applied to it, so it is not this upload's blob.
+  const h = sent.headers;
+  const sameHeaders =
+    (props.contentType ?? '') === (h.blobContentType ?? '') &&
+    (props.cacheControl ?? '') === (h.blobCacheControl ?? '') &&
+    (props.contentDisposition ?? '') === (h.blobContentDisposition ?? '') &&
+    (props.contentEncoding ?? '') === (h.blobContentEncoding ?? '') &&
+    (props.contentLanguage ?? '') === (h.blobContentLanguage ?? '');
+  const metadataKey = (m: Record<string, string> | undefined) =>
+    JSON.stringify(Object.entries(m ?? {}).map(([k, v]) => [k.toLowerCase(), v]).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+  if (!sameHeaders || metadataKey(props.metadata) !== metadataKey(sent.metadata)) throw exists;
   verbose(
     `The commit of ${path.posix.basename(blobName)} was sent again and refused (the blob exists), and the blob holds this upload's MD5 (${md5Base64}) and length (${size} bytes): the first try was committed, its answer lost. The upload is done.`,
   );

@@ -256,8 +256,9 @@ export function checkSelector(identity: IdentitySelector): void {
  */
 export function normalizeResource(resource: string | undefined): string {
   const r = (resource ?? ARM_RESOURCE).trim();
-  if (!r) throw invalidArgument('Resource', '-Resource is empty. Give the resource URI, such as https://management.azure.com/.', 'InvalidResource');
-  if (!r.toLowerCase().endsWith('/.default')) return r;
-  const named = r.slice(0, -'/.default'.length);
+  const named = r.toLowerCase().endsWith('/.default') ? r.slice(0, -'/.default'.length) : r;
+  // '/.default' alone names nothing, as an empty -Resource does.
+  if (!named) throw invalidArgument('Resource', `-Resource ${r ? `'${r}' names no resource` : 'is empty'}. Give the resource URI, such as https://management.azure.com/ (or its scope, https://management.azure.com/.default).`, 'InvalidResource');
+  if (named === r) return r;
   return /^https?:\/\/[^/]+$/i.test(named) ? `${named}/` : named;
 }

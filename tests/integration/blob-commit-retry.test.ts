@@ -23,6 +23,9 @@ let direct: ContainerClient;
 let work: string;
 const md5 = (data: Buffer) => createHash('md5').update(data).digest();
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** What each upload here sends besides its bytes: a commit that stands for its first try carries them too. */
+const SENT = { contentType: 'application/x-msistorage-test', metadata: { run: 'commit-retry' } };
+const sentOptions = (data: Buffer) => ({ blobHTTPHeaders: { blobContentMD5: md5(data), blobContentType: SENT.contentType }, metadata: SENT.metadata });
 
 beforeAll(async () => {
   stack = await startStack();
@@ -38,8 +41,10 @@ afterAll(async () => {
 /**
  * Uploads `data` as `blob` through the front, whose first two commit requests (kind 'blocklist' or 'blob')
  * are answered 500; as soon as the second has been, `between` runs against Azurite, before the third try
- * (the storage retry policy sends the second try at once, and the third after its back-off: half a second
- * here). Returns the upload's run, and how many commit requests the front saw.
+ * (the storage retry policy sends the second try at once, and the third after its back-off: 1.5 s here, a
+ * window wide enough for a busy machine). The upload names its content type and metadata, which a commit
+ * standing for its first try must carry too (SENT). Returns the upload's run, and how many commit requests
+ * the front saw.
  */
 async function uploadWithFailedCommit(blob: string, data: Buffer, kind: 'blocklist' | 'blob', between: () => Promise<void>, skipIntegrityCheck = false) {
   const file = path.join(work, `${blob}.src`);
@@ -48,8 +53,8 @@ async function uploadWithFailedCommit(blob: string, data: Buffer, kind: 'blockli
   expect((await stack.command(`fail-front 500 2 InternalError ${kind}`)).ok).toBe(true);
   const isCommit = (r: { method: string; path: string; comp: string | null }) => r.method === 'PUT' && r.path.endsWith(`/${blob}`) && (kind === 'blocklist' ? r.comp === 'blocklist' : r.comp === null);
   const run = runBundle(
-    { command: 'upload', verbose: true, context: context(stack.frontBlobEndpoint), container: CONTAINER, blockSize: BLOCK, skipIntegrityCheck, items: [{ file, blob }] },
-    { AZURE_POD_IDENTITY_AUTHORITY_HOST: stack.imdsHost, MSISTORAGE_RETRY_DELAY_SCALE: '1' },
+    { command: 'upload', verbose: true, context: context(stack.frontBlobEndpoint), container: CONTAINER, blockSize: BLOCK, skipIntegrityCheck, ...SENT, items: [{ file, blob }] },
+    { AZURE_POD_IDENTITY_AUTHORITY_HOST: stack.imdsHost, MSISTORAGE_RETRY_DELAY_SCALE: '3' },
   );
   const commits: unknown[] = [];
   const deadline = Date.now() + 15_000;
@@ -70,7 +75,7 @@ async function commitStagedBlocks(blob: string, data: Buffer) {
   const staged = (await client.getBlockList('uncommitted')).uncommittedBlocks ?? [];
   const ids = staged.map((b) => b.name).sort((a, b) => Buffer.from(a, 'base64').toString().localeCompare(Buffer.from(b, 'base64').toString()));
   expect(ids).toHaveLength(Math.ceil(data.length / BLOCK));
-  await client.commitBlockList(ids, { blobHTTPHeaders: { blobContentMD5: md5(data) } });
+  await client.commitBlockList(ids, sentOptions(data));
 }
 
 const verboseLines = (run: BundleRun) => run.events.filter((e) => e.event === 'verbose').map((e) => String(e.message));
@@ -89,7 +94,7 @@ describe('a commit whose first try was committed, its answer lost', () => {
   it('in one Put Blob: likewise', async () => {
     const data = randomBytes(1000);
     const { run, commits } = await uploadWithFailedCommit('small.bin', data, 'blob', async () => {
-      await direct.getBlockBlobClient('small.bin').upload(data, data.length, { blobHTTPHeaders: { blobContentMD5: md5(data) } });
+      await direct.getBlockBlobClient('small.bin').upload(data, data.length, sentOptions(data));
     });
     expect(commits).toBe(3);
     expect(run.items[0].error).toBeUndefined();
@@ -107,6 +112,20 @@ describe('a commit whose first try was committed, its answer lost', () => {
     expect(run.items[0].error.message).not.toMatch(/may be this very upload/);
     // The other writer's blob is untouched.
     expect(Buffer.from(await direct.getBlockBlobClient('taken.bin').downloadToBuffer()).equals(other)).toBe(true);
+  }, 30_000);
+
+  it('another writer with the same bytes but its own content type or metadata: BlobAlreadyExists (this upload\'s settings were never applied)', async () => {
+    const data = randomBytes(1000);
+    for (const [blob, options] of [
+      ['sametype.bin', { blobHTTPHeaders: { blobContentMD5: md5(data), blobContentType: 'text/plain' }, metadata: SENT.metadata }],
+      ['samemeta.bin', { blobHTTPHeaders: { blobContentMD5: md5(data), blobContentType: SENT.contentType }, metadata: { run: 'another' } }],
+    ] as const) {
+      const { run, commits } = await uploadWithFailedCommit(blob, data, 'blob', async () => {
+        await direct.getBlockBlobClient(blob).upload(data, data.length, options);
+      });
+      expect(commits).toBe(3);
+      expect(run.items[0].error).toMatchObject({ code: 'BlobAlreadyExists', category: 'ResourceExists', parameter: 'Force' });
+    }
   }, 30_000);
 
   it('with -SkipIntegrityCheck (no MD5 to tell): BlobAlreadyExists, saying the blob may be this upload', async () => {

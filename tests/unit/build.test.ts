@@ -85,6 +85,7 @@ describe('stampManifest', () => {
     const file = copy();
     const before = readFileSync(file);
     expect(() => stampManifest(file, "1.0.0'; Remove-Item x; '")).toThrow(/not a version/);
+    expect(() => stampManifest(file, '1.0.0-beta.1')).toThrow(/not a version/);
     expect(readFileSync(file)).toEqual(before);
     const other = path.join(path.dirname(file), 'none.psd1');
     writeFileSync(other, "@{ RootModule = 'x.psm1' }\n");

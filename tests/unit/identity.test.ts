@@ -60,6 +60,8 @@ describe('identity request builders', () => {
     expect(normalizeResource('api://2ff814a6-3304-4ab8-85cb-cd0e6f879c1d/.default')).toBe('api://2ff814a6-3304-4ab8-85cb-cd0e6f879c1d');
     expect(normalizeResource('https://contoso.com/myapi/.default')).toBe('https://contoso.com/myapi');
     expect(normalizeResource('https://vault.azure.net/.DEFAULT')).toBe('https://vault.azure.net/');
+    expect(() => normalizeResource(' /.default ')).toThrow(/-Resource '\/\.default' names no resource/);
+    expect(() => normalizeResource('  ')).toThrow(/-Resource is empty/);
     expect(normalizeResource(undefined)).toBe('https://management.azure.com/');
   });
 });
