@@ -28,6 +28,9 @@
 //                             or 'blob' for a Put Blob (a PUT without comp)
 //   stall-front <n>           the next n downloads (GET with a body) through the front send their headers and
 //                             the first 1000 bytes of the body, and then nothing, with the connection open
+//   short-front <n>           the next n downloads (GET with a body) through the front are answered with their
+//                             first 1000 bytes only, Content-Length (and Content-Range) saying so: a clean answer
+//                             that ends short of the range asked for, as a proxy that cuts answers gives
 //   hang-front <n>            the next n requests through the front are accepted and never answered
 //   delay-front <ms>          every request through the front waits <ms> before it is forwarded (a slow
 //                             service: transfers take long enough to be interrupted); delay-front 0 ends it
@@ -166,6 +169,7 @@ const front = {
   failOn: '',
   hangCount: 0,
   stallCount: 0,
+  shortCount: 0,
   delayMs: 0,
   requests: 0,
   inFlight: 0,
@@ -225,6 +229,24 @@ function startFront(target: string, stored: () => StoredAccount[]): Promise<stri
     const proxied = lib.request(
       { host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: req.headers, ca: tls?.cert },
       (up) => {
+        if (front.shortCount > 0 && req.method === 'GET' && (up.statusCode === 200 || up.statusCode === 206) && Number(up.headers['content-length'] ?? 0) > 1000) {
+          // A short answer, whole in itself: its headers promise 1000 bytes, and those 1000 come.
+          front.shortCount--;
+          const range = /^bytes (\d+)-\d+\/(\d+)$/.exec(String(up.headers['content-range'] ?? ''));
+          const headers = { ...up.headers, 'content-length': '1000' };
+          if (range) headers['content-range'] = `bytes ${range[1]}-${Number(range[1]) + 999}/${range[2]}`;
+          res.writeHead(up.statusCode, up.statusMessage, headers);
+          let sent = 0;
+          up.on('data', (chunk: Buffer) => {
+            if (sent >= 1000) return;
+            const part = chunk.subarray(0, 1000 - sent);
+            sent += part.length;
+            res.write(part);
+            // The rest is read and dropped (Azurite's answer ends as usual).
+            if (sent >= 1000) res.end();
+          });
+          return;
+        }
         res.writeHead(up.statusCode ?? 502, up.statusMessage, up.headers);
         if (front.stallCount > 0 && req.method === 'GET' && (up.statusCode === 200 || up.statusCode === 206) && Number(up.headers['content-length'] ?? 0) > 1000) {
           // A body that stalls: its first 1000 bytes, then nothing, the connection left open until the
@@ -273,7 +295,7 @@ function stopFront(): Promise<void> {
   });
 }
 
-const STACK_COMMANDS = 'stop-azurite, start-azurite, stop-front, start-front, fail-front <status> <n> [code [on]], hang-front <n>, delay-front <ms>, stall-front <n>, front-requests and front-log';
+const STACK_COMMANDS = 'stop-azurite, start-azurite, stop-front, start-front, fail-front <status> <n> [code [on]], hang-front <n>, delay-front <ms>, stall-front <n>, short-front <n>, front-requests and front-log';
 
 async function main(): Promise<void> {
   if (useHttps) await makeCertificate();
@@ -347,6 +369,9 @@ async function main(): Promise<void> {
           process.stdout.write(`${JSON.stringify({ ok: true, command: cmd })}\n`);
         } else if (/^delay-front \d+$/.test(cmd)) {
           front.delayMs = Number(cmd.split(' ')[1]);
+          process.stdout.write(`${JSON.stringify({ ok: true, command: cmd })}\n`);
+        } else if (/^short-front \d+$/.test(cmd)) {
+          front.shortCount = Number(cmd.split(' ')[1]);
           process.stdout.write(`${JSON.stringify({ ok: true, command: cmd })}\n`);
         } else if (/^stall-front \d+$/.test(cmd)) {
           front.stallCount = Number(cmd.split(' ')[1]);
