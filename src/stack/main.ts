@@ -180,6 +180,21 @@ const front = {
 let frontServer: http.Server | https.Server | undefined;
 let frontPort = 0;
 
+/** How much of a download's body stall-front and short-front let through. */
+const CUT_BYTES = 1000;
+
+/** Writes the first CUT_BYTES of `up`'s body to `res`, then calls `then` once; later data is dropped. */
+function passFirstBytes(up: http.IncomingMessage, res: http.ServerResponse, then: () => void): void {
+  let sent = 0;
+  up.on('data', (chunk: Buffer) => {
+    if (sent >= CUT_BYTES) return;
+    const part = chunk.subarray(0, CUT_BYTES - sent);
+    sent += part.length;
+    res.write(part);
+    if (sent >= CUT_BYTES) then();
+  });
+}
+
 function startFront(target: string, stored: () => StoredAccount[]): Promise<string> {
   const upstream = new URL(target);
   // Over HTTPS when Azurite is: OAuth clients (New-MsiStorageContext -UseManagedIdentity) refuse plain HTTP.
@@ -229,37 +244,25 @@ function startFront(target: string, stored: () => StoredAccount[]): Promise<stri
     const proxied = lib.request(
       { host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: req.headers, ca: tls?.cert },
       (up) => {
-        if (front.shortCount > 0 && req.method === 'GET' && (up.statusCode === 200 || up.statusCode === 206) && Number(up.headers['content-length'] ?? 0) > 1000) {
-          // A short answer, whole in itself: its headers promise 1000 bytes, and those 1000 come.
+        // stall-front and short-front take a download's answer (a GET with more than 1000 bytes of body) and
+        // pass its first 1000 bytes only.
+        const cuttable = req.method === 'GET' && (up.statusCode === 200 || up.statusCode === 206) && Number(up.headers['content-length'] ?? 0) > CUT_BYTES;
+        if (cuttable && front.shortCount > 0) {
+          // A short answer, whole in itself: its headers promise those bytes, and they come. The rest is read
+          // and dropped (Azurite's answer ends as usual).
           front.shortCount--;
           const range = /^bytes (\d+)-\d+\/(\d+)$/.exec(String(up.headers['content-range'] ?? ''));
-          const headers = { ...up.headers, 'content-length': '1000' };
-          if (range) headers['content-range'] = `bytes ${range[1]}-${Number(range[1]) + 999}/${range[2]}`;
-          res.writeHead(up.statusCode, up.statusMessage, headers);
-          let sent = 0;
-          up.on('data', (chunk: Buffer) => {
-            if (sent >= 1000) return;
-            const part = chunk.subarray(0, 1000 - sent);
-            sent += part.length;
-            res.write(part);
-            // The rest is read and dropped (Azurite's answer ends as usual).
-            if (sent >= 1000) res.end();
-          });
+          const headers = { ...up.headers, 'content-length': String(CUT_BYTES) };
+          if (range) headers['content-range'] = `bytes ${range[1]}-${Number(range[1]) + CUT_BYTES - 1}/${range[2]}`;
+          res.writeHead(up.statusCode ?? 206, up.statusMessage, headers);
+          passFirstBytes(up, res, () => res.end());
           return;
         }
         res.writeHead(up.statusCode ?? 502, up.statusMessage, up.headers);
-        if (front.stallCount > 0 && req.method === 'GET' && (up.statusCode === 200 || up.statusCode === 206) && Number(up.headers['content-length'] ?? 0) > 1000) {
-          // A body that stalls: its first 1000 bytes, then nothing, the connection left open until the
-          // client gives up on it.
+        if (cuttable && front.stallCount > 0) {
+          // A body that stalls: then nothing, the connection left open until the client gives up on it.
           front.stallCount--;
-          let sent = 0;
-          up.on('data', (chunk: Buffer) => {
-            if (sent >= 1000) return;
-            const part = chunk.subarray(0, 1000 - sent);
-            sent += part.length;
-            res.write(part);
-            if (sent >= 1000) up.pause();
-          });
+          passFirstBytes(up, res, () => up.pause());
           res.on('close', () => up.destroy());
           return;
         }
